@@ -1,0 +1,74 @@
+"""Command line: `python -m components render --stack dev` (no cluster, no Pulumi CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+from .manifests.common import Manifest, identity
+from .manifests.stack import render_stack
+from .specs.loader import STACKS_DIR, load_stack
+from .upstream import UpstreamLoader
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sandbox-infra", description=__doc__)
+    parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="directory of Pulumi.<stack>.yaml files")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    render = commands.add_parser("render", help="print a stack's Kubernetes objects as YAML")
+    render.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+    render.add_argument("--out", type=Path, help="write one file per object into this (empty) directory")
+    return parser
+
+
+def to_yaml(manifests: list[Manifest]) -> str:
+    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False, width=120)
+
+
+def _file_name(index: int, manifest: Manifest) -> str:
+    kind, namespace, name = identity(manifest)
+    return f"{index:03d}-{kind.lower()}-{namespace + '-' if namespace else ''}{name}.yaml"
+
+
+def render(args: argparse.Namespace) -> int:
+    spec = load_stack(args.stack, args.stacks_dir)
+    manifests = render_stack(spec, UpstreamLoader())
+    if args.out:
+        if args.out.exists() and any(args.out.iterdir()):
+            raise ConfigError(f"--out {args.out}: directory is not empty; give a new or empty directory")
+        args.out.mkdir(parents=True, exist_ok=True)
+        for index, manifest in enumerate(manifests):
+            (args.out / _file_name(index, manifest)).write_text(to_yaml([manifest]))
+    else:
+        sys.stdout.write(to_yaml(manifests))
+    kinds = Counter(m["kind"] for m in manifests)
+    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    where = f" into {args.out}" if args.out else ""
+    print(
+        f"rendered {len(manifests)} objects for stack {args.stack!r} "
+        f"(agent-sandbox {spec.agent_sandbox.version}){where}: {summary}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"render": render}[args.command](args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE

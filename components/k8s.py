@@ -1,0 +1,77 @@
+"""Turn one rendered manifest into one pulumi-kubernetes resource.
+
+Built-in kinds use their typed classes (so the engine gets the right schema and
+await logic); custom resources use `apiextensions.CustomResource`. The Pulumi
+name is `namespace/name` (or `name`), never the API version, so that objects keep
+their URN identity across agent-sandbox upgrades.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .manifests.common import Manifest
+from .specs.agent_sandbox import API_VERSION_BY_RELEASE
+
+_TYPED: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
+    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): k8s.apiextensions.v1.CustomResourceDefinition,
+}
+
+AGENT_SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
+
+
+def resource_name(manifest: Manifest) -> str:
+    meta = manifest["metadata"]
+    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+
+
+def version_aliases(manifest: Manifest) -> list[pulumi.Alias]:
+    """Aliases to the same kind at the other agent-sandbox API versions.
+
+    The resource type token contains the API version, so a v1alpha1 -> v1beta1 bump
+    would otherwise look like a new resource (create + delete = a live pool replaced).
+    """
+    group, _, version = manifest["apiVersion"].rpartition("/")
+    if group not in AGENT_SANDBOX_GROUPS:
+        return []
+    others = sorted(set(API_VERSION_BY_RELEASE.values()) - {version})
+    return [pulumi.Alias(type_=f"kubernetes:{group}/{other}:{manifest['kind']}") for other in others]
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def kubernetes_resource(manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "status")}
+    name = resource_name(manifest)
+    typed = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
+    if typed is not None:
+        return typed(name, opts=opts, **{_snake(k): v for k, v in body.items()})
+    unexpected = set(body) - {"metadata", "spec"}
+    if unexpected:
+        raise ValueError(f"{manifest['kind']} {name}: custom resources carry only metadata and spec, got {unexpected}")
+    aliases = version_aliases(manifest)
+    if aliases:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases))
+    return k8s.apiextensions.CustomResource(
+        name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+        metadata=body["metadata"], spec=body.get("spec"), opts=opts,
+    )

@@ -1,0 +1,73 @@
+"""Labels, annotations and object helpers shared by every builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Manifest = dict[str, Any]
+
+# Our own label/annotation domain (reserved: user config cannot set keys under it).
+DOMAIN = "sandbox-infra.dev"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "sandbox-infra"}
+
+# pulumi-kubernetes await control (https://www.pulumi.com/docs/iac/clouds/kubernetes/).
+SKIP_AWAIT = "pulumi.com/skipAwait"
+WAIT_FOR = "pulumi.com/waitFor"
+
+RESTRICTED_NAMESPACE_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/audit": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
+}
+
+# Apply order, as Helm installs: namespaces and CRDs before what lives in them.
+KIND_ORDER = [
+    "Namespace",
+    "CustomResourceDefinition",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "Service",
+    "Deployment",
+]
+
+
+def obj(
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    **body: Any,
+) -> Manifest:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    metadata["labels"] = {**(labels or {}), **MANAGED_BY}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
+
+
+def identity(manifest: Manifest) -> tuple[str, str, str]:
+    """(kind, namespace, name): what makes an object unique in a cluster (per group)."""
+    meta = manifest["metadata"]
+    return manifest["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def apply_order(manifests: list[Manifest]) -> list[Manifest]:
+    def rank(manifest: Manifest) -> tuple[int, str, str, str]:
+        kind, namespace, name = identity(manifest)
+        position = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+        return position, kind, namespace, name
+
+    return sorted(manifests, key=rank)

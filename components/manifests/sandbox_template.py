@@ -1,0 +1,116 @@
+"""SandboxTemplate: the hardened pod every sandbox of a template starts from."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from ..specs.network import METADATA_NETWORKS, NetworkSpec
+from ..specs.template import TemplateSpec
+from .common import DOMAIN, SKIP_AWAIT, Manifest, obj
+
+EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
+CONTAINER = "sandbox"
+KUBE_DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
+def template_labels(template: TemplateSpec) -> dict[str, str]:
+    return {"app.kubernetes.io/part-of": "sandbox-infra", f"{DOMAIN}/template": template.name}
+
+
+def build_sandbox_template(template: TemplateSpec, api_version: str) -> Manifest:
+    annotations = {SKIP_AWAIT: "true", **template.annotations}
+    if template.network.egress.domains:
+        annotations[f"{DOMAIN}/allowed-domains"] = ",".join(template.network.egress.domains)
+    if template.network.external_enforcer:
+        annotations[f"{DOMAIN}/egress-enforcer"] = template.network.external_enforcer
+    spec: dict[str, Any] = {
+        "podTemplate": {
+            "metadata": {"labels": {**template.labels, **template_labels(template)}},
+            "spec": pod_spec(template),
+        },
+        "envVarsInjectionPolicy": template.env_vars_injection_policy,
+        "networkPolicyManagement": template.network.management,
+    }
+    if template.network.management == "Managed":
+        spec["networkPolicy"] = network_policy(template.network, template.tenant, template.port)
+    return obj(
+        f"{EXTENSIONS_GROUP}/{api_version}", "SandboxTemplate", template.name, template.tenant,
+        labels={**template.labels, **template_labels(template)}, annotations=annotations, spec=spec,
+    )
+
+
+def pod_spec(template: TemplateSpec) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": CONTAINER, "image": template.image}
+    if template.command:
+        container["command"] = list(template.command)
+    if template.args:
+        container["args"] = list(template.args)
+    container["ports"] = [{"name": "agent", "containerPort": template.port, "protocol": "TCP"}]
+    if template.env:
+        container["env"] = [_env(e) for e in template.env]
+    container["resources"] = template.resources.as_manifest()
+    container["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": template.read_only_root_filesystem,
+        "runAsNonRoot": True,
+        "runAsUser": template.run_as_user,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container["volumeMounts"] = [{"name": "scratch", "mountPath": "/tmp"}]
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,  # sandboxed code gets no Kubernetes API identity
+        "enableServiceLinks": False,  # no env vars leaking the namespace's Services
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": template.run_as_user,
+            "runAsGroup": template.run_as_user,
+            "fsGroup": template.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": str(template.scratch_size)}}],
+    }
+    if template.runtime_class_name:
+        spec["runtimeClassName"] = template.runtime_class_name
+    return spec
+
+
+def _env(env: Any) -> dict[str, Any]:
+    if env.secret_key_ref is not None:
+        ref = env.secret_key_ref
+        return {"name": env.name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+    return {"name": env.name, "value": env.value}
+
+
+def network_policy(network: NetworkSpec, tenant: str, port: int) -> dict[str, Any]:
+    """Ingress only to the agent port from the allowed namespaces; egress only to DNS
+    and the allowlisted CIDRs, with the cloud metadata ranges carved out."""
+    sources = network.ingress.from_namespaces or [tenant]
+    ingress = [{
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in sources],
+        "ports": [{"port": port, "protocol": "TCP"}],
+    }]
+    egress: list[dict[str, Any]] = []
+    if network.allow_dns:
+        egress.append({"to": [KUBE_DNS_PEER], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]})
+    if network.egress.cidrs:
+        egress.append({
+            "to": [{"ipBlock": _ip_block(cidr)} for cidr in network.egress.cidrs],
+            "ports": [{"port": p.port, "protocol": p.protocol} for p in network.egress.ports],
+        })
+    return {"ingress": ingress, "egress": egress}
+
+
+def _ip_block(cidr: str) -> dict[str, Any]:
+    network = ipaddress.ip_network(cidr)
+    carved = [
+        str(blocked) for blocked in METADATA_NETWORKS
+        if blocked.version == network.version and blocked.subnet_of(network)  # type: ignore[arg-type]
+    ]
+    return {"cidr": cidr, "except": carved} if carved else {"cidr": cidr}

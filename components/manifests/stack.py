@@ -1,0 +1,25 @@
+"""Everything a stack puts in its cluster, as one ordered list of objects."""
+
+from __future__ import annotations
+
+from ..specs.stack import StackSpec
+from ..upstream import UpstreamLoader
+from .agent_sandbox import build_agent_sandbox
+from .common import Manifest, apply_order
+from .sandbox_template import build_sandbox_template
+from .tenant import build_tenant
+from .warm_pool import build_warm_pool
+
+
+def render_stack(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
+    api_version = spec.agent_sandbox.api_version
+    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    for tenant in spec.tenants:
+        manifests += build_tenant(tenant)
+    for template in spec.templates:
+        manifests.append(build_sandbox_template(template, api_version))
+    for pool in spec.warm_pools:
+        manifests.append(
+            build_warm_pool(pool, spec.template(pool.template), api_version, spec.cluster.wait_for_workloads)
+        )
+    return apply_order(manifests)

@@ -1,0 +1,60 @@
+"""Tenant namespaces: restricted Pod Security, quota, limits, default-deny network,
+and least-privilege claim access for the gateway service accounts."""
+
+from __future__ import annotations
+
+from ..specs.tenant import TenantSpec
+from .common import RESTRICTED_NAMESPACE_LABELS, Manifest, obj
+
+CLAIMER_ROLE = "sandbox-claimer"
+SANDBOX_GROUP = "agents.x-k8s.io"
+EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
+
+# What a gateway needs to hand out sandboxes, and nothing more: it manages claims,
+# reads what backs them, and never writes pods, sandboxes or templates (a gateway
+# that could would be able to run arbitrary pods in the tenant namespace).
+CLAIMER_RULES = [
+    {"apiGroups": [EXTENSIONS_GROUP], "resources": ["sandboxclaims"],
+     "verbs": ["create", "delete", "get", "list", "watch"]},
+    {"apiGroups": [SANDBOX_GROUP], "resources": ["sandboxes"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [EXTENSIONS_GROUP], "resources": ["sandboxtemplates", "sandboxwarmpools"],
+     "verbs": ["get", "list", "watch"]},
+]
+
+
+def build_tenant(tenant: TenantSpec) -> list[Manifest]:
+    ns = tenant.name
+    labels = {"app.kubernetes.io/part-of": "sandbox-infra", "sandbox-infra.dev/tenant": ns}
+    quota, defaults = tenant.quota, tenant.container_defaults
+    manifests = [
+        obj("v1", "Namespace", ns, labels={**labels, **RESTRICTED_NAMESPACE_LABELS}),
+        obj("v1", "ResourceQuota", "sandbox-quota", ns, labels, spec={"hard": {
+            "requests.cpu": str(quota.requests_cpu),
+            "requests.memory": str(quota.requests_memory),
+            "limits.cpu": str(quota.limits_cpu),
+            "limits.memory": str(quota.limits_memory),
+            "pods": str(quota.pods),
+        }}),
+        obj("v1", "LimitRange", "sandbox-limits", ns, labels, spec={"limits": [{
+            "type": "Container",
+            "defaultRequest": {"cpu": str(defaults.default_request_cpu), "memory": str(defaults.default_request_memory)},
+            "default": {"cpu": str(defaults.default_limit_cpu), "memory": str(defaults.default_limit_memory)},
+            "max": {"cpu": str(defaults.max_cpu), "memory": str(defaults.max_memory)},
+        }]}),
+        # Deny everything not explicitly allowed; each template's own policy adds its allowlist.
+        obj("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns, labels, spec={
+            "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+        }),
+        obj("rbac.authorization.k8s.io/v1", "Role", CLAIMER_ROLE, ns, labels, rules=CLAIMER_RULES),
+    ]
+    if tenant.gateway_service_accounts:
+        subjects = [
+            {"kind": "ServiceAccount", "name": sa.name, "namespace": sa.namespace or ns}
+            for sa in tenant.gateway_service_accounts
+        ]
+        manifests.append(obj(
+            "rbac.authorization.k8s.io/v1", "RoleBinding", CLAIMER_ROLE, ns, labels,
+            subjects=subjects,
+            roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": CLAIMER_ROLE},
+        ))
+    return manifests

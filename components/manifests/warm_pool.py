@@ -1,0 +1,25 @@
+"""SandboxWarmPool: pre-started sandboxes of one template."""
+
+from __future__ import annotations
+
+from ..specs.template import TemplateSpec
+from ..specs.warm_pool import WarmPoolSpec
+from .common import DOMAIN, SKIP_AWAIT, WAIT_FOR, Manifest, obj
+from .sandbox_template import EXTENSIONS_GROUP, template_labels
+
+
+def build_warm_pool(pool: WarmPoolSpec, template: TemplateSpec, api_version: str, wait: bool) -> Manifest:
+    if wait and pool.wait_for_ready and pool.replicas > 0:
+        annotations = {WAIT_FOR: f"jsonpath={{.status.readyReplicas}}={pool.replicas}"}
+    else:
+        annotations = {SKIP_AWAIT: "true"}
+    return obj(
+        f"{EXTENSIONS_GROUP}/{api_version}", "SandboxWarmPool", pool.name, template.tenant,
+        labels={**template_labels(template), f"{DOMAIN}/warm-pool": pool.name},
+        annotations=annotations,
+        spec={
+            "replicas": pool.replicas,
+            "sandboxTemplateRef": {"name": template.name},
+            "updateStrategy": {"type": pool.update_strategy},
+        },
+    )

@@ -1,0 +1,23 @@
+"""SandboxTemplate component."""
+
+from __future__ import annotations
+
+import pulumi
+
+from .k8s import kubernetes_resource
+from .manifests.sandbox_template import build_sandbox_template
+from .specs.template import TemplateSpec
+
+
+class SandboxTemplate(pulumi.ComponentResource):
+    def __init__(
+        self,
+        spec: TemplateSpec,
+        api_version: str,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("sandbox-infra:index:SandboxTemplate", spec.name, None, opts)
+        manifest = build_sandbox_template(spec, api_version)
+        self.template = kubernetes_resource(manifest, pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+        self.register_outputs({"name": spec.name, "namespace": spec.tenant, "apiVersion": manifest["apiVersion"]})

@@ -1,0 +1,186 @@
+"""Shared building blocks for the stack config models.
+
+Every model forbids unknown keys and uses the camelCase key names that appear in
+`stacks/Pulumi.<stack>.yaml`, so a typo fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class Spec(BaseModel):
+    """Base for every config model: strict keys, camelCase aliases, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        validate_default=True,
+    )
+
+
+# --- names --------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            "must be a DNS-1123 label: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(
+            "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters"
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+
+
+# --- quantities ---------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """The numeric value of a Kubernetes quantity such as `500m` or `2Gi`."""
+    match = _QUANTITY.match(quantity)
+    if match is None:
+        raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
+    return Decimal(match["num"]) * _SUFFIX[match["suffix"]]
+
+
+def _quantity(value: str | int | float) -> str:
+    text = str(value)
+    if not _QUANTITY.match(text):
+        raise ValueError("must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi")
+    if quantity_value(text) <= 0:
+        raise ValueError("must be greater than zero")
+    return text
+
+
+Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
+
+
+# --- images -------------------------------------------------------------------
+
+_IMAGE = re.compile(
+    r"^(?P<name>([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
+    r"(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def _image(value: str) -> str:
+    match = _IMAGE.match(value)
+    if match is None:
+        raise ValueError("must be an image reference like registry.example.com/team/app:1.2.3[@sha256:...]")
+    if match["digest"] is None and match["tag"] is None:
+        raise ValueError("must be pinned: add a version tag or an @sha256 digest")
+    if match["digest"] is None and match["tag"] == "latest":
+        raise ValueError("must not use the mutable ':latest' tag; pin a version tag or an @sha256 digest")
+    return value
+
+
+Image = Annotated[str, AfterValidator(_image)]
+
+
+# --- label and annotation keys ---------------------------------------------------
+
+# Prefixes owned by Kubernetes, agent-sandbox, KubeVirt and Pulumi. The controllers
+# read labels under these prefixes (for example the pod-template hash and the claim
+# identity), so user config must never set them.
+RESERVED_KEY_DOMAINS = (
+    "agents.x-k8s.io",
+    "extensions.agents.x-k8s.io",
+    "x-k8s.io",
+    "k8s.io",
+    "kubernetes.io",
+    "kubevirt.io",
+    "pulumi.com",
+    "sandbox-infra.dev",
+)
+
+
+def reserved_domain(key: str) -> str | None:
+    """The reserved domain a label/annotation key falls under, or None."""
+    if "/" not in key:
+        return None
+    prefix = key.split("/", 1)[0]
+    for domain in RESERVED_KEY_DOMAINS:
+        if prefix == domain or prefix.endswith("." + domain):
+            return domain
+    return None
+
+
+def _metadata_keys(values: dict[str, str]) -> dict[str, str]:
+    for key in values:
+        domain = reserved_domain(key)
+        if domain is not None:
+            raise ValueError(
+                f"key {key!r} uses the reserved prefix {domain!r}; reserved prefixes are "
+                + ", ".join(f"'{d}/'" for d in RESERVED_KEY_DOMAINS)
+            )
+    return values
+
+
+UserMetadata = Annotated[dict[str, str], AfterValidator(_metadata_keys)]
+
+
+class Resources(Spec):
+    """CPU/memory requests and limits: both required, requests never above limits."""
+
+    requests: dict[str, Quantity]
+    limits: dict[str, Quantity]
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for kind, values in (("requests", self.requests), ("limits", self.limits)):
+            missing = [r for r in ("cpu", "memory") if r not in values]
+            if missing:
+                raise ValueError(f"{kind} must set {' and '.join(missing)}")
+        for name, request in self.requests.items():
+            limit = self.limits.get(name)
+            if limit is not None and quantity_value(str(request)) > quantity_value(str(limit)):
+                raise ValueError(f"requests.{name} ({request}) is greater than limits.{name} ({limit})")
+        return self
+
+    def as_manifest(self) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {k: str(v) for k, v in sorted(self.requests.items())},
+            "limits": {k: str(v) for k, v in sorted(self.limits.items())},
+        }
+
+
+Replicas = Annotated[int, Field(ge=0, le=1000)]

@@ -1,0 +1,155 @@
+"""Read a stack's config (from its file or from the Pulumi engine) into a StackSpec.
+
+All problems are collected and reported in one ConfigError whose lines each name
+the key path as written in `stacks/Pulumi.<stack>.yaml`, the bad value and what
+is allowed, so a user fixes everything in one go and never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError
+from .stack import Issue, StackSpec, cross_reference_issues
+
+PROJECT = "sandbox-infra"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STACKS_DIR = PROJECT_ROOT / "stacks"
+
+
+def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackSpec:
+    """Load and validate `stacks/Pulumi.<stack>.yaml` (offline: render, check)."""
+    path = stack_file(stack, stacks_dir)
+    if not path.is_file():
+        raise ConfigError(
+            f"--stack: no stack named {stack!r} (no file {path}); allowed: {', '.join(available_stacks(stacks_dir))}"
+        )
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise ConfigError(f"{path}: must be a mapping with a 'config:' mapping of stack settings")
+    return spec_from_config(project_config(document.get("config") or {}), source=str(path))
+
+
+def project_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The project's own keys (`sandbox-infra:cluster` -> `cluster`). Keys of other
+    namespaces (`kubernetes:`, `pulumi:`) belong to providers and are left to them."""
+    own: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = key.rpartition(":")
+        if namespace in ("", PROJECT):
+            own[name] = value
+    return own
+
+
+def pulumi_engine_config() -> dict[str, Any]:
+    """The project's config as the Pulumi engine passed it to this program."""
+    from pulumi.runtime import config as runtime_config
+
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    own = {}
+    for key, value in project_config(raw).items():
+        try:
+            own[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            own[key] = value  # a plain string value
+    return own
+
+
+def spec_from_config(config: dict[str, Any], source: str = "stack config") -> StackSpec:
+    """Validate the project config mapping; raise one ConfigError listing every problem."""
+    try:
+        spec = StackSpec.model_validate(config)
+    except ValidationError as err:
+        raise ConfigError(_report(source, [_describe(e) for e in err.errors()])) from None
+    issues = cross_reference_issues(spec)
+    if issues:
+        raise ConfigError(_report(source, [_describe_issue(i) for i in issues]))
+    return spec
+
+
+def _report(source: str, lines: list[str]) -> str:
+    header = f"{source}: invalid config ({len(lines)} problem{'s' if len(lines) != 1 else ''})"
+    return "\n".join([header] + [f"  - {line}" for line in lines])
+
+
+def key_path(loc: tuple[str | int, ...]) -> str:
+    text = f"{PROJECT}:"
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if index else "") + part
+    return text
+
+
+def _describe_issue(issue: Issue) -> str:
+    value = "" if issue.value is None else f" = {issue.value!r}"
+    return f"{key_path(issue.path)}{value}: {issue.problem}"
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"{key_path(loc)}: unknown key; allowed keys here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{key_path(loc)}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    shown = "" if isinstance(value, dict) else f" = {value!r}"
+    return f"{key_path(loc)}{shown}: {message[0].lower()}{message[1:]}"
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic adds the member type of a union (e.g. 'str', 'int', 'function-after[...]') to locations.
+    return isinstance(part, str) and (part in ("str", "int", "float") or "[" in part)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or container type behind Optional/Annotated wrappers."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    current: Any = StackSpec
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            current = typing.get_args(current)[0] if typing.get_args(current) else Any
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            current = field.annotation
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []

@@ -1,0 +1,92 @@
+"""Sandbox network access: an allowlist turned into NetworkPolicy rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .base import DnsLabel, Spec
+
+# Cloud metadata endpoints live in the link-local ranges. A sandbox that reaches
+# them can read node credentials, so no egress rule may ever include them.
+METADATA_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+    ipaddress.ip_network("fe80::/10"),
+)
+
+_HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def normalise_domain(value: str) -> str:
+    """`https://api.example.com:443/v1`, `api.example.com:443` and `API.example.com.`
+    all mean the host name `api.example.com`: a network policy can only ever act on
+    the host, never on scheme, port or path."""
+    text = value.strip()
+    host = urlsplit(text).hostname if "://" in text else text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    host = (host or "").lower().rstrip(".")
+    if not _HOSTNAME.match(host):
+        raise ValueError("must be a host name, host:port or URL such as https://api.example.com")
+    return host
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32") from None
+    for blocked in METADATA_NETWORKS:
+        if network.version == blocked.version and network.subnet_of(blocked):  # type: ignore[arg-type]
+            raise ValueError(
+                f"is inside the link-local / cloud metadata range {blocked}, which sandboxes must never reach"
+            )
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Domain = Annotated[str, AfterValidator(normalise_domain)]
+
+
+class PortSpec(Spec):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class EgressSpec(Spec):
+    cidrs: list[Cidr] = []
+    ports: list[PortSpec] = [PortSpec(port=443)]
+    domains: list[Domain] = []
+    """Host names the sandbox may reach. NetworkPolicy cannot match names, so these need
+    `cidrs` (Managed) or an external enforcer such as Cilium FQDN policies (Unmanaged)."""
+
+
+class IngressSpec(Spec):
+    from_namespaces: list[DnsLabel] = []
+    """Namespaces whose pods may connect to the sandbox port; empty means the tenant's own."""
+
+
+class NetworkSpec(Spec):
+    management: Literal["Managed", "Unmanaged"] = "Managed"
+    external_enforcer: str | None = None
+    """What enforces egress when `management: Unmanaged` (e.g. `cilium`); required then."""
+    allow_dns: bool = True
+    egress: EgressSpec = EgressSpec()
+    ingress: IngressSpec = IngressSpec()
+
+    @model_validator(mode="after")
+    def _names_need_an_enforcer(self) -> NetworkSpec:
+        if self.management == "Unmanaged" and not self.external_enforcer:
+            raise ValueError(
+                "management: Unmanaged turns off the sandbox NetworkPolicy; declare what enforces "
+                "egress instead in externalEnforcer (for example 'cilium')"
+            )
+        if self.management == "Managed" and self.egress.domains and not self.egress.cidrs:
+            raise ValueError(
+                "egress.domains cannot be enforced by a NetworkPolicy (it matches addresses, not names): "
+                "add the matching egress.cidrs, or use management: Unmanaged with an externalEnforcer"
+            )
+        return self

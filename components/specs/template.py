@@ -1,0 +1,70 @@
+"""Sandbox templates: the pod every sandbox of a kind starts from, secure by default."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import DnsLabel, DnsSubdomain, Image, Quantity, Resources, Spec, UserMetadata, quantity_value
+from .network import NetworkSpec
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
+class SecretKeyRef(Spec):
+    name: DnsSubdomain
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class EnvVar(Spec):
+    name: str = Field(pattern=_ENV_NAME)
+    value: str | None = None
+    secret_key_ref: SecretKeyRef | None = None
+    """Credentials come from a Secret, never as a literal value."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVar:
+        if (self.value is None) == (self.secret_key_ref is None):
+            raise ValueError("set exactly one of value or secretKeyRef")
+        return self
+
+
+class TemplateSpec(Spec):
+    name: DnsLabel
+    tenant: DnsLabel
+    """Tenant (namespace) the template, and the pools and claims using it, live in."""
+    image: Image
+    command: list[str] = []
+    args: list[str] = []
+    port: int = Field(default=8888, ge=1, le=65535)
+    """The agent's port (AG-UI / agent API), reachable only as the network policy allows."""
+    env: list[EnvVar] = []
+    resources: Resources
+    trust: Literal["untrusted", "trusted"] = "untrusted"
+    """Untrusted code runs AI-generated commands: stacks may demand a sandboxing runtime."""
+    runtime_class_name: DnsSubdomain | None = None
+    """e.g. gvisor or kata: a kernel boundary between the sandbox and the node."""
+    run_as_user: int = Field(default=65532, ge=1, le=2**31 - 1)
+    read_only_root_filesystem: bool = True
+    scratch_size: Quantity = "1Gi"
+    """Size of the writable emptyDir mounted at /tmp (the root filesystem is read-only)."""
+    env_vars_injection_policy: Literal["Disallowed", "Allowed", "Overrides"] = "Disallowed"
+    network: NetworkSpec = NetworkSpec()
+    labels: UserMetadata = {}
+    annotations: UserMetadata = {}
+
+    @property
+    def gpu_resources(self) -> dict[str, str]:
+        """Extended resources that are GPUs (nvidia.com/gpu, amd.com/gpu, ...)."""
+        merged = {**self.resources.requests, **self.resources.limits}
+        return {k: str(v) for k, v in merged.items() if "gpu" in k}
+
+    @model_validator(mode="after")
+    def _gpus_are_whole_and_limited(self) -> TemplateSpec:
+        for name, amount in self.gpu_resources.items():
+            if name not in self.resources.limits:
+                raise ValueError(f"GPU resource {name} must be set in resources.limits")
+            if quantity_value(amount) % 1 != 0:
+                raise ValueError(f"GPU resource {name} must be a whole number, got {amount}")
+        return self

@@ -1,0 +1,144 @@
+"""The one place that reads pinned upstream manifests.
+
+Each file is taken from a local mirror directory when one is present (tests,
+air-gapped machines) or downloaded from its pinned upstream URL and cached on
+disk. Either way its sha256 must match the digest pinned here; a mismatch is a
+hard error naming the file, so a tampered or truncated manifest never reaches a
+cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_UPSTREAM_DIR = PROJECT_ROOT.parent / "shared" / "upstream"
+
+AGENT_SANDBOX_URL = "https://raw.githubusercontent.com/kubernetes-sigs/agent-sandbox/{tag}/k8s/{path}"
+
+# sha256 of every agent-sandbox file we install, per release tag (`k8s/` folder of the tag).
+AGENT_SANDBOX_DIGESTS: dict[str, dict[str, str]] = {
+    "v0.4.6": {
+        "controller.yaml": "cb679d18e144b23d2445f58280fbaca1e4263efee3bb3e618657a632bea951b6",
+        "crds/agents.x-k8s.io_sandboxes.yaml": "7fa5718c53a50c8a54e5573e9d2a2d5106663c2a899a5968585edd99659fe928",
+        "crds/extensions.agents.x-k8s.io_sandboxclaims.yaml": "83c6f0cb2602ad057127990c0876b936929e96605d4adfd2a63bf2a90a4e7718",
+        "crds/extensions.agents.x-k8s.io_sandboxtemplates.yaml": "421ef5273c3f3ccfc4caaacec7b53eeeae1734208cc1005a94fcdd4b0a8beec8",
+        "crds/extensions.agents.x-k8s.io_sandboxwarmpools.yaml": "6d7b2e2109c71165e685ff6d3267968b4ddccdbe6e5311378fc06f99205e11ed",
+        "extensions-rbac.generated.yaml": "1d4da3c5fdf3b829b9ea0a0cae5f605f45a158b7367c4b54f1023bbe0e4b33c6",
+        "extensions.controller.yaml": "5dd52fe403d2efeb3c52a2927a051bae1039b4484fed218390c7cc319d9a2da6",
+        "extensions.yaml": "40cbfd3e97c768d78f7de9ec9d399ad3389801ff96354ef724c4ccc3a287352d",
+        "rbac.generated.yaml": "e76e6276dd359d39abf7c84ac1190c29cf55496fec74e958f636a48d3b5ca5e5",
+    },
+    "v0.5.6": {
+        "controller.yaml": "ecee13858bcb38d384226db70fa7f751b4bca29ae650b3f21d28e5ce779b1e3f",
+        "crds/agents.x-k8s.io_sandboxes.yaml": "9e60ea33d214c74588f3d07b7f606121fe0544df05d0e7310ceec1267c5887f4",
+        "crds/extensions.agents.x-k8s.io_sandboxclaims.yaml": "6d8a4cc45c3c5a3d3a2f2013a67035726940d4e1d24177e8e119716b883cdd35",
+        "crds/extensions.agents.x-k8s.io_sandboxtemplates.yaml": "af22468bd579fd6779fbe93cf6516dec7b08606d4fb225ed910890b27d0d6819",
+        "crds/extensions.agents.x-k8s.io_sandboxwarmpools.yaml": "cd217c623532e81c57cac24c3eccd02b23b6e8886bb50a609d61309cca548258",
+        "extensions-rbac.generated.yaml": "c40a97bf17e3c1a8d13dd0d549142c97bb46ef6f20926330fc70d475f66ea66a",
+        "extensions.controller.yaml": "0519b62e9aa3e02ffae89847c217af2cffd807a7eebf0349e1775483ac9f9408",
+        "extensions.yaml": "40cbfd3e97c768d78f7de9ec9d399ad3389801ff96354ef724c4ccc3a287352d",
+        "rbac.generated.yaml": "0d559e2b96c913aca5fc80252b7ab68160b1874f4fb35acf6decde0ac766d111",
+    },
+}
+
+
+class UpstreamError(ConfigError):
+    """A pinned upstream file could not be had, or did not match its digest."""
+
+
+def upstream_dir() -> Path:
+    """The local mirror: `UPSTREAM_DIR`, else `../shared/upstream` beside the project."""
+    return Path(os.environ.get("UPSTREAM_DIR") or DEFAULT_UPSTREAM_DIR)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sandbox-infra" / "upstream"
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """One upstream file: where it lives in the mirror, where upstream serves it, its digest."""
+
+    mirror_path: str
+    url: str
+    sha256: str
+
+
+def agent_sandbox_file(version: str, path: str) -> PinnedFile:
+    digests = AGENT_SANDBOX_DIGESTS.get(version)
+    if digests is None or path not in digests:
+        raise UpstreamError(f"agent-sandbox {version}: no pinned digest for k8s/{path}")
+    return PinnedFile(
+        mirror_path=f"agent-sandbox/{version}/k8s/{path}",
+        url=AGENT_SANDBOX_URL.format(tag=version, path=path),
+        sha256=digests[path],
+    )
+
+
+@dataclass
+class UpstreamLoader:
+    """Fetches pinned files: mirror first, then the on-disk cache, then the network."""
+
+    mirror: Path | None = field(default_factory=upstream_dir)
+    cache: Path = field(default_factory=cache_dir)
+    allow_download: bool = True
+
+    def read_bytes(self, pinned: PinnedFile) -> bytes:
+        if self.mirror is not None and (self.mirror / pinned.mirror_path).is_file():
+            source = self.mirror / pinned.mirror_path
+            return _verified(source.read_bytes(), pinned, str(source))
+        cached = self.cache / pinned.sha256
+        if cached.is_file():
+            return _verified(cached.read_bytes(), pinned, str(cached))
+        if not self.allow_download:
+            raise UpstreamError(
+                f"{pinned.mirror_path}: not in the mirror {self.mirror} nor the cache, and downloads are off; "
+                "set UPSTREAM_DIR to a mirror of the pinned files"
+            )
+        data = _verified(_download(pinned.url), pinned, pinned.url)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.cache, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, cached)  # atomic: a concurrent reader never sees half a file
+        return data
+
+    def read_documents(self, pinned: PinnedFile) -> list[dict[str, Any]]:
+        return _parse_documents(self.read_bytes(pinned))
+
+
+@lru_cache(maxsize=64)
+def _parse_documents(data: bytes) -> list[dict[str, Any]]:
+    # Parsing the 8,000-line CRDs dominates render time; the same bytes always parse the same.
+    return [doc for doc in yaml.safe_load_all(data) if doc]
+
+
+def _verified(data: bytes, pinned: PinnedFile, source: str) -> bytes:
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != pinned.sha256:
+        raise UpstreamError(
+            f"{source}: sha256 mismatch for pinned file {pinned.mirror_path}: "
+            f"expected {pinned.sha256}, got {digest}; refusing to use it"
+        )
+    return data
+
+
+def _download(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+    except (urllib.error.URLError, TimeoutError) as err:
+        raise UpstreamError(f"{url}: download failed ({err}); set UPSTREAM_DIR to a local mirror") from None
