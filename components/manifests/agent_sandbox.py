@@ -14,7 +14,7 @@ import copy
 
 from ..specs.agent_sandbox import AgentSandboxSpec
 from ..specs.cluster import ClusterSpec
-from ..upstream import UpstreamLoader, UpstreamError, agent_sandbox_file
+from ..upstream import UpstreamError, UpstreamLoader, agent_sandbox_file
 from .common import MANAGED_BY, RESTRICTED_NAMESPACE_LABELS, SKIP_AWAIT, Manifest
 
 NAMESPACE = "agent-sandbox-system"  # fixed: the CRD conversion webhook points at it

@@ -1,0 +1,76 @@
+"""Run the real Pulumi program code under `pulumi.runtime.set_mocks` and record
+what the engine would receive: every resource registration with its type, name,
+parent, dependencies, options and inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    dependencies: list[str]
+    retain_on_delete: bool
+    alias_types: list[str]
+    custom: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def manifest_kind(self) -> str:
+        return self.inputs.get("kind", "")
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        outputs = dict(args.inputs)
+        if args.typ.startswith("kubernetes:") and args.typ != "pulumi:providers:kubernetes":
+            outputs.setdefault("status", {})
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self) -> None:
+        super().__init__(_Mocks())
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                dependencies=sorted(request.dependencies),
+                retain_on_delete=bool(request.retainOnDelete),
+                alias_types=sorted(a.spec.type for a in request.aliases if a.spec.type),
+                custom=bool(request.custom),
+                inputs=rpc.deserialize_properties(request.object),
+            ))
+        return response
+
+
+def run_under_mocks(program: Callable[[], Any], stack: str = "test") -> list[Registration]:
+    """Run `program` as the Pulumi program of a mocked stack; return the registrations."""
+    monitor = RecordingMonitor()
+    pulumi.runtime.set_mocks(monitor.mocks, project="sandbox-infra", stack=stack, preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output:
+        program()
+        return pulumi.Output.from_input(None)
+
+    run()
+    return monitor.registrations
