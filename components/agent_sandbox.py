@@ -43,7 +43,7 @@ class AgentSandbox(pulumi.ComponentResource):
             for r in create(kind, namespaces)
         ]
         services = create("Service", namespaces)
-        self.controller = create("Deployment", [*self.crds, *rbac])
+        self.controller = create("Deployment", [*namespaces, *self.crds, *rbac])
         created = {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
                    "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}
         leftover = sorted({m["kind"] for m in manifests} - created)

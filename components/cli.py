@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def to_yaml(manifests: list[Manifest]) -> str:
-    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False, width=120)
+    return yaml.dump_all(manifests, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False, width=120)
 
 
 def _file_name(index: int, manifest: Manifest) -> str:

@@ -34,9 +34,9 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         for t in spec.templates
     }
     for pool in spec.warm_pools:
-        template = templates[pool.template]
-        WarmPool(pool, spec.template(pool.template), api_version, spec.cluster.wait_for_workloads,
-                 [*install.ready, template.template], opts)
+        template = spec.template(pool.template)
+        WarmPool(pool, template, api_version, spec.cluster.wait_for_workloads,
+                 [*install.ready, tenants[template.tenant].namespace, templates[template.name].template], opts)
     pulumi.export("agentSandboxVersion", spec.agent_sandbox.version)
     pulumi.export("templates", sorted(templates))
     pulumi.export("warmPools", {p.name: p.replicas for p in spec.warm_pools})

@@ -22,6 +22,7 @@ class Registration:
     retain_on_delete: bool
     alias_types: list[str]
     custom: bool
+    provider: str
     inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -57,6 +58,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 alias_types=sorted(a.spec.type for a in request.aliases if a.spec.type),
                 custom=bool(request.custom),
+                provider=request.provider,
                 inputs=rpc.deserialize_properties(request.object),
             ))
         return response

@@ -1,0 +1,51 @@
+"""Shared fixtures: the pinned upstream mirror, loaders and small config documents."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.specs.loader import STACKS_DIR, available_stacks, project_config
+from components.upstream import UpstreamLoader, upstream_dir
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Path:
+    path = upstream_dir()
+    if not (path / "agent-sandbox").is_dir():
+        pytest.skip(f"pinned upstream mirror not found at {path} (set UPSTREAM_DIR to ../shared/upstream)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def loader(upstream: Path, tmp_path_factory: pytest.TempPathFactory) -> UpstreamLoader:
+    # Downloads off: tests must prove the offline path, never reach the network.
+    return UpstreamLoader(mirror=upstream, cache=tmp_path_factory.mktemp("cache"), allow_download=False)
+
+
+SHIPPED_STACKS = available_stacks()
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The project config mapping of a shipped stack file, for tests to vary."""
+    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
+    return copy.deepcopy(project_config(document["config"]))
+
+
+@pytest.fixture
+def minimal_config() -> dict[str, Any]:
+    return {
+        "cluster": {"name": "test", "environment": "dev"},
+        "tenants": [{"name": "team-a", "gatewayServiceAccounts": [{"name": "gateway"}]}],
+        "templates": [{
+            "name": "python",
+            "tenant": "team-a",
+            "image": "ghcr.io/example/python:3.12",
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        }],
+        "warmPools": [{"name": "python", "template": "python", "replicas": 2}],
+    }

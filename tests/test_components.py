@@ -1,0 +1,161 @@
+"""The Pulumi components under `pulumi.runtime.set_mocks`: what the engine would receive."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.specs import spec_from_config
+from components.stack import deploy
+from components.upstream import UpstreamLoader
+
+from .conftest import stack_config
+from .pulumi_harness import Registration, run_under_mocks
+
+ROOT = Path(__file__).resolve().parents[1]
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+def _deploy(config: dict[str, Any], loader: UpstreamLoader) -> dict[str, Registration]:
+    spec = spec_from_config(config)
+    registrations = run_under_mocks(lambda: deploy(spec, loader))
+    by_urn = {r.urn: r for r in registrations}
+    assert len(by_urn) == len(registrations), "two resources share a URN"
+    return by_urn
+
+
+def _of_type(registrations: dict[str, Registration], suffix: str) -> list[Registration]:
+    return [r for r in registrations.values() if r.type.startswith("kubernetes:") and r.type.endswith(suffix)]
+
+
+def _one(registrations: dict[str, Registration], suffix: str) -> Registration:
+    found = _of_type(registrations, suffix)
+    assert len(found) == 1, f"expected one {suffix}, found {[r.urn for r in found]}"
+    return found[0]
+
+
+@pytest.fixture
+def dev(loader: UpstreamLoader) -> dict[str, Registration]:
+    return _deploy(stack_config("dev"), loader)
+
+
+def test_components_and_their_children(dev: dict[str, Registration]) -> None:
+    components = sorted((r.type, r.name) for r in dev.values() if not r.custom)
+    assert components == [
+        ("sandbox-infra:index:AgentSandbox", "agent-sandbox"),
+        ("sandbox-infra:index:SandboxTemplate", "python"),
+        ("sandbox-infra:index:Tenant", "agents-dev"),
+        ("sandbox-infra:index:WarmPool", "python"),
+    ]
+    parents = {r.urn: r.type for r in dev.values()}
+    for registration in dev.values():
+        if registration.type.startswith("kubernetes:"):
+            parent_type = parents[registration.parent]
+            assert parent_type.startswith("sandbox-infra:index:"), registration.urn
+    assert parents[_one(dev, ":SandboxTemplate").parent] == "sandbox-infra:index:SandboxTemplate"
+    assert parents[_one(dev, ":SandboxWarmPool").parent] == "sandbox-infra:index:WarmPool"
+    assert parents[_one(dev, ":Deployment").parent] == "sandbox-infra:index:AgentSandbox"
+    assert parents[_one(dev, "core/v1:ResourceQuota").parent] == "sandbox-infra:index:Tenant"
+
+
+def test_every_kubernetes_resource_uses_the_stack_provider(dev: dict[str, Registration]) -> None:
+    provider = next(r for r in dev.values() if r.type == "pulumi:providers:kubernetes")
+    assert provider.name == "dev"
+    for registration in _of_type(dev, ""):
+        assert registration.provider.startswith(provider.urn + "::"), registration.urn
+
+
+def test_only_crds_are_retained_on_delete(dev: dict[str, Registration]) -> None:
+    retained = sorted(r.name for r in dev.values() if r.retain_on_delete)
+    assert retained == sorted(r.name for r in _of_type(dev, ":CustomResourceDefinition"))
+    assert len(retained) == 4
+
+
+def test_custom_resources_wait_for_crds_and_controller(dev: dict[str, Registration]) -> None:
+    crds = {r.urn for r in _of_type(dev, ":CustomResourceDefinition")}
+    controller = _one(dev, "apps/v1:Deployment").urn
+    template = _one(dev, ":SandboxTemplate")
+    pool = _one(dev, ":SandboxWarmPool")
+    for custom in (template, pool):
+        assert crds <= set(custom.dependencies), custom.urn
+        assert controller in custom.dependencies, custom.urn
+    assert template.urn in pool.dependencies
+    tenant_namespace = next(r for r in _of_type(dev, "core/v1:Namespace") if r.name == "agents-dev")
+    assert tenant_namespace.urn in template.dependencies
+    assert crds <= set(dev[controller].dependencies)
+
+
+def test_namespaced_objects_wait_for_their_namespace(dev: dict[str, Registration]) -> None:
+    namespaces = {r.name: r.urn for r in _of_type(dev, "core/v1:Namespace")}
+    for registration in dev.values():
+        namespace = registration.inputs.get("metadata", {}).get("namespace")
+        if registration.type.startswith("kubernetes:") and namespace:
+            assert namespaces[namespace] in registration.dependencies, registration.urn
+
+
+def test_inputs_are_the_rendered_manifests(dev: dict[str, Registration]) -> None:
+    pool = _one(dev, ":SandboxWarmPool")
+    assert pool.inputs["apiVersion"] == "extensions.agents.x-k8s.io/v1beta1"
+    assert pool.inputs["spec"]["sandboxTemplateRef"] == {"name": "python"}
+    role = next(r for r in _of_type(dev, "rbac.authorization.k8s.io/v1:Role") if r.name == "agents-dev/sandbox-claimer")
+    assert {"sandboxclaims"} in [set(rule["resources"]) for rule in role.inputs["rules"]]
+    binding = next(r for r in _of_type(dev, ":RoleBinding") if r.name == "agents-dev/sandbox-claimer")
+    assert binding.inputs["roleRef"]["name"] == "sandbox-claimer"
+
+
+@pytest.mark.parametrize(("release", "api_version"), [("v0.4.6", "v1alpha1"), ("v0.5.6", "v1beta1")])
+def test_custom_resource_types_follow_the_release(loader: UpstreamLoader, release: str, api_version: str) -> None:
+    config = stack_config("dev")
+    config["agentSandbox"]["version"] = release
+    registrations = _deploy(config, loader)
+    assert _one(registrations, ":SandboxTemplate").type == f"kubernetes:extensions.agents.x-k8s.io/{api_version}:SandboxTemplate"
+    assert _one(registrations, ":SandboxWarmPool").type == f"kubernetes:extensions.agents.x-k8s.io/{api_version}:SandboxWarmPool"
+
+
+def test_upgrade_keeps_template_and_pool_identity(loader: UpstreamLoader) -> None:
+    """v0.4.6 -> v0.5.6 must update templates and pools in place, never replace them."""
+    config = stack_config("dev")
+    config["agentSandbox"]["version"] = "v0.4.6"
+    before = _deploy(config, loader)
+    config["agentSandbox"]["version"] = "v0.5.6"
+    after = _deploy(config, loader)
+
+    components_before = {u for u, r in before.items() if not r.custom}
+    components_after = {u for u, r in after.items() if not r.custom}
+    assert components_before == components_after
+
+    for kind in (":SandboxTemplate", ":SandboxWarmPool"):
+        old, new = _one(before, kind), _one(after, kind)
+        assert (old.name, old.parent) == (new.name, new.parent)
+        # The engine matches the old URN through the alias to the old type: same resource, updated.
+        alias_urns = {new.urn.replace(f"${new.type}::", f"${alias}::") for alias in new.alias_types}
+        assert old.urn in alias_urns
+
+    unchanged = {u for u, r in before.items() if r.custom and ":Sandbox" not in r.type}
+    assert unchanged <= set(after), "built-in objects were renamed by the upgrade"
+
+
+def _run_main(config: dict[str, Any]) -> None:
+    pulumi.runtime.set_all_config({f"sandbox-infra:{k}": json.dumps(v) for k, v in config.items()})
+    try:
+        run_under_mocks(lambda: runpy.run_path(str(ROOT / "__main__.py")), stack="dev")
+    finally:
+        pulumi.runtime.set_all_config({})
+
+
+@pytest.mark.usefixtures("upstream")
+def test_pulumi_program_runs_from_engine_config() -> None:
+    _run_main(stack_config("dev"))
+
+
+def test_pulumi_program_reports_bad_config_without_traceback() -> None:
+    config = stack_config("dev")
+    config["warmPools"][0]["template"] = "nope"
+    with pytest.raises(pulumi.RunError) as caught:
+        _run_main(config)
+    assert "sandbox-infra:warmPools[0].template = 'nope': does not name a template of this stack" in str(caught.value)

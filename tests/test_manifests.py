@@ -1,0 +1,234 @@
+"""Manifest builders as plain functions: what the install, templates, pools and tenants contain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.manifests.agent_sandbox import CONTROLLER, build_agent_sandbox
+from components.manifests.sandbox_template import build_sandbox_template
+from components.manifests.stack import render_stack
+from components.manifests.tenant import build_tenant
+from components.manifests.warm_pool import build_warm_pool
+from components.specs import spec_from_config
+from components.upstream import UpstreamLoader
+
+
+def _spec(config: dict[str, Any], **agent_sandbox: Any):
+    return spec_from_config({**config, "agentSandbox": agent_sandbox} if agent_sandbox else config)
+
+
+def _one(manifests: list[dict], kind: str) -> dict:
+    found = [m for m in manifests if m["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("release", ["v0.4.6", "v0.5.6"])
+def test_install_has_one_controller_with_extensions(minimal_config, loader: UpstreamLoader, release: str) -> None:
+    spec = _spec(minimal_config, version=release)
+    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    deployment = _one(manifests, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["name"] == CONTROLLER
+    assert "--extensions" in container["args"]
+    assert container["image"] == f"registry.k8s.io/agent-sandbox/agent-sandbox-controller:{release}"
+    assert not any(m["kind"] == "Deployment" and m is not deployment for m in manifests)
+    crds = sorted(m["metadata"]["name"] for m in manifests if m["kind"] == "CustomResourceDefinition")
+    assert crds == [
+        "sandboxclaims.extensions.agents.x-k8s.io",
+        "sandboxes.agents.x-k8s.io",
+        "sandboxtemplates.extensions.agents.x-k8s.io",
+        "sandboxwarmpools.extensions.agents.x-k8s.io",
+    ]
+    identities = [(m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]) for m in manifests]
+    assert len(identities) == len(set(identities)), "duplicate objects in the install"
+
+
+def test_v0_5_6_ships_the_conversion_webhook_service(minimal_config, loader: UpstreamLoader) -> None:
+    names = {
+        version: {m["metadata"]["name"] for m in build_agent_sandbox(
+            _spec(minimal_config, version=version).agent_sandbox, _spec(minimal_config).cluster, loader
+        ) if m["kind"] == "Service"}
+        for version in ("v0.4.6", "v0.5.6")
+    }
+    assert "agent-sandbox-webhook-service" in names["v0.5.6"]
+    assert "agent-sandbox-webhook-service" not in names["v0.4.6"]
+
+
+def test_controller_is_hardened_and_sized(minimal_config, loader: UpstreamLoader) -> None:
+    spec = _spec(minimal_config, controller={
+        "replicas": 3, "registryMirror": "registry.corp.example",
+        "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
+    })
+    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    deployment = _one(manifests, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert deployment["spec"]["replicas"] == 3
+    assert container["image"] == "registry.corp.example/agent-sandbox/agent-sandbox-controller:v0.5.6"
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    namespace = _one(manifests, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_controller_skips_await_only_when_told(minimal_config, loader: UpstreamLoader) -> None:
+    def annotations(config: dict) -> dict:
+        spec = spec_from_config(config)
+        return _one(build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader), "Deployment")["metadata"].get(
+            "annotations", {})
+
+    assert "pulumi.com/skipAwait" not in annotations(minimal_config)
+    no_wait = {**minimal_config, "cluster": {**minimal_config["cluster"], "waitForWorkloads": False}}
+    assert annotations(no_wait)["pulumi.com/skipAwait"] == "true"
+
+
+def test_loader_cache_is_not_mutated_between_builds(minimal_config, loader: UpstreamLoader) -> None:
+    first = _spec(minimal_config, controller={"replicas": 4})
+    build_agent_sandbox(first.agent_sandbox, first.cluster, loader)
+    second = _spec(minimal_config)
+    deployment = _one(build_agent_sandbox(second.agent_sandbox, second.cluster, loader), "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert [v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]] == ["config-volume", "tmp"]
+
+
+@pytest.mark.parametrize(("release", "api_version"), [("v0.4.6", "v1alpha1"), ("v0.5.6", "v1beta1")])
+def test_custom_resources_use_the_api_version_of_the_release(minimal_config, release: str, api_version: str) -> None:
+    spec = _spec(minimal_config, version=release)
+    template = build_sandbox_template(spec.templates[0], spec.agent_sandbox.api_version)
+    pool = build_warm_pool(spec.warm_pools[0], spec.templates[0], spec.agent_sandbox.api_version, wait=True)
+    assert template["apiVersion"] == f"extensions.agents.x-k8s.io/{api_version}"
+    assert pool["apiVersion"] == f"extensions.agents.x-k8s.io/{api_version}"
+
+
+def test_template_pod_is_secure_by_default(minimal_config) -> None:
+    template = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")
+    pod = template["spec"]["podTemplate"]["spec"]
+    container = pod["containers"][0]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container["resources"] == {
+        "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    assert "runtimeClassName" not in pod
+    assert template["spec"]["envVarsInjectionPolicy"] == "Disallowed"
+    assert template["spec"]["networkPolicyManagement"] == "Managed"
+
+
+def test_template_opt_outs_and_runtime_class(minimal_config) -> None:
+    minimal_config["templates"][0].update(
+        readOnlyRootFilesystem=False, runtimeClassName="gvisor",
+        env=[{"name": "MODE", "value": "x"}, {"name": "TOKEN", "secretKeyRef": {"name": "api", "key": "token"}}],
+    )
+    pod = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")["spec"]["podTemplate"]["spec"]
+    assert pod["runtimeClassName"] == "gvisor"
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
+    assert pod["containers"][0]["env"] == [
+        {"name": "MODE", "value": "x"},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+    ]
+
+
+def test_managed_network_policy_is_an_allowlist_without_metadata(minimal_config) -> None:
+    minimal_config["templates"][0]["network"] = {
+        "ingress": {"fromNamespaces": ["gateway"]},
+        "egress": {"cidrs": ["0.0.0.0/0", "::/0", "10.20.0.0/16"], "ports": [{"port": 443}, {"port": 5432}],
+                   "domains": ["https://pypi.org/simple"]},
+    }
+    template = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")
+    policy = template["spec"]["networkPolicy"]
+    assert policy["ingress"] == [{
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway"}}}],
+        "ports": [{"port": 8888, "protocol": "TCP"}],
+    }]
+    dns, allowlist = policy["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert allowlist["to"] == [
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}},
+        {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128", "fe80::/10"]}},
+        {"ipBlock": {"cidr": "10.20.0.0/16"}},
+    ]
+    assert [p["port"] for p in allowlist["ports"]] == [443, 5432]
+    assert template["metadata"]["annotations"]["sandbox-infra.dev/allowed-domains"] == "pypi.org"
+
+
+def test_default_ingress_is_the_tenant_namespace_and_no_egress_but_dns(minimal_config) -> None:
+    policy = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")["spec"]["networkPolicy"]
+    assert policy["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team-a"}}}]
+    assert len(policy["egress"]) == 1 and policy["egress"][0]["ports"][0]["port"] == 53
+
+
+def test_unmanaged_network_records_the_enforcer(minimal_config) -> None:
+    minimal_config["templates"][0]["network"] = {
+        "management": "Unmanaged", "externalEnforcer": "cilium", "egress": {"domains": ["api.github.com:443"]},
+    }
+    template = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")
+    assert template["spec"]["networkPolicyManagement"] == "Unmanaged"
+    assert "networkPolicy" not in template["spec"]
+    assert template["metadata"]["annotations"]["sandbox-infra.dev/egress-enforcer"] == "cilium"
+    assert template["metadata"]["annotations"]["sandbox-infra.dev/allowed-domains"] == "api.github.com"
+
+
+def test_warm_pool_waits_for_ready_replicas_only_when_asked(minimal_config) -> None:
+    spec = spec_from_config(minimal_config)
+    pool, template = spec.warm_pools[0], spec.templates[0]
+    assert build_warm_pool(pool, template, "v1beta1", wait=True)["metadata"]["annotations"] == {
+        "pulumi.com/skipAwait": "true"}
+    waiting = pool.model_copy(update={"wait_for_ready": True, "update_strategy": "Recreate"})
+    manifest = build_warm_pool(waiting, template, "v1beta1", wait=True)
+    assert manifest["metadata"]["annotations"] == {"pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=2"}
+    assert manifest["metadata"]["namespace"] == "team-a"
+    assert manifest["spec"] == {"replicas": 2, "sandboxTemplateRef": {"name": "python"},
+                                "updateStrategy": {"type": "Recreate"}}
+    # a control plane without nodes never gets ready pods: never block there
+    assert "pulumi.com/waitFor" not in build_warm_pool(waiting, template, "v1beta1", wait=False)["metadata"]["annotations"]
+
+
+def test_tenant_is_restricted_limited_and_least_privilege(minimal_config) -> None:
+    minimal_config["tenants"][0]["gatewayServiceAccounts"].append({"name": "gw", "namespace": "gateway"})
+    manifests = build_tenant(spec_from_config(minimal_config).tenants[0])
+    namespace = _one(manifests, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert _one(manifests, "ResourceQuota")["spec"]["hard"]["pods"] == "50"
+    assert _one(manifests, "LimitRange")["spec"]["limits"][0]["type"] == "Container"
+    deny = _one(manifests, "NetworkPolicy")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    role = _one(manifests, "Role")
+    writes = {"create", "update", "patch", "delete", "deletecollection", "*"}
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert {r for r, v in granted if v in writes} == {"sandboxclaims"}
+    assert {v for r, v in granted if r == "sandboxclaims"} == {"create", "get", "list", "watch", "delete"}
+    assert {r for r, _ in granted} == {"sandboxclaims", "sandboxes", "sandboxtemplates", "sandboxwarmpools"}
+    binding = _one(manifests, "RoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "gateway", "namespace": "team-a"},
+        {"kind": "ServiceAccount", "name": "gw", "namespace": "gateway"},
+    ]
+
+
+def test_tenant_without_gateways_binds_nobody(minimal_config) -> None:
+    minimal_config["tenants"][0]["gatewayServiceAccounts"] = []
+    assert not [m for m in build_tenant(spec_from_config(minimal_config).tenants[0]) if m["kind"] == "RoleBinding"]
+
+
+def test_render_orders_namespaces_and_crds_first(minimal_config, loader: UpstreamLoader) -> None:
+    kinds = [m["kind"] for m in render_stack(spec_from_config(minimal_config), loader)]
+    assert kinds[:2] == ["Namespace", "Namespace"]
+    assert kinds.index("CustomResourceDefinition") < kinds.index("Deployment") < kinds.index("SandboxTemplate")
+    assert kinds.index("SandboxTemplate") < kinds.index("SandboxWarmPool")

@@ -1,0 +1,66 @@
+"""Every object every shipped stack renders is valid against the upstream schemas,
+for both supported agent-sandbox releases."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.manifests.stack import render_stack
+from components.specs import spec_from_config
+from components.upstream import UpstreamLoader
+
+from .conftest import SHIPPED_STACKS, stack_config
+from .schemas import validation_errors
+
+RELEASES = ["v0.4.6", "v0.5.6"]
+
+
+def _render(stack: str, release: str, loader: UpstreamLoader) -> list[dict]:
+    config = stack_config(stack)
+    config["agentSandbox"] = {**config.get("agentSandbox", {}), "version": release}
+    return render_stack(spec_from_config(config), loader)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_rendered_objects_match_upstream_schemas(stack: str, release: str, loader: UpstreamLoader) -> None:
+    manifests = _render(stack, release, loader)
+    problems = {
+        f"{m['kind']} {m['metadata'].get('namespace', '')}/{m['metadata']['name']}": errors
+        for m in manifests
+        if (errors := validation_errors(m, release))
+    }
+    assert problems == {}
+    custom = [m for m in manifests if m["kind"].startswith("Sandbox")]
+    assert custom, "the stack renders no custom resources to validate"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda m: m["spec"]["updateStrategy"].update(type="Rolling"), "'Rolling' is not one of"),
+        (lambda m: m["spec"].update(replica=2), "Additional properties are not allowed ('replica'"),
+        (lambda m: m["spec"].pop("sandboxTemplateRef"), "'sandboxTemplateRef' is a required property"),
+    ],
+)
+def test_schema_validation_catches_bad_custom_resources(loader: UpstreamLoader, mutate, expected: str) -> None:
+    pool = next(m for m in _render("dev", "v0.5.6", loader) if m["kind"] == "SandboxWarmPool")
+    broken = copy.deepcopy(pool)
+    mutate(broken)
+    assert any(expected in e for e in validation_errors(broken, "v0.5.6"))
+
+
+def test_schema_validation_catches_bad_builtin_objects(loader: UpstreamLoader) -> None:
+    deployment = next(m for m in _render("dev", "v0.5.6", loader) if m["kind"] == "Deployment")
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonroot"] = True
+    assert validation_errors(broken, "v0.5.6")
+
+
+def test_v1beta1_objects_are_not_served_by_v0_4_6(loader: UpstreamLoader) -> None:
+    template = next(m for m in _render("dev", "v0.5.6", loader) if m["kind"] == "SandboxTemplate")
+    assert validation_errors(template, "v0.4.6") == [
+        "no schema known for ('extensions.agents.x-k8s.io/v1beta1', 'SandboxTemplate')"
+    ]

@@ -1,0 +1,162 @@
+"""Typed stack config: good config loads, bad config fails with one clear message."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from components.errors import ConfigError
+from components.specs import load_stack, spec_from_config
+from components.specs.network import normalise_domain
+
+from .conftest import SHIPPED_STACKS
+
+
+def _with(config: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of config with the dotted path (list indexes as numbers) set to value."""
+    result = copy.deepcopy(config)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = result
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return result
+
+
+def _error(config: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        spec_from_config(config, source="Pulumi.test.yaml")
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_shipped_stacks_load(stack: str) -> None:
+    spec = load_stack(stack)
+    assert spec.cluster.environment == stack
+    assert spec.templates and spec.warm_pools
+
+
+def test_defaults_are_secure(minimal_config: dict[str, Any]) -> None:
+    spec = spec_from_config(minimal_config)
+    template = spec.templates[0]
+    assert spec.agent_sandbox.version == "v0.5.6"
+    assert template.read_only_root_filesystem is True
+    assert template.env_vars_injection_policy == "Disallowed"
+    assert template.network.management == "Managed"
+    assert template.run_as_user > 0
+    assert spec.warm_pools[0].allow_gpu is False
+
+
+# (config path, bad value, fragments the message must contain: key path, value, what is allowed)
+BAD_VALUES = [
+    ("cluster.name", "Prod_1", ["sandbox-infra:cluster.name", "'Prod_1'", "DNS-1123 label"]),
+    ("cluster.environment", "qa", ["sandbox-infra:cluster.environment", "'qa'", "'dev', 'staging' or 'prod'"]),
+    ("agentSandbox", {"version": "v0.3.0"}, ["sandbox-infra:agentSandbox.version", "'v0.3.0'", "'v0.4.6' or 'v0.5.6'"]),
+    ("agentSandbox", {"controller": {"replicas": 9}}, ["agentSandbox.controller.replicas", "9", "less than or equal to 5"]),
+    ("templates.0.image", "python", ["sandbox-infra:templates[0].image", "'python'", "pinned"]),
+    ("templates.0.image", "ghcr.io/x/python:latest", ["templates[0].image", ":latest"]),
+    ("templates.0.port", 70000, ["templates[0].port", "70000", "less than or equal to 65535"]),
+    ("templates.0.resources", {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+     ["templates[0].resources", "requests.cpu (2) is greater than limits.cpu (1)"]),
+    ("templates.0.resources", {"requests": {"cpu": "1"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+     ["templates[0].resources", "requests must set memory"]),
+    ("templates.0.resources", {"requests": {"cpu": "lots", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+     ["templates[0].resources.requests.cpu", "'lots'", "Kubernetes quantity"]),
+    ("templates.0.labels", {"agents.x-k8s.io/claim": "x"}, ["templates[0].labels", "reserved prefix 'agents.x-k8s.io'"]),
+    ("templates.0.annotations", {"sandbox.extensions.agents.x-k8s.io/pool": "x"},
+     ["templates[0].annotations", "reserved prefix"]),
+    ("templates.0.envVarsInjectionPolicy", "Sometimes", ["envVarsInjectionPolicy", "'Sometimes'", "'Disallowed'"]),
+    ("templates.0.network", {"egress": {"cidrs": ["169.254.169.254/32"]}},
+     ["templates[0].network.egress.cidrs[0]", "'169.254.169.254/32'", "metadata"]),
+    ("templates.0.network", {"egress": {"cidrs": ["fd00:ec2::254/128"]}}, ["egress.cidrs[0]", "metadata"]),
+    ("templates.0.network", {"egress": {"cidrs": ["10.0.0.300/8"]}}, ["egress.cidrs[0]", "must be a CIDR"]),
+    ("templates.0.network", {"egress": {"domains": ["https://pypi.org"]}},
+     ["templates[0].network", "cannot be enforced by a NetworkPolicy", "Unmanaged"]),
+    ("templates.0.network", {"management": "Unmanaged"}, ["templates[0].network", "externalEnforcer"]),
+    ("templates.0.network", {"egress": {"domains": ["not a host!"]}}, ["egress.domains[0]", "'not a host!'", "host name"]),
+    ("templates.0.env", [{"name": "TOKEN"}], ["templates[0].env[0]", "exactly one of value or secretKeyRef"]),
+    ("warmPools.0.replicas", -1, ["sandbox-infra:warmPools[0].replicas", "-1", "greater than or equal to 0"]),
+    ("warmPools.0.updateStrategy", "Rolling", ["warmPools[0].updateStrategy", "'Rolling'", "'OnReplenish' or 'Recreate'"]),
+    ("warmPools.0.template", "pyhton", ["sandbox-infra:warmPools[0].template", "'pyhton'", "allowed: 'python'"]),
+    ("templates.0.tenant", "team-b", ["sandbox-infra:templates[0].tenant", "'team-b'", "allowed: 'team-a'"]),
+    ("warmPools.0.replicas", 500, ["warmPools[0].replicas", "500", "maxWarmPoolReplicas=20"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "fragments"), BAD_VALUES, ids=[f"{p}={v!r}"[:60] for p, v, _ in BAD_VALUES])
+def test_bad_value_is_named(minimal_config: dict[str, Any], path: str, value: Any, fragments: list[str]) -> None:
+    message = _error(_with(minimal_config, path, value))
+    assert message.startswith("Pulumi.test.yaml: invalid config")
+    for fragment in fragments:
+        assert fragment in message
+    assert "Traceback" not in message
+
+
+def test_unknown_key_lists_allowed_keys(minimal_config: dict[str, Any]) -> None:
+    message = _error(_with(minimal_config, "templates.0.imagePullPolicy", "Always"))
+    assert "sandbox-infra:templates[0].imagePullPolicy: unknown key" in message
+    assert "allowed keys here: name, tenant, image" in message
+
+
+def test_unknown_top_level_key(minimal_config: dict[str, Any]) -> None:
+    message = _error({**minimal_config, "warmpools": []})
+    assert "sandbox-infra:warmpools: unknown key" in message and "warmPools" in message
+
+
+def test_missing_required_key(minimal_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(minimal_config)
+    del config["templates"][0]["resources"]
+    assert "sandbox-infra:templates[0].resources: required key is missing" in _error(config)
+
+
+def test_every_problem_reported_at_once(minimal_config: dict[str, Any]) -> None:
+    config = _with(_with(minimal_config, "cluster.environment", "qa"), "templates.0.port", 0)
+    message = _error(config)
+    assert "(2 problems)" in message
+    assert "cluster.environment" in message and "templates[0].port" in message
+
+
+def test_duplicate_names(minimal_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(minimal_config)
+    config["warmPools"].append(dict(config["warmPools"][0]))
+    assert "sandbox-infra:warmPools[1].name = 'python': is already used" in _error(config)
+
+
+def test_gpu_pool_needs_opt_in(minimal_config: dict[str, Any]) -> None:
+    gpu = {"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": 1},
+           "limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": 1}}
+    config = _with(minimal_config, "templates.0.resources", gpu)
+    assert "warmPools[0].allowGpu = False: must be true" in _error(config)
+    assert spec_from_config(_with(config, "warmPools.0.allowGpu", True)).warm_pools[0].allow_gpu
+
+
+def test_runtime_class_required_where_stack_says_so(minimal_config: dict[str, Any]) -> None:
+    config = _with(minimal_config, "policy", {"requireRuntimeClass": True})
+    assert "templates[0].runtimeClassName: is required for untrusted templates" in _error(config)
+    spec_from_config(_with(config, "templates.0.runtimeClassName", "gvisor"))
+    spec_from_config(_with(config, "templates.0.trust", "trusted"))
+
+
+def test_render_only_needs_no_waiting(minimal_config: dict[str, Any]) -> None:
+    config = _with(minimal_config, "cluster.provider", {"renderYamlToDirectory": "out"})
+    assert "waitForWorkloads: false" in _error(config)
+    spec_from_config(_with(config, "cluster.waitForWorkloads", False))
+
+
+@pytest.mark.parametrize(("given", "host"), [
+    ("https://API.example.com:8443/v1?x=1", "api.example.com"),
+    ("files.pythonhosted.org:443", "files.pythonhosted.org"),
+    ("pypi.org.", "pypi.org"),
+    ("*.githubusercontent.com", "*.githubusercontent.com"),
+])
+def test_domains_normalised_to_host_names(given: str, host: str) -> None:
+    assert normalise_domain(given) == host
+
+
+def test_mirror_registry_keeps_image_path(minimal_config: dict[str, Any]) -> None:
+    config = _with(minimal_config, "agentSandbox", {"version": "v0.4.6", "controller": {"registryMirror": "mirror.corp"}})
+    assert spec_from_config(config).agent_sandbox.controller_image() == (
+        "mirror.corp/agent-sandbox/agent-sandbox-controller:v0.4.6"
+    )
