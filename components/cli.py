@@ -44,11 +44,11 @@ def _file_name(index: int, manifest: Manifest) -> str:
 
 
 def render(args: argparse.Namespace) -> int:
+    if args.out and args.out.exists() and any(args.out.iterdir()):
+        raise ConfigError(f"--out {args.out}: directory is not empty; give a new or empty directory")
     spec = load_stack(args.stack, args.stacks_dir)
     manifests = render_stack(spec, UpstreamLoader())
     if args.out:
-        if args.out.exists() and any(args.out.iterdir()):
-            raise ConfigError(f"--out {args.out}: directory is not empty; give a new or empty directory")
         args.out.mkdir(parents=True, exist_ok=True)
         for index, manifest in enumerate(manifests):
             (args.out / _file_name(index, manifest)).write_text(to_yaml([manifest]))
