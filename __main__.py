@@ -3,12 +3,13 @@
 import pulumi
 
 from components.errors import ConfigError
-from components.specs.loader import pulumi_engine_config, spec_from_config
+from components.specs.loader import pulumi_engine_config, spec_from_config, with_layers
 from components.stack import deploy
 from components.upstream import UpstreamLoader
 
 try:
-    spec = spec_from_config(pulumi_engine_config(), source=f"stack {pulumi.get_stack()}")
+    source = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    spec = spec_from_config(with_layers(pulumi_engine_config(), source).config, source=source)
     deploy(spec, UpstreamLoader())
 except ConfigError as error:
     # One readable message for bad config, no Python traceback.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -12,7 +13,8 @@ import yaml
 from .errors import ConfigError
 from .manifests.common import Manifest, identity
 from .manifests.stack import render_stack
-from .specs.loader import STACKS_DIR, load_stack
+from .specs.layers import leaves
+from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
 from .upstream import UpstreamLoader
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -31,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="print a stack's Kubernetes objects as YAML")
     render.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
     render.add_argument("--out", type=Path, help="write one file per object into this (empty) directory")
+    config = commands.add_parser("config", help="inspect a stack's effective config")
+    config_commands = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    explain = config_commands.add_parser("explain", help="every effective value and the layer it came from")
+    explain.add_argument("--stack", required=True)
+    explain.add_argument("--format", choices=["table", "json"], default="table")
     return parser
 
 
@@ -65,9 +72,28 @@ def render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def explain(args: argparse.Namespace) -> int:
+    layered, source = load_layered(args.stack, args.stacks_dir)
+    spec = spec_from_config(layered.config, source=source)
+    rows = [
+        (key_path(path), value, layered.source_of(path))
+        for path, value in leaves(spec.model_dump(mode="json", by_alias=True))
+    ]
+    if args.format == "json":
+        print(json.dumps([{"key": k, "value": v, "layer": layer} for k, v, layer in rows], indent=2))
+        return EXIT_OK
+    shown = [(k, json.dumps(v), layer) for k, v, layer in rows]
+    width = max(len(k) + len(v) for k, v, _ in shown) + 3
+    for key, value, layer in shown:
+        print(f"{key} = {value}".ljust(width) + f"  # {layer}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "config":
+            return {"explain": explain}[args.config_command](args)
         return {"render": render}[args.command](args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from components.specs.loader import STACKS_DIR, available_stacks, project_config
+from components.specs.loader import available_stacks, load_layered
 from components.upstream import UpstreamLoader, upstream_dir
 
 
@@ -31,9 +30,8 @@ SHIPPED_STACKS = available_stacks()
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """The project config mapping of a shipped stack file, for tests to vary."""
-    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy(project_config(document["config"]))
+    """The effective (layered) config mapping of a shipped stack, for tests to vary."""
+    return copy.deepcopy(load_layered(stack)[0].config)
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from components.specs import spec_from_config
+from components.specs.loader import project_config
 from components.stack import deploy
 from components.upstream import UpstreamLoader
 
@@ -140,17 +142,23 @@ def test_upgrade_keeps_template_and_pool_identity(loader: UpstreamLoader) -> Non
     assert unchanged <= set(after), "built-in objects were renamed by the upgrade"
 
 
-def _run_main(config: dict[str, Any]) -> None:
+def _run_main(config: dict[str, Any], stack: str = "dev") -> list[Registration]:
     pulumi.runtime.set_all_config({f"sandbox-infra:{k}": json.dumps(v) for k, v in config.items()})
     try:
-        run_under_mocks(lambda: runpy.run_path(str(ROOT / "__main__.py")), stack="dev")
+        return run_under_mocks(lambda: runpy.run_path(str(ROOT / "__main__.py")), stack=stack)
     finally:
         pulumi.runtime.set_all_config({})
 
 
 @pytest.mark.usefixtures("upstream")
-def test_pulumi_program_runs_from_engine_config() -> None:
-    _run_main(stack_config("dev"))
+def test_pulumi_program_applies_the_layers_under_the_engine_config() -> None:
+    # The engine passes only the stack file's values; project and environment layers come from disk.
+    stack_file = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
+    registrations = _run_main(project_config(stack_file), stack="prod")
+    deployment = next(r for r in registrations if r.type == "kubernetes:apps/v1:Deployment")
+    assert deployment.inputs["spec"]["replicas"] == 3  # from stacks/layers/prod.yaml
+    pools = {r.name: r.inputs["spec"]["replicas"] for r in registrations if r.type.endswith(":SandboxWarmPool")}
+    assert pools == {"agents-prod/python": 30, "agents-prod/browser": 10}
 
 
 def test_pulumi_program_reports_bad_config_without_traceback() -> None:

@@ -8,15 +8,16 @@ is allowed, so a user fixes everything in one go and never sees a traceback.
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
+from .layers import Layer, Layered, merge, read_layer_file
 from .stack import Issue, StackSpec, cross_reference_issues
 
 PROJECT = "sandbox-infra"
@@ -33,19 +34,51 @@ def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
 
 
 def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackSpec:
-    """Load and validate `stacks/Pulumi.<stack>.yaml` (offline: render, check)."""
+    """Load and validate a stack with its layers (offline: render, check, diff)."""
+    layered, source = load_layered(stack, stacks_dir)
+    return spec_from_config(layered.config, source=source)
+
+
+def load_layered(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[Layered, str]:
+    """The merged, not yet validated config of a stack, and the file it came from."""
     path = stack_file(stack, stacks_dir)
     if not path.is_file():
         raise ConfigError(
             f"--stack: no stack named {stack!r} (no file {path}); allowed: {', '.join(available_stacks(stacks_dir))}"
         )
+    source = _display(path, stacks_dir)
+    return with_layers(read_layer_file(path, project_config), source, stacks_dir), source
+
+
+def with_layers(stack_config: dict[str, Any], stack_source: str, stacks_dir: Path = STACKS_DIR) -> Layered:
+    """Put the project and environment layers under a stack's own config."""
+    layers = []
+    project = stacks_dir / "layers" / "project.yaml"
+    if project.is_file():
+        layers.append(Layer(_display(project, stacks_dir), read_layer_file(project, project_config)))
+    environment = _environment(stack_config, layers)
+    if environment is not None and (stacks_dir / "layers" / f"{environment}.yaml").is_file():
+        env_file = stacks_dir / "layers" / f"{environment}.yaml"
+        layers.append(Layer(_display(env_file, stacks_dir), read_layer_file(env_file, project_config)))
+    layers.append(Layer(stack_source, stack_config))
+    return merge(layers)
+
+
+def _environment(stack_config: dict[str, Any], layers: list[Layer]) -> str | None:
+    for config in [stack_config, *(layer.config for layer in reversed(layers))]:
+        cluster = config.get("cluster")
+        if isinstance(cluster, dict) and isinstance(cluster.get("environment"), str):
+            value = cluster["environment"]
+            # Only a plain name selects a layer file; anything else is left to validation to reject.
+            return value if re.fullmatch(r"[a-z0-9-]+", value) else None
+    return None
+
+
+def _display(path: Path, stacks_dir: Path) -> str:
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
-        raise ConfigError(f"{path}: must be a mapping with a 'config:' mapping of stack settings")
-    return spec_from_config(project_config(document.get("config") or {}), source=str(path))
+        return str(path.relative_to(stacks_dir.parent))
+    except ValueError:
+        return str(path)
 
 
 def project_config(config: dict[str, Any]) -> dict[str, Any]:
