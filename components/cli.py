@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .diff import diff_manifests, markdown, render_at_ref, text
 from .errors import ConfigError
 from .manifests.common import Manifest, identity
 from .manifests.stack import render_stack
@@ -33,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="print a stack's Kubernetes objects as YAML")
     render.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
     render.add_argument("--out", type=Path, help="write one file per object into this (empty) directory")
+    diff = commands.add_parser("diff", help="what changes between a git ref and the working tree")
+    diff.add_argument("--stack", required=True)
+    diff.add_argument("--base", required=True, metavar="GIT_REF", help="e.g. origin/main")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     config = commands.add_parser("config", help="inspect a stack's effective config")
     config_commands = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
     explain = config_commands.add_parser("explain", help="every effective value and the layer it came from")
@@ -89,12 +94,23 @@ def explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def diff(args: argparse.Namespace) -> int:
+    head = render_stack(load_stack(args.stack, args.stacks_dir), UpstreamLoader())
+    base = render_at_ref(args.base, args.stack, root=args.stacks_dir.resolve().parent)
+    result = diff_manifests(args.stack, args.base, base, head)
+    if args.format == "json":
+        print(json.dumps(result.as_json(), indent=2, default=str))
+    else:
+        sys.stdout.write(markdown(result) if args.format == "markdown" else text(result))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "config":
             return {"explain": explain}[args.config_command](args)
-        return {"render": render}[args.command](args)
+        return {"render": render, "diff": diff}[args.command](args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
