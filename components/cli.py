@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
-from .diff import diff_manifests, markdown, render_at_ref, text
+from .diff import StackDiff, diff_manifests, markdown, render_at_ref, text
 from .errors import ConfigError
+from .fleet import AutomationOperations, FleetSpec, PulumiCliMissing, load_fleet, run_fleet, summary_table
 from .manifests.common import Manifest, identity
 from .manifests.stack import render_stack
 from .specs.layers import leaves
 from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
 from .upstream import UpstreamLoader
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--stack", required=True)
     diff.add_argument("--base", required=True, metavar="GIT_REF", help="e.g. origin/main")
     diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    fleet = commands.add_parser("fleet", help="operate on every stack of the fleet file, wave by wave")
+    fleet.add_argument("--fleet", type=Path, help="fleet file (default: stacks/fleet.yaml)")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, parser_class=_Parser)
+    fleet_render = fleet_commands.add_parser("render", help="render every stack (offline)")
+    fleet_render.add_argument("--out", type=Path, help="write <stack>/<object>.yaml files into this (empty) directory")
+    fleet_diff = fleet_commands.add_parser("diff", help="diff every stack against a git ref (offline)")
+    fleet_diff.add_argument("--base", required=True, metavar="GIT_REF")
+    fleet_diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    fleet_commands.add_parser("preview", help="pulumi preview, wave by wave (needs the Pulumi CLI)")
+    fleet_commands.add_parser("up", help="pulumi up, wave by wave (needs the Pulumi CLI)")
+    fleet_commands.add_parser("status", help="what each stack runs and when it was last updated")
     config = commands.add_parser("config", help="inspect a stack's effective config")
     config_commands = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
     explain = config_commands.add_parser("explain", help="every effective value and the layer it came from")
@@ -55,25 +68,106 @@ def _file_name(index: int, manifest: Manifest) -> str:
     return f"{index:03d}-{kind.lower()}-{namespace + '-' if namespace else ''}{name}.yaml"
 
 
+def _require_empty(out: Path | None) -> None:
+    if out and out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out}: directory is not empty; give a new or empty directory")
+
+
+def _write(manifests: list[Manifest], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for index, manifest in enumerate(manifests):
+        (out / _file_name(index, manifest)).write_text(to_yaml([manifest]))
+
+
+def _summary(stack: str, version: str, manifests: list[Manifest], out: Path | None) -> str:
+    kinds = Counter(m["kind"] for m in manifests)
+    counts = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    where = f" into {out}" if out else ""
+    return f"rendered {len(manifests)} objects for stack {stack!r} (agent-sandbox {version}){where}: {counts}"
+
+
 def render(args: argparse.Namespace) -> int:
-    if args.out and args.out.exists() and any(args.out.iterdir()):
-        raise ConfigError(f"--out {args.out}: directory is not empty; give a new or empty directory")
+    _require_empty(args.out)
     spec = load_stack(args.stack, args.stacks_dir)
     manifests = render_stack(spec, UpstreamLoader())
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for index, manifest in enumerate(manifests):
-            (args.out / _file_name(index, manifest)).write_text(to_yaml([manifest]))
+        _write(manifests, args.out)
     else:
         sys.stdout.write(to_yaml(manifests))
-    kinds = Counter(m["kind"] for m in manifests)
-    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-    where = f" into {args.out}" if args.out else ""
-    print(
-        f"rendered {len(manifests)} objects for stack {args.stack!r} "
-        f"(agent-sandbox {spec.agent_sandbox.version}){where}: {summary}",
-        file=sys.stderr,
-    )
+    print(_summary(args.stack, spec.agent_sandbox.version, manifests, args.out), file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_diff(result: StackDiff, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(result.as_json(), indent=2, default=str))
+    else:
+        sys.stdout.write(markdown(result) if fmt == "markdown" else text(result))
+
+
+def diff(args: argparse.Namespace) -> int:
+    head = render_stack(load_stack(args.stack, args.stacks_dir), UpstreamLoader())
+    base = render_at_ref(args.base, args.stack, root=args.stacks_dir.resolve().parent)
+    _print_diff(diff_manifests(args.stack, args.base, base, head), args.format)
+    return EXIT_OK
+
+
+def fleet(args: argparse.Namespace) -> int:
+    plan = load_fleet(args.fleet, args.stacks_dir)
+    loader = UpstreamLoader()
+    if args.fleet_command == "render":
+        _require_empty(args.out)
+        for stack in plan.stacks:
+            spec = load_stack(stack, args.stacks_dir)
+            manifests = render_stack(spec, loader)
+            if args.out:
+                _write(manifests, args.out / stack)
+            else:
+                sys.stdout.write(f"# stack: {stack}\n---\n" + to_yaml(manifests))
+            print(_summary(stack, spec.agent_sandbox.version, manifests, args.out and args.out / stack), file=sys.stderr)
+        return EXIT_OK
+    if args.fleet_command == "diff":
+        results = []
+        for stack in plan.stacks:
+            head = render_stack(load_stack(stack, args.stacks_dir), loader)
+            results.append(diff_manifests(stack, args.base, render_at_ref(args.base, stack, args.stacks_dir.resolve().parent),
+                                          head))
+        if args.format == "json":
+            print(json.dumps([r.as_json() for r in results], indent=2, default=str))
+        else:
+            sys.stdout.write("\n".join(markdown(r) if args.format == "markdown" else text(r) for r in results))
+        return EXIT_OK
+    if args.fleet_command == "status":
+        return fleet_status(plan, args.stacks_dir)
+    operations = AutomationOperations(args.stacks_dir.resolve().parent)
+    outcomes = run_fleet(plan, args.fleet_command, operations, _progress)
+    sys.stdout.write(summary_table(outcomes))
+    return EXIT_OK if all(o.result == "succeeded" for o in outcomes) else EXIT_FAILED
+
+
+def _progress(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def fleet_status(plan: FleetSpec, stacks_dir: Path) -> int:
+    try:
+        operations: AutomationOperations | None = AutomationOperations(stacks_dir.resolve().parent)
+    except PulumiCliMissing:
+        operations = None
+    rows = [("stack", "wave", "environment", "agent-sandbox", "warm pools (replicas)", "last update")]
+    for wave in plan.waves:
+        for stack in wave.stacks:
+            spec = load_stack(stack, stacks_dir)
+            pools = ", ".join(f"{p.name}={p.replicas}" for p in spec.warm_pools) or "-"
+            last = operations.last_update(stack) if operations else "unknown"
+            rows.append((stack, wave.name, spec.cluster.environment, spec.agent_sandbox.version, pools, last))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if operations is None:
+        print("error: last update unknown: no Pulumi CLI on PATH (the columns before it come from stack config)",
+              file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -94,20 +188,11 @@ def explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def diff(args: argparse.Namespace) -> int:
-    head = render_stack(load_stack(args.stack, args.stacks_dir), UpstreamLoader())
-    base = render_at_ref(args.base, args.stack, root=args.stacks_dir.resolve().parent)
-    result = diff_manifests(args.stack, args.base, base, head)
-    if args.format == "json":
-        print(json.dumps(result.as_json(), indent=2, default=str))
-    else:
-        sys.stdout.write(markdown(result) if args.format == "markdown" else text(result))
-    return EXIT_OK
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "fleet":
+            return fleet(args)
         if args.command == "config":
             return {"explain": explain}[args.config_command](args)
         return {"render": render, "diff": diff}[args.command](args)

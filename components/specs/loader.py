@@ -12,7 +12,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -108,14 +108,22 @@ def pulumi_engine_config() -> dict[str, Any]:
 
 def spec_from_config(config: dict[str, Any], source: str = "stack config") -> StackSpec:
     """Validate the project config mapping; raise one ConfigError listing every problem."""
-    try:
-        spec = StackSpec.model_validate(config)
-    except ValidationError as err:
-        raise ConfigError(_report(source, [_describe(e) for e in err.errors()])) from None
+    spec = validated(StackSpec, config, source)
     issues = cross_reference_issues(spec)
     if issues:
         raise ConfigError(_report(source, [_describe_issue(i) for i in issues]))
     return spec
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any, source: str, prefix: str = f"{PROJECT}:") -> M:
+    """`model` validated from `data`, or one ConfigError naming every bad key under `prefix`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_report(source, [_describe(e, model, prefix) for e in err.errors()])) from None
 
 
 def _report(source: str, lines: list[str]) -> str:
@@ -123,8 +131,8 @@ def _report(source: str, lines: list[str]) -> str:
     return "\n".join([header] + [f"  - {line}" for line in lines])
 
 
-def key_path(loc: tuple[str | int, ...]) -> str:
-    text = f"{PROJECT}:"
+def key_path(loc: tuple[str | int, ...], prefix: str = f"{PROJECT}:") -> str:
+    text = prefix
     for index, part in enumerate(loc):
         if isinstance(part, int):
             text += f"[{part}]"
@@ -138,17 +146,18 @@ def _describe_issue(issue: Issue) -> str:
     return f"{key_path(issue.path)}{value}: {issue.problem}"
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
     loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
     kind, value = error["type"], error.get("input")
+    where = key_path(loc, prefix) if loc else prefix.rstrip(":.") or "(top level)"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        return f"{key_path(loc)}: unknown key; allowed keys here: {', '.join(allowed)}"
+        allowed = _allowed_keys(loc[:-1], model)
+        return f"{where}: unknown key; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
-        return f"{key_path(loc)}: required key is missing"
+        return f"{where}: required key is missing"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     shown = "" if isinstance(value, dict) else f" = {value!r}"
-    return f"{key_path(loc)}{shown}: {message[0].lower()}{message[1:]}"
+    return f"{where}{shown}: {message[0].lower()}{message[1:]}"
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -169,8 +178,8 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
-    current: Any = StackSpec
+def _allowed_keys(loc: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
+    current: Any = model
     for part in loc:
         current = _unwrap(current)
         if isinstance(part, int):

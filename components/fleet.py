@@ -1,0 +1,191 @@
+"""A fleet of clusters: stacks rolled out in ordered waves.
+
+`stacks/fleet.yaml` lists waves (e.g. canary -> staging -> production); within a
+wave at most `maxParallel` stacks run at once, and the next wave starts only
+when every stack of the current one succeeded without mandatory policy
+violations. The Pulumi engine is reached through one small interface,
+`StackOperations`: the real implementation drives the Pulumi Automation API and
+needs a Pulumi CLI on PATH; tests substitute their own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import Field
+
+from .errors import ConfigError
+from .specs.base import DnsLabel, Spec
+from .specs.loader import STACKS_DIR, available_stacks, validated
+from .upstream import PROJECT_ROOT
+
+Action = Literal["preview", "up"]
+Result = Literal["succeeded", "failed", "blocked", "skipped"]
+
+
+class WaveSpec(Spec):
+    name: DnsLabel
+    stacks: list[str] = Field(min_length=1)
+    max_parallel: int = Field(default=1, ge=1, le=32)
+
+
+class FleetSpec(Spec):
+    waves: list[WaveSpec] = Field(min_length=1)
+
+    @property
+    def stacks(self) -> list[str]:
+        return [stack for wave in self.waves for stack in wave.stacks]
+
+
+def load_fleet(path: Path | None = None, stacks_dir: Path = STACKS_DIR) -> FleetSpec:
+    import yaml
+
+    path = path or stacks_dir / "fleet.yaml"
+    if not path.is_file():
+        raise ConfigError(f"--fleet: no fleet file at {path}")
+    fleet = validated(FleetSpec, yaml.safe_load(path.read_text()), str(path), prefix="")
+    known, seen = set(available_stacks(stacks_dir)), set()
+    problems = []
+    for w, wave in enumerate(fleet.waves):
+        for s, stack in enumerate(wave.stacks):
+            if stack not in known:
+                problems.append(f"waves[{w}].stacks[{s}] = {stack!r}: no such stack; allowed: {', '.join(sorted(known))}")
+            elif stack in seen:
+                problems.append(f"waves[{w}].stacks[{s}] = {stack!r}: already in an earlier wave; each stack rolls out once")
+            seen.add(stack)
+    if problems:
+        raise ConfigError("\n".join([f"{path}: invalid fleet ({len(problems)} problems)", *[f"  - {p}" for p in problems]]))
+    return fleet
+
+
+@dataclass
+class StackOutcome:
+    stack: str
+    wave: str
+    result: Result
+    changes: dict[str, int] = field(default_factory=dict)
+    duration: float = 0.0
+    message: str = ""
+    mandatory_violations: int = 0
+
+
+class StackOperations(Protocol):
+    """What the fleet needs from the Pulumi engine, per stack."""
+
+    def run(self, stack: str, action: Action, progress: Callable[[str], None]) -> StackOutcome: ...
+
+    def last_update(self, stack: str) -> str: ...
+
+
+def run_fleet(
+    fleet: FleetSpec, action: Action, operations: StackOperations, progress: Callable[[str], None]
+) -> list[StackOutcome]:
+    """Run `action` wave by wave; stop before the next wave when any stack did not succeed."""
+    outcomes: list[StackOutcome] = []
+    stopped_by: str | None = None
+    for wave in fleet.waves:
+        if stopped_by is not None:
+            outcomes += [StackOutcome(s, wave.name, "skipped", message=f"not run: {stopped_by}") for s in wave.stacks]
+            continue
+        progress(f"wave {wave.name}: {action} {', '.join(wave.stacks)} (at most {wave.max_parallel} at a time)")
+        with ThreadPoolExecutor(max_workers=wave.max_parallel, thread_name_prefix=wave.name) as pool:
+            results = list(pool.map(lambda stack, w=wave: _run_one(operations, stack, w.name, action, progress),
+                                    wave.stacks))
+        outcomes += results
+        bad = [o for o in results if o.result != "succeeded"]
+        if bad:
+            stopped_by = f"wave {wave.name} had {len(bad)} stack(s) {'/'.join(sorted({o.result for o in bad}))}"
+            progress(f"wave {wave.name}: stopping the rollout ({', '.join(o.stack for o in bad)})")
+    return outcomes
+
+
+def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
+             progress: Callable[[str], None]) -> StackOutcome:
+    progress(f"  {stack}: {action} started")
+    started = time.monotonic()
+    try:
+        outcome = operations.run(stack, action, lambda line: progress(f"  {stack}: {line}"))
+    except Exception as error:  # one stack's failure must not take down the others' reporting
+        outcome = StackOutcome(stack, wave, "failed", message=_last_line(str(error)))
+    outcome.wave = wave
+    outcome.duration = time.monotonic() - started
+    if outcome.result == "succeeded" and outcome.mandatory_violations:
+        outcome.result = "blocked"
+        outcome.message = outcome.message or f"{outcome.mandatory_violations} mandatory policy violation(s)"
+    progress(f"  {stack}: {outcome.result} in {outcome.duration:.1f}s {outcome.message}".rstrip())
+    return outcome
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "failed"
+
+
+def summary_table(outcomes: list[StackOutcome]) -> str:
+    rows = [("stack", "wave", "result", "changes", "duration", "note")]
+    for o in outcomes:
+        changes = ", ".join(f"{n} {op}" for op, n in sorted(o.changes.items()) if op != "same" and n) or "-"
+        rows.append((o.stack, o.wave, o.result, changes, f"{o.duration:.1f}s", o.message))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows) + "\n"
+
+
+class PulumiCliMissing(ConfigError):
+    pass
+
+
+class AutomationOperations:
+    """The real engine: Pulumi Automation API over the project's local workspace."""
+
+    def __init__(self, work_dir: Path = PROJECT_ROOT) -> None:
+        if shutil.which("pulumi") is None:
+            raise PulumiCliMissing("no Pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/) "
+                                   "to preview or update stacks; offline: fleet render|check|diff")
+        self.work_dir = work_dir
+
+    def _stack(self, stack: str):
+        from pulumi import automation
+
+        return automation.select_stack(stack_name=stack, work_dir=str(self.work_dir))
+
+    def run(self, stack: str, action: Action, progress: Callable[[str], None]) -> StackOutcome:
+        from pulumi import automation
+
+        violations: list[str] = []
+
+        def on_event(event: automation.EngineEvent) -> None:
+            policy = event.policy_event
+            if policy is not None and policy.enforcement_level == "mandatory":
+                violations.append(f"{policy.policy_name}: {policy.message}")
+                progress(f"mandatory policy violation {policy.policy_name}")
+
+        policies = self.work_dir / "policies"
+        options = {"on_event": on_event}
+        if (policies / "PulumiPolicy.yaml").is_file():
+            options["policy_packs"] = [str(policies)]
+        target = self._stack(stack)
+        try:
+            if action == "preview":
+                result = target.preview(**options)
+                changes = dict(result.change_summary)
+            else:
+                result = target.up(**options)
+                changes = dict(result.summary.resource_changes or {})
+        except automation.CommandError as error:
+            return StackOutcome(stack, "", "failed", message=_last_line(str(error)),
+                                mandatory_violations=len(violations))
+        return StackOutcome(stack, "", "succeeded", changes={str(k): int(v) for k, v in changes.items()},
+                            mandatory_violations=len(violations))
+
+    def last_update(self, stack: str) -> str:
+        info = self._stack(stack).info()
+        if info is None:
+            return "never"
+        return f"{info.result} at {info.end_time:%Y-%m-%d %H:%M} UTC" if info.end_time else str(info.result)

@@ -1,0 +1,144 @@
+"""Fleet: the fleet file, wave planning, bounded parallelism and stop-on-failure."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from components.cli import main
+from components.errors import ConfigError
+from components.fleet import AutomationOperations, FleetSpec, StackOutcome, WaveSpec, load_fleet, run_fleet, summary_table
+
+from .conftest import SHIPPED_STACKS
+
+
+class FakeOperations:
+    """Stands in for the Pulumi engine: scripted results, records order and concurrency."""
+
+    def __init__(self, results: dict[str, StackOutcome] | None = None, delay: float = 0.02) -> None:
+        self.results = results or {}
+        self.delay = delay
+        self.calls: list[str] = []
+        self.running = 0
+        self.max_running = 0
+        self.lock = threading.Lock()
+
+    def run(self, stack: str, action: str, progress: Callable[[str], None]) -> StackOutcome:
+        with self.lock:
+            self.calls.append(stack)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        time.sleep(self.delay)
+        with self.lock:
+            self.running -= 1
+        if stack == "explodes":
+            raise RuntimeError("error: update failed\n  kubernetes:apps/v1:Deployment x: timed out")
+        return self.results.get(stack, StackOutcome(stack, "", "succeeded", changes={"create": 1, "same": 3}))
+
+    def last_update(self, stack: str) -> str:
+        return "never"
+
+
+def _fleet(*waves: tuple[str, list[str], int]) -> FleetSpec:
+    return FleetSpec(waves=[WaveSpec(name=n, stacks=s, max_parallel=p) for n, s, p in waves])
+
+
+def test_waves_run_in_order_and_within_the_parallelism_bound() -> None:
+    fleet = _fleet(("canary", ["a"], 1), ("prod", ["b", "c", "d", "e"], 2))
+    operations = FakeOperations(delay=0.05)
+    log: list[str] = []
+    outcomes = run_fleet(fleet, "up", operations, log.append)
+    assert operations.calls[0] == "a" and sorted(operations.calls[1:]) == ["b", "c", "d", "e"]
+    assert operations.max_running == 2
+    assert [o.result for o in outcomes] == ["succeeded"] * 5
+    assert [o.wave for o in outcomes] == ["canary", "prod", "prod", "prod", "prod"]
+    assert log[0] == "wave canary: up a (at most 1 at a time)"
+
+
+def test_a_failed_stack_stops_the_next_waves_but_finishes_its_own() -> None:
+    fleet = _fleet(("canary", ["a"], 1), ("staging", ["explodes", "b"], 2), ("prod", ["c"], 1))
+    operations = FakeOperations()
+    outcomes = {o.stack: o for o in run_fleet(fleet, "up", operations, lambda _: None)}
+    assert outcomes["explodes"].result == "failed"
+    assert outcomes["explodes"].message == "kubernetes:apps/v1:Deployment x: timed out"
+    assert outcomes["b"].result == "succeeded"
+    assert outcomes["c"].result == "skipped"
+    assert outcomes["c"].message == "not run: wave staging had 1 stack(s) failed"
+    assert "c" not in operations.calls
+
+
+def test_mandatory_policy_violations_block_the_rollout() -> None:
+    fleet = _fleet(("canary", ["a"], 1), ("prod", ["b"], 1))
+    blocked = StackOutcome("a", "", "succeeded", changes={"update": 1}, mandatory_violations=2)
+    outcomes = run_fleet(fleet, "preview", FakeOperations({"a": blocked}), lambda _: None)
+    assert [(o.stack, o.result) for o in outcomes] == [("a", "blocked"), ("b", "skipped")]
+    assert outcomes[0].message == "2 mandatory policy violation(s)"
+
+
+def test_summary_table_lists_every_stack() -> None:
+    table = summary_table([
+        StackOutcome("dev", "canary", "succeeded", {"create": 2, "same": 9}, 1.25),
+        StackOutcome("prod", "production", "skipped", message="not run: wave canary had 1 stack(s) failed"),
+    ])
+    lines = table.splitlines()
+    assert lines[0].split() == ["stack", "wave", "result", "changes", "duration", "note"]
+    assert lines[1].split()[:5] == ["dev", "canary", "succeeded", "2", "create"]
+    assert "1.2s" in lines[1] or "1.3s" in lines[1]
+    assert lines[2].split()[:4] == ["prod", "production", "skipped", "-"]
+
+
+def test_shipped_fleet_covers_every_shipped_stack_once() -> None:
+    fleet = load_fleet()
+    assert sorted(fleet.stacks) == sorted(SHIPPED_STACKS)
+    assert fleet.waves[0].stacks == ["dev"]
+
+
+@pytest.mark.parametrize(("waves", "message"), [
+    ("waves: []", "waves = []: list should have at least 1 item"),
+    ("waves:\n  - {name: a, stacks: [nope]}", "waves[0].stacks[0] = 'nope': no such stack; allowed: dev"),
+    ("waves:\n  - {name: a, stacks: [dev]}\n  - {name: b, stacks: [dev]}", "waves[1].stacks[0] = 'dev': already in"),
+    ("waves:\n  - {name: a, stacks: [dev], maxParallel: 0}", "waves[0].maxParallel = 0: input should be greater"),
+    ("waves:\n  - {name: a, stacks: [dev], parallel: 2}", "waves[0].parallel: unknown key; allowed keys here: name"),
+])
+def test_bad_fleet_files_name_the_key(tmp_path: Path, waves: str, message: str) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(waves + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_fleet(path)
+    assert message in str(caught.value)
+
+
+def test_preview_without_pulumi_cli_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["fleet", "preview"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no Pulumi CLI on PATH") and err.count("\n") == 1
+
+
+def test_status_without_pulumi_cli_shows_config_and_fails(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["fleet", "status"]) == 2
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
+    assert "python=30, browser=10" in rows["prod"] and rows["prod"].endswith("unknown")
+    assert "no Pulumi CLI on PATH" in captured.err
+
+
+@pytest.mark.usefixtures("upstream")
+def test_fleet_render_writes_every_stack(tmp_path: Path) -> None:
+    assert main(["fleet", "render", "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(SHIPPED_STACKS)
+
+
+@pytest.mark.skipif(shutil.which("pulumi") is None, reason="no Pulumi CLI on PATH: the real Automation API runner "
+                    "is exercised only where the CLI is installed")
+def test_real_operations_use_the_local_workspace() -> None:
+    operations = AutomationOperations()
+    assert operations.work_dir.joinpath("Pulumi.yaml").is_file()
