@@ -69,7 +69,7 @@ def test_bad_stack_config_is_one_message_and_exit_2(tmp_path: Path) -> None:
 def test_unknown_stack_lists_the_shipped_ones() -> None:
     result = _cli("render", "--stack", "qa")
     assert result.returncode == 2
-    assert "no stack named 'qa'" in result.stderr and "dev, prod, staging" in result.stderr
+    assert "no stack named 'qa'" in result.stderr and "dev, prod, prod-us, staging" in result.stderr
 
 
 def test_missing_mirror_without_network_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
