@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_diff = fleet_commands.add_parser("diff", help="diff every stack against a git ref (offline)")
     fleet_diff.add_argument("--base", required=True, metavar="GIT_REF")
     fleet_diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    fleet_affected = fleet_commands.add_parser("affected", help="stacks whose rendered objects differ from a git ref")
+    fleet_affected.add_argument("--base", required=True, metavar="GIT_REF")
     fleet_commands.add_parser("preview", help="pulumi preview, wave by wave (needs the Pulumi CLI)")
     fleet_commands.add_parser("up", help="pulumi up, wave by wave (needs the Pulumi CLI)")
     fleet_commands.add_parser("status", help="what each stack runs and when it was last updated")
@@ -126,13 +128,16 @@ def fleet(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"# stack: {stack}\n---\n" + to_yaml(manifests))
             print(_summary(stack, spec.agent_sandbox.version, manifests, args.out and args.out / stack), file=sys.stderr)
         return EXIT_OK
-    if args.fleet_command == "diff":
-        results = []
-        for stack in plan.stacks:
-            head = render_stack(load_stack(stack, args.stacks_dir), loader)
-            results.append(diff_manifests(stack, args.base, render_at_ref(args.base, stack, args.stacks_dir.resolve().parent),
-                                          head))
-        if args.format == "json":
+    if args.fleet_command in ("diff", "affected"):
+        root = args.stacks_dir.resolve().parent
+        results = [
+            diff_manifests(stack, args.base, render_at_ref(args.base, stack, root),
+                           render_stack(load_stack(stack, args.stacks_dir), loader))
+            for stack in plan.stacks
+        ]
+        if args.fleet_command == "affected":
+            print(" ".join(r.stack for r in results if not r.empty))
+        elif args.format == "json":
             print(json.dumps([r.as_json() for r in results], indent=2, default=str))
         else:
             sys.stdout.write("\n".join(markdown(r) if args.format == "markdown" else text(r) for r in results))
