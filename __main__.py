@@ -3,13 +3,15 @@
 import pulumi
 
 from components.errors import ConfigError
-from components.specs.loader import pulumi_engine_config, spec_from_config, with_layers
+from components.specs.loader import pulumi_engine_config, pulumi_engine_secret_keys, spec_from_config, with_layers
 from components.stack import deploy
 from components.upstream import UpstreamLoader
 
 try:
     source = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
-    spec = spec_from_config(with_layers(pulumi_engine_config(), source).config, source=source)
+    spec = spec_from_config(
+        with_layers(pulumi_engine_config(), source).config, source=source, secret_keys=pulumi_engine_secret_keys()
+    )
     deploy(spec, UpstreamLoader())
 except ConfigError as error:
     # One readable message for bad config, no Python traceback.

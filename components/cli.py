@@ -18,6 +18,7 @@ from .manifests.common import Manifest, identity
 from .manifests.stack import render_stack
 from .specs.layers import leaves
 from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
+from .specs.stack import StackSpec
 from .upstream import UpstreamLoader
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,8 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Dumper(yaml.CSafeDumper):
+    """Multi-line strings (the catalogue's runtimes.json) as readable `|` blocks."""
+
+
+def _represent_str(dumper: yaml.CSafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def to_yaml(manifests: list[Manifest]) -> str:
-    return yaml.dump_all(manifests, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False, width=120)
+    return yaml.dump_all(manifests, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
 
 
 def _file_name(index: int, manifest: Manifest) -> str:
@@ -81,22 +94,36 @@ def _write(manifests: list[Manifest], out: Path) -> None:
         (out / _file_name(index, manifest)).write_text(to_yaml([manifest]))
 
 
-def _summary(stack: str, version: str, manifests: list[Manifest], out: Path | None) -> str:
+def _summary(stack: str, spec: StackSpec, manifests: list[Manifest], out: Path | None) -> str:
     kinds = Counter(m["kind"] for m in manifests)
     counts = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
     where = f" into {out}" if out else ""
-    return f"rendered {len(manifests)} objects for stack {stack!r} (agent-sandbox {version}){where}: {counts}"
+    installs = [f"agent-sandbox {spec.agent_sandbox.version}" + _unless_managed(spec.agent_sandbox.install)]
+    if spec.kubevirt is not None:
+        installs.append(f"KubeVirt {spec.kubevirt.version}" + _unless_managed(spec.kubevirt.install))
+    return f"rendered {len(manifests)} objects for stack {stack!r} ({', '.join(installs)}){where}: {counts}"
+
+
+def _unless_managed(install: str) -> str:
+    return {"managed": "", "external": " [external: not rendered, CRDs checked at deploy]", "none": " [none]"}[install]
+
+
+def _warn(loader: UpstreamLoader) -> None:
+    for warning in loader.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def render(args: argparse.Namespace) -> int:
     _require_empty(args.out)
     spec = load_stack(args.stack, args.stacks_dir)
-    manifests = render_stack(spec, UpstreamLoader())
+    loader = UpstreamLoader()
+    manifests = render_stack(spec, loader)
     if args.out:
         _write(manifests, args.out)
     else:
         sys.stdout.write(to_yaml(manifests))
-    print(_summary(args.stack, spec.agent_sandbox.version, manifests, args.out), file=sys.stderr)
+    print(_summary(args.stack, spec, manifests, args.out), file=sys.stderr)
+    _warn(loader)
     return EXIT_OK
 
 
@@ -126,7 +153,8 @@ def fleet(args: argparse.Namespace) -> int:
                 _write(manifests, args.out / stack)
             else:
                 sys.stdout.write(f"# stack: {stack}\n---\n" + to_yaml(manifests))
-            print(_summary(stack, spec.agent_sandbox.version, manifests, args.out and args.out / stack), file=sys.stderr)
+            print(_summary(stack, spec, manifests, args.out and args.out / stack), file=sys.stderr)
+        _warn(loader)
         return EXIT_OK
     if args.fleet_command in ("diff", "affected"):
         root = args.stacks_dir.resolve().parent

@@ -1,4 +1,4 @@
-"""Compose a whole stack from its spec: provider, install, tenants, templates, pools."""
+"""Compose a whole stack from its spec: provider, installs, tenants, runtimes, catalogue."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .agent_sandbox import AgentSandbox
+from .catalogue import RuntimeCatalogue
+from .kubevirt import KubeVirt
+from .manifests.kubevirt import DATA_VOLUME_CRD
+from .prerequisites import RequiredCrds, agent_sandbox_crd_names
 from .sandbox_template import SandboxTemplate
 from .specs.stack import StackSpec
 from .tenant import Tenant
 from .upstream import UpstreamLoader
+from .vm_environment import VmEnvironment
 from .warm_pool import WarmPool
 
 
@@ -26,17 +31,39 @@ def provider(spec: StackSpec) -> k8s.Provider:
 
 def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider(spec)})
-    install = AgentSandbox("agent-sandbox", spec.agent_sandbox, spec.cluster, loader, opts)
+    sandbox_ready: list[pulumi.Resource] = []
+    if spec.agent_sandbox.install == "managed":
+        sandbox_ready = AgentSandbox("agent-sandbox", spec.agent_sandbox, spec.cluster, loader, opts).ready
+    elif spec.agent_sandbox.install == "external":
+        sandbox_ready = RequiredCrds("agent-sandbox-crds", agent_sandbox_crd_names(), "agent-sandbox", opts).ready
+    kubevirt = KubeVirt("kubevirt", spec.kubevirt, spec.cluster, loader, opts) if spec.kubevirt is not None else None
+
     api_version = spec.agent_sandbox.api_version
     tenants = {t.name: Tenant(t, opts) for t in spec.tenants}
     templates = {
-        t.name: SandboxTemplate(t, api_version, [*install.ready, tenants[t.tenant].namespace], opts)
-        for t in spec.templates
+        t.name: SandboxTemplate(t, api_version, [*sandbox_ready, tenants[t.tenant].namespace], opts)
+        for t in spec.all_templates()
     }
-    for pool in spec.warm_pools:
+    for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
         WarmPool(pool, template, api_version, spec.cluster.wait_for_workloads,
-                 [*install.ready, tenants[template.tenant].namespace, templates[template.name].template], opts)
+                 [*sandbox_ready, tenants[template.tenant].namespace, templates[template.name].template], opts)
+
+    vm_runtimes = spec.vm_runtimes()
+    vm_ready = kubevirt.ready if kubevirt is not None else []
+    # DataVolumes are served by CDI, which neither this stack nor KubeVirt installs.
+    if any(r.vm_config and r.vm_config.disks for r in vm_runtimes):
+        vm_ready = [*vm_ready, *RequiredCrds("cdi-crds", [DATA_VOLUME_CRD], "CDI (containerized data importer)", opts).ready]
+    for runtime in vm_runtimes:
+        assert runtime.tenant is not None
+        VmEnvironment(runtime, tenants[runtime.tenant].namespace, vm_ready, opts)
+    if spec.runtimes:
+        RuntimeCatalogue(spec, {name: t.namespace for name, t in tenants.items()}, opts)
+
+    for warning in loader.warnings:
+        pulumi.log.warn(warning)
     pulumi.export("agentSandboxVersion", spec.agent_sandbox.version)
+    pulumi.export("kubevirtVersion", spec.kubevirt.version if spec.kubevirt else None)
     pulumi.export("templates", sorted(templates))
-    pulumi.export("warmPools", {p.name: p.replicas for p in spec.warm_pools})
+    pulumi.export("warmPools", {p.name: p.replicas for p in spec.all_warm_pools()})
+    pulumi.export("runtimes", {r.id: r.execution_kind for r in spec.runtimes})

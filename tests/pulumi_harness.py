@@ -24,6 +24,10 @@ class Registration:
     custom: bool
     provider: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    protect: bool = False
+    read_id: str | None = None
+    """Set for lookups of existing resources (`Resource.get`): the ID that was read."""
 
     @property
     def manifest_kind(self) -> str:
@@ -42,9 +46,25 @@ class _Mocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(mocks.MockMonitor):
-    def __init__(self) -> None:
-        super().__init__(_Mocks())
+    def __init__(self, resource_mocks: pulumi.runtime.Mocks | None = None) -> None:
+        super().__init__(resource_mocks or _Mocks())
         self.registrations: list[Registration] = []
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        self.registrations.append(Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            dependencies=sorted(request.dependencies),
+            retain_on_delete=False,
+            alias_types=[],
+            custom=True,
+            additional_secret_outputs=sorted(request.additionalSecretOutputs),
+            read_id=request.id,
+        ))
+        return response
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -60,13 +80,18 @@ class RecordingMonitor(mocks.MockMonitor):
                 custom=bool(request.custom),
                 provider=request.provider,
                 inputs=rpc.deserialize_properties(request.object),
+                additional_secret_outputs=sorted(request.additionalSecretOutputs),
+                protect=bool(request.protect),
             ))
         return response
 
 
-def run_under_mocks(program: Callable[[], Any], stack: str = "test") -> list[Registration]:
-    """Run `program` as the Pulumi program of a mocked stack; return the registrations."""
-    monitor = RecordingMonitor()
+def run_under_mocks(
+    program: Callable[[], Any], stack: str = "test", resource_mocks: pulumi.runtime.Mocks | None = None
+) -> list[Registration]:
+    """Run `program` as the Pulumi program of a mocked stack; return the registrations.
+    `resource_mocks` replaces the default mocks (e.g. to model a cluster's existing CRDs)."""
+    monitor = RecordingMonitor(resource_mocks)
     pulumi.runtime.set_mocks(monitor.mocks, project="sandbox-infra", stack=stack, preview=False, monitor=monitor)
 
     @pulumi.runtime.test

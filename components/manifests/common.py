@@ -25,6 +25,7 @@ RESTRICTED_NAMESPACE_LABELS = {
 KIND_ORDER = [
     "Namespace",
     "CustomResourceDefinition",
+    "PriorityClass",
     "ResourceQuota",
     "LimitRange",
     "NetworkPolicy",

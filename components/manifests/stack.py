@@ -5,21 +5,31 @@ from __future__ import annotations
 from ..specs.stack import StackSpec
 from ..upstream import UpstreamLoader
 from .agent_sandbox import build_agent_sandbox
+from .catalogue import build_catalogue
 from .common import Manifest, apply_order
+from .kubevirt import build_kubevirt
 from .sandbox_template import build_sandbox_template
 from .tenant import build_tenant
+from .vm import build_vm_environment
 from .warm_pool import build_warm_pool
 
 
 def render_stack(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
     api_version = spec.agent_sandbox.api_version
-    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    manifests = []
+    if spec.agent_sandbox.install == "managed":
+        manifests += build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    if spec.kubevirt is not None:
+        manifests += build_kubevirt(spec.kubevirt, spec.cluster, loader)
     for tenant in spec.tenants:
         manifests += build_tenant(tenant)
-    for template in spec.templates:
+    for template in spec.all_templates():
         manifests.append(build_sandbox_template(template, api_version))
-    for pool in spec.warm_pools:
+    for pool in spec.all_warm_pools():
         manifests.append(
             build_warm_pool(pool, spec.template(pool.template), api_version, spec.cluster.wait_for_workloads)
         )
+    for runtime in spec.vm_runtimes():
+        manifests += build_vm_environment(runtime)
+    manifests += build_catalogue(spec)
     return apply_order(manifests)

@@ -32,6 +32,10 @@ class ControllerSpec(Spec):
 
 
 class AgentSandboxSpec(Spec):
+    install: Literal["managed", "external", "none"] = "managed"
+    """managed: this stack installs the release. external ("bring your own"): installed by
+    someone else; `version` says which release, and the program checks its CRDs are
+    registered before creating custom resources. none: no pod runtimes in this stack."""
     version: AgentSandboxVersion = DEFAULT_AGENT_SANDBOX_VERSION
     controller: ControllerSpec = ControllerSpec()
 

@@ -11,6 +11,7 @@ import json
 import re
 import types
 import typing
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
 from .layers import Layer, Layered, merge, read_layer_file
+from .secrets import REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
 from .stack import Issue, StackSpec, cross_reference_issues
 
 PROJECT = "sandbox-infra"
@@ -106,10 +108,30 @@ def pulumi_engine_config() -> dict[str, Any]:
     return own
 
 
-def spec_from_config(config: dict[str, Any], source: str = "stack config") -> StackSpec:
-    """Validate the project config mapping; raise one ConfigError listing every problem."""
-    spec = validated(StackSpec, config, source)
+def pulumi_engine_secret_keys() -> frozenset[str]:
+    """The project's config keys that the engine marks secret (hold a `secure:` value)."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    return frozenset(project_config(dict.fromkeys(keys)))
+
+
+def spec_from_config(
+    config: dict[str, Any], source: str = "stack config", secret_keys: Collection[str] | None = None
+) -> StackSpec:
+    """Validate the project config mapping; raise one ConfigError listing every problem.
+
+    `secret_keys` is given under the Pulumi engine, whose config arrives decrypted: the
+    top-level keys (`runtimes`) the engine marks secret. Secret-typed fields then take
+    the decrypted text, and must sit under such a key (else they were set in plain text).
+    """
+    spec = validated(StackSpec, config, source, context={REVEALED_CONTEXT: secret_keys is not None})
     issues = cross_reference_issues(spec)
+    if secret_keys is not None:
+        issues += [
+            Issue(path, None, _SECRET_HINT.format(path=key_path(path)))
+            for path, _value in secret_fields(spec) if path[0] not in secret_keys
+        ]
     if issues:
         raise ConfigError(_report(source, [_describe_issue(i) for i in issues]))
     return spec
@@ -118,12 +140,32 @@ def spec_from_config(config: dict[str, Any], source: str = "stack config") -> St
 M = TypeVar("M", bound=BaseModel)
 
 
-def validated(model: type[M], data: Any, source: str, prefix: str = f"{PROJECT}:") -> M:
+def validated(
+    model: type[M], data: Any, source: str, prefix: str = f"{PROJECT}:", context: dict[str, Any] | None = None
+) -> M:
     """`model` validated from `data`, or one ConfigError naming every bad key under `prefix`."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as err:
         raise ConfigError(_report(source, [_describe(e, model, prefix) for e in err.errors()])) from None
+
+
+_SECRET_HINT = (
+    "must be a Pulumi secret (a 'secure:' value in the stack file), never plain text; "
+    "set it with `pulumi config set --secret --path '{path}' ...`"
+)
+
+
+def secret_fields(model: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], SecretValue]]:
+    """Every SecretValue in a spec, with its config key path (camelCase, as in the stack file)."""
+    if isinstance(model, SecretValue):
+        yield path, model
+    elif isinstance(model, BaseModel):
+        for name, info in type(model).model_fields.items():
+            yield from secret_fields(getattr(model, name), (*path, info.alias or name))
+    elif isinstance(model, list | tuple):
+        for index, item in enumerate(model):
+            yield from secret_fields(item, (*path, index))
 
 
 def _report(source: str, lines: list[str]) -> str:
@@ -155,6 +197,8 @@ def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
         return f"{where}: unknown key; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
         return f"{where}: required key is missing"
+    if kind == SECRET_REQUIRED:  # never echo the value: it may be the secret itself
+        return f"{where}: {_SECRET_HINT.format(path=where)}"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     shown = "" if isinstance(value, dict) else f" = {value!r}"
     return f"{where}{shown}: {message[0].lower()}{message[1:]}"

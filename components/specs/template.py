@@ -30,10 +30,9 @@ class EnvVar(Spec):
         return self
 
 
-class TemplateSpec(Spec):
-    name: DnsLabel
-    tenant: DnsLabel
-    """Tenant (namespace) the template, and the pools and claims using it, live in."""
+class ContainerSpec(Spec):
+    """The sandbox container: shared by `templates` entries and inline pod runtimes."""
+
     image: Image
     command: list[str] = []
     args: list[str] = []
@@ -50,9 +49,6 @@ class TemplateSpec(Spec):
     scratch_size: Quantity = "1Gi"
     """Size of the writable emptyDir mounted at /tmp (the root filesystem is read-only)."""
     env_vars_injection_policy: Literal["Disallowed", "Allowed", "Overrides"] = "Disallowed"
-    network: NetworkSpec = NetworkSpec()
-    labels: UserMetadata = {}
-    annotations: UserMetadata = {}
 
     @property
     def gpu_resources(self) -> dict[str, str]:
@@ -61,10 +57,19 @@ class TemplateSpec(Spec):
         return {k: str(v) for k, v in merged.items() if "gpu" in k}
 
     @model_validator(mode="after")
-    def _gpus_are_whole_and_limited(self) -> TemplateSpec:
+    def _gpus_are_whole_and_limited(self) -> ContainerSpec:
         for name, amount in self.gpu_resources.items():
             if name not in self.resources.limits:
                 raise ValueError(f"GPU resource {name} must be set in resources.limits")
             if quantity_value(amount) % 1 != 0:
                 raise ValueError(f"GPU resource {name} must be a whole number, got {amount}")
         return self
+
+
+class TemplateSpec(ContainerSpec):
+    name: DnsLabel
+    tenant: DnsLabel
+    """Tenant (namespace) the template, and the pools and claims using it, live in."""
+    network: NetworkSpec = NetworkSpec()
+    labels: UserMetadata = {}
+    annotations: UserMetadata = {}

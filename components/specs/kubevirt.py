@@ -1,0 +1,95 @@
+"""The KubeVirt install: pinned operator release and a typed `KubeVirt` CR."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Spec
+
+KubeVirtVersion = Literal["v1.9.0"]
+DEFAULT_KUBEVIRT_VERSION: KubeVirtVersion = "v1.9.0"
+
+# Feature gates a stack may turn on. Left out on purpose, because each weakens the
+# wall between an (untrusted) guest and the node or the cluster:
+#   Root (virt-launcher as root), Sidecar (arbitrary hook containers in virt-launcher),
+#   HostDisk (node filesystem as disk), HostDevices / HostDevicesWithDRA / GPUsWithDRA
+#   (node PCI devices), DownwardMetrics (node metrics inside the guest), VSOCK
+#   (host<->guest channel), PersistentReservation (privileged pr-helper),
+#   UtilityVolumes (hot-plug into the launcher pod), ExperimentalIgnitionSupport.
+FeatureGate = Literal[
+    "AlignCPUs",
+    "CPUManager",
+    "DeclarativeHotplugVolumes",
+    "ExpandDisks",
+    "HotplugVolumes",
+    "ImageVolume",
+    "IncrementalBackup",
+    "KubevirtSeccompProfile",
+    "NodeRestriction",
+    "ObjectGraph",
+    "PanicDevices",
+    "Snapshot",
+    "VideoConfig",
+    "VMExport",
+]
+
+
+class OperatorManifestSpec(Spec):
+    url: str | None = Field(default=None, pattern=r"^https://\S+$")
+    """Where to fetch `kubevirt-operator.yaml` when no local mirror has it. Default: the
+    GitHub release asset of `version`."""
+    sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$")
+    """Digest the manifest must match (mirror or download). Without it a download is
+    accepted with a warning: no digest of the upstream asset is pinned in this project."""
+
+
+class Toleration(Spec):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    def as_manifest(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
+
+
+class PlacementSpec(Spec):
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+
+    def as_manifest(self) -> dict[str, object]:
+        placement: dict[str, object] = {}
+        if self.node_selector:
+            placement["nodeSelector"] = dict(sorted(self.node_selector.items()))
+        if self.tolerations:
+            placement["tolerations"] = [t.as_manifest() for t in self.tolerations]
+        return placement
+
+
+class InfraPlacementSpec(PlacementSpec):
+    replicas: int | None = Field(default=None, ge=1, le=10)
+    """virt-api / virt-controller replicas (KubeVirt's default: 2)."""
+
+
+class KubeVirtSpec(Spec):
+    install: Literal["managed", "external"] = "managed"
+    """managed: this stack installs the operator and the KubeVirt CR. external ("bring
+    your own"): KubeVirt is installed by someone else; the program only checks that its
+    CRDs are registered before it creates VMs."""
+    version: KubeVirtVersion = DEFAULT_KUBEVIRT_VERSION
+    operator_manifest: OperatorManifestSpec = OperatorManifestSpec()
+    feature_gates: list[FeatureGate] = []
+    use_emulation: bool = False
+    """Software emulation for clusters without /dev/kvm (dev, CI). Slow; never in production."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    uninstall_strategy: Literal["BlockUninstallIfWorkloadsExist", "RemoveWorkloads"] = "BlockUninstallIfWorkloadsExist"
+    """Deleting the KubeVirt CR with RemoveWorkloads deletes every VM in the cluster."""
+    launcher_seccomp_runtime_default: bool = True
+    """Give virt-launcher pods the RuntimeDefault seccomp profile, which Pod Security
+    `restricted` (our tenant namespaces) requires."""
+    infra: InfraPlacementSpec = InfraPlacementSpec()
+    """Where KubeVirt's own components (virt-api, virt-controller) run."""
+    workloads: PlacementSpec = PlacementSpec()
+    """Where virt-handler runs, and so which nodes can host VMs."""

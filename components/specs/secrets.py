@@ -1,0 +1,74 @@
+"""Config values that must be Pulumi secrets (cloud-init user data, SSH keys).
+
+In a stack file such a value is written by `pulumi config set --secret --path ...`
+as `{secure: <ciphertext>}`; offline (render, tests) nobody can decrypt it, so the
+spec only records that a sealed secret is there. Under the Pulumi engine the
+program receives the decrypted text; the spec holds it in a `SecretValue` whose
+repr never shows it, and the components hand it to Pulumi only as
+`pulumi.Output.secret`, so it is encrypted in state and masked in logs.
+
+Plain text is refused either way: a secret written in clear into a stack file is
+already leaked to every reader of the repository.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, PlainValidator, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+SECRET_REQUIRED = "secret_required"
+REDACTED = "<redacted: Pulumi secret>"
+
+# Validation context key: set by the engine loader, whose config values arrive decrypted.
+REVEALED_CONTEXT = "secrets_revealed"
+
+
+class SecretValue:
+    """A secret from stack config. `sealed`: only the ciphertext exists (offline)."""
+
+    __slots__ = ("_plaintext",)
+
+    def __init__(self, plaintext: str | None) -> None:
+        self._plaintext = plaintext
+
+    @property
+    def sealed(self) -> bool:
+        return self._plaintext is None
+
+    def reveal(self) -> str:
+        """The decrypted text; callers pass it straight into `pulumi.Output.secret`."""
+        if self._plaintext is None:
+            raise ValueError("this secret is sealed: its value is only available under the Pulumi engine")
+        return self._plaintext
+
+    def __repr__(self) -> str:
+        return "SecretValue(sealed)" if self.sealed else "SecretValue(<redacted>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and other._plaintext == self._plaintext
+
+    def __hash__(self) -> int:
+        return hash(self._plaintext)
+
+
+def _secret_value(value: Any, info: ValidationInfo) -> SecretValue:
+    if isinstance(value, SecretValue):
+        return value
+    if isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str):
+        return SecretValue(None)
+    revealed = bool(info.context and info.context.get(REVEALED_CONTEXT))
+    if revealed and isinstance(value, str) and value:
+        return SecretValue(value)
+    # The message never repeats the value: it may be the very secret that must not leak.
+    raise PydanticCustomError(SECRET_REQUIRED, "must be a Pulumi secret (a 'secure:' value in the stack file), never plain text")
+
+
+SecretText = Annotated[
+    SecretValue,
+    PlainValidator(_secret_value),
+    PlainSerializer(lambda _value: REDACTED, return_type=str),
+]
