@@ -54,12 +54,12 @@ def _allowed(names: list[str]) -> str:
     return ", ".join(repr(n) for n in names) if names else "none defined"
 
 
-def _duplicates(section: str, names: list[str]) -> list[Issue]:
+def _duplicates(section: str, names: list[str], key: str = "name") -> list[Issue]:
     seen: set[str] = set()
     issues = []
     for index, name in enumerate(names):
         if name in seen:
-            issues.append(Issue((section, index, "name"), name, f"is already used by another entry of {section}"))
+            issues.append(Issue((section, index, key), name, f"is already used by another entry of {section}"))
         seen.add(name)
     return issues
 
@@ -123,7 +123,7 @@ def _pool_issues(
 def _runtime_issues(spec: StackSpec) -> list[Issue]:
     tenants = [t.name for t in spec.tenants]
     templates = [t.name for t in spec.templates]
-    issues = _duplicates("runtimes", [r.id for r in spec.runtimes])
+    issues = _duplicates("runtimes", [r.id for r in spec.runtimes], key="id")
     taken = set(templates) | {p.name for p in spec.warm_pools}
     for index, runtime in enumerate(spec.runtimes):
         path: tuple[str | int, ...] = ("runtimes", index)
