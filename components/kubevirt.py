@@ -60,7 +60,7 @@ class KubeVirt(pulumi.ComponentResource):
         namespaces = create(("Namespace",), [])
         priority = create(("PriorityClass",), [])
         rbac = create(RBAC_KINDS, namespaces)
-        operator = create(("Deployment",), [*crds, *priority, *rbac])
+        operator = create(("Deployment",), [*namespaces, *crds, *priority, *rbac])
         placed = {"CustomResourceDefinition", "Namespace", "PriorityClass", "Deployment", *RBAC_KINDS}
         leftover = sorted({m["kind"] for m in manifests} - placed)
         if leftover:
@@ -69,7 +69,7 @@ class KubeVirt(pulumi.ComponentResource):
         namespace = operator_namespace(manifests)
         self.cr = kubernetes_resource(
             build_kubevirt_cr(spec, cluster, namespace),
-            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*crds, *operator])),
+            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*namespaces, *crds, *operator])),
         )
         self.ready = [self.cr]
         self.register_outputs({"version": spec.version, "install": "managed", "namespace": namespace})

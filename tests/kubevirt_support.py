@@ -1,17 +1,13 @@
-"""Helpers for the KubeVirt / runtime-catalogue tests: upstream schemas turned into
-strict JSON Schema validators, and stack configs with VM runtimes."""
+"""Helpers for the KubeVirt / runtime-catalogue tests: stack configs with VM runtimes,
+test secrets, and the offline loader (schemas live in tests/schemas.py)."""
 
 from __future__ import annotations
 
 import copy
-import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 
 from components.specs.loader import spec_from_config
 from components.specs.stack import StackSpec
@@ -95,69 +91,7 @@ def sealed(config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-# --- schemas ----------------------------------------------------------------------
-
-def strict_schema(schema: Any) -> Any:
-    """A copy of an OpenAPI schema that rejects unknown fields (the API server prunes or
-    rejects them; plain JSON Schema would silently accept a typo) and understands
-    Kubernetes' int-or-string."""
-    if not isinstance(schema, dict):
-        return schema
-    result = dict(schema)
-    if result.get("format") == "int-or-string" or result.get("x-kubernetes-int-or-string"):
-        result.pop("type", None)
-        result["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if "properties" in result:
-        result["properties"] = {name: strict_schema(sub) for name, sub in result["properties"].items()}
-        if "additionalProperties" not in result and not result.get("x-kubernetes-preserve-unknown-fields"):
-            result["additionalProperties"] = False
-    if isinstance(result.get("additionalProperties"), dict):
-        result["additionalProperties"] = strict_schema(result["additionalProperties"])
-    if "items" in result:
-        result["items"] = strict_schema(result["items"])
-    for keyword in ("allOf", "anyOf", "oneOf"):
-        if keyword in result:
-            result[keyword] = [strict_schema(sub) for sub in result[keyword]]
-    if "definitions" in result:
-        result["definitions"] = {name: strict_schema(sub) for name, sub in result["definitions"].items()}
-    return result
-
-
-@lru_cache(maxsize=1)
-def _swagger_definitions() -> dict[str, Any]:
-    path = kubevirt_mirror() / KUBEVIRT_DIR / "api/openapi-spec/swagger.json"
-    return strict_schema({"definitions": json.loads(path.read_text())["definitions"]})["definitions"]
-
-
-# KubeVirt kinds we render -> their definition in the upstream OpenAPI document.
-SWAGGER_DEFINITION = {
-    ("kubevirt.io/v1", "KubeVirt"): "v1.KubeVirt",
-    ("kubevirt.io/v1", "VirtualMachine"): "v1.VirtualMachine",
-    ("pool.kubevirt.io/v1beta1", "VirtualMachinePool"): "v1beta1.VirtualMachinePool",
-}
-
-
-@lru_cache(maxsize=8)
-def swagger_validator(definition: str) -> jsonschema.Draft4Validator:
-    schema = {"$ref": f"#/definitions/{definition}", "definitions": _swagger_definitions()}
-    return jsonschema.Draft4Validator(schema)
-
-
-@lru_cache(maxsize=1)
-def kubevirt_crd_validator() -> jsonschema.Draft7Validator:
-    """The `kubevirts.kubevirt.io` CRD's v1 openAPIV3Schema (manifests/generated/kv-resource.yaml)."""
-    path = kubevirt_mirror() / KUBEVIRT_DIR / "manifests/generated/kv-resource.yaml"
-    crd = next(d for d in yaml.safe_load_all(path.read_text()) if d)
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
-    # The API server fills metadata; its schema in a CRD is only `type: object`.
-    schema["properties"]["metadata"] = {"type": "object"}
-    return jsonschema.Draft7Validator(strict_schema(schema))
-
-
-def schema_errors(validator: jsonschema.protocols.Validator, manifest: dict[str, Any]) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(manifest)]
-
+# --- lookups ----------------------------------------------------------------------
 
 def by_kind(manifests: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [m for m in manifests if m["kind"] == kind]

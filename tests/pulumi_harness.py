@@ -61,6 +61,7 @@ class RecordingMonitor(mocks.MockMonitor):
             retain_on_delete=False,
             alias_types=[],
             custom=True,
+            provider=request.provider,
             additional_secret_outputs=sorted(request.additionalSecretOutputs),
             read_id=request.id,
         ))

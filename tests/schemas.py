@@ -1,14 +1,19 @@
 """Validate rendered objects against the real upstream schemas.
 
 Custom resources: the CRD `openAPIV3Schema` of the served version in the pinned
-agent-sandbox release. The API server prunes unknown fields silently, which
-would hide a misspelled key, so the schema is made strict first (unknown fields
-are errors, as with `kubectl apply --validate=strict`). Built-in kinds: the
-Kubernetes OpenAPI schemas that `kubernetes-validate` ships, in strict mode.
+agent-sandbox release; KubeVirt kinds: the definitions of KubeVirt's upstream
+OpenAPI document (`api/openapi-spec/swagger.json` of the pinned tag), and for the
+KubeVirt CR also its `kubevirts.kubevirt.io` CRD schema. The API server prunes
+unknown fields silently, which would hide a misspelled key, so every schema is
+made strict first (unknown fields are errors, as with `kubectl apply
+--validate=strict`). Built-in kinds: the Kubernetes OpenAPI schemas that
+`kubernetes-validate` ships, in strict mode.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,14 @@ import yaml
 from components.upstream import upstream_dir
 
 KUBERNETES_VERSION = "1.34"
+KUBEVIRT_DIR = ("kubevirt", "v1.9.0")
+
+# KubeVirt kinds we render -> their definition in the upstream OpenAPI document.
+KUBEVIRT_DEFINITIONS = {
+    ("kubevirt.io/v1", "KubeVirt"): "v1.KubeVirt",
+    ("kubevirt.io/v1", "VirtualMachine"): "v1.VirtualMachine",
+    ("pool.kubevirt.io/v1beta1", "VirtualMachinePool"): "v1beta1.VirtualMachinePool",
+}
 
 
 def strict(schema: Any) -> Any:
@@ -28,6 +41,9 @@ def strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     result = {key: strict(value) for key, value in schema.items()}
+    if result.get("format") == "int-or-string":  # OpenAPI v2 writes IntOrString as a string
+        del result["type"]
+        result["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if (
         "properties" in result
         and "additionalProperties" not in result
@@ -51,12 +67,47 @@ def crd_validators(release: str) -> dict[tuple[str, str], jsonschema.protocols.V
     return validators
 
 
+def kubevirt_path(*parts: str) -> Path:
+    return Path(upstream_dir(), *KUBEVIRT_DIR, *parts)
+
+
+@cache
+def kubevirt_definitions() -> dict[str, Any]:
+    swagger = json.loads(kubevirt_path("api", "openapi-spec", "swagger.json").read_text())
+    return strict(swagger["definitions"])
+
+
+@cache
+def kubevirt_validator(definition: str) -> jsonschema.protocols.Validator:
+    """A validator for one definition of KubeVirt's OpenAPI v2 document (JSON Schema draft 4)."""
+    return jsonschema.Draft4Validator({"$ref": f"#/definitions/{definition}", "definitions": kubevirt_definitions()})
+
+
+@cache
+def kubevirt_crd_validator() -> jsonschema.protocols.Validator:
+    """The v1 schema of the `kubevirts.kubevirt.io` CRD (manifests/generated/kv-resource.yaml)."""
+    crd = yaml.load(kubevirt_path("manifests", "generated", "kv-resource.yaml").read_bytes(), Loader=yaml.CSafeLoader)
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+    schema["properties"]["metadata"] = {"type": "object"}  # the API server owns metadata's schema
+    return jsonschema.Draft7Validator(strict(schema))
+
+
+def errors_of(validator: jsonschema.protocols.Validator, manifest: dict[str, Any]) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(manifest)]
+
+
 def validation_errors(manifest: dict[str, Any], release: str) -> list[str]:
     """Every schema violation of one rendered object (empty when valid)."""
     key = (manifest["apiVersion"], manifest["kind"])
+    if key in KUBEVIRT_DEFINITIONS:
+        errors = errors_of(kubevirt_validator(KUBEVIRT_DEFINITIONS[key]), manifest)
+        if manifest["kind"] == "KubeVirt":
+            errors += errors_of(kubevirt_crd_validator(), manifest)
+        return errors
     validator = crd_validators(release).get(key)
     if validator is not None:
-        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(manifest)]
+        return errors_of(validator, manifest)
     if "." in manifest["apiVersion"].split("/")[0] and not manifest["apiVersion"].endswith("k8s.io/v1"):
         return [f"no schema known for {key}"]
     try:

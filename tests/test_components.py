@@ -41,6 +41,14 @@ def _one(registrations: dict[str, Registration], suffix: str) -> Registration:
     return found[0]
 
 
+def _named(registrations: dict[str, Registration], suffix: str, name: str) -> Registration:
+    (found,) = [r for r in _of_type(registrations, suffix) if r.name == name]
+    return found
+
+
+CONTROLLER = "agent-sandbox-system/agent-sandbox-controller"
+
+
 @pytest.fixture
 def dev(loader: UpstreamLoader) -> dict[str, Registration]:
     return _deploy(stack_config("dev"), loader)
@@ -50,8 +58,11 @@ def test_components_and_their_children(dev: dict[str, Registration]) -> None:
     components = sorted((r.type, r.name) for r in dev.values() if not r.custom)
     assert components == [
         ("sandbox-infra:index:AgentSandbox", "agent-sandbox"),
+        ("sandbox-infra:index:KubeVirt", "kubevirt"),
+        ("sandbox-infra:index:RuntimeCatalogue", "runtime-catalogue"),
         ("sandbox-infra:index:SandboxTemplate", "python"),
         ("sandbox-infra:index:Tenant", "agents-dev"),
+        ("sandbox-infra:index:VmEnvironment", "devbox"),
         ("sandbox-infra:index:WarmPool", "python"),
     ]
     parents = {r.urn: r.type for r in dev.values()}
@@ -61,7 +72,9 @@ def test_components_and_their_children(dev: dict[str, Registration]) -> None:
             assert parent_type.startswith("sandbox-infra:index:"), registration.urn
     assert parents[_one(dev, ":SandboxTemplate").parent] == "sandbox-infra:index:SandboxTemplate"
     assert parents[_one(dev, ":SandboxWarmPool").parent] == "sandbox-infra:index:WarmPool"
-    assert parents[_one(dev, ":Deployment").parent] == "sandbox-infra:index:AgentSandbox"
+    assert parents[_named(dev, ":Deployment", CONTROLLER).parent] == "sandbox-infra:index:AgentSandbox"
+    assert parents[_named(dev, ":Deployment", "kubevirt/virt-operator").parent] == "sandbox-infra:index:KubeVirt"
+    assert parents[_one(dev, ":VirtualMachinePool").parent] == "sandbox-infra:index:VmEnvironment"
     assert parents[_one(dev, "core/v1:ResourceQuota").parent] == "sandbox-infra:index:Tenant"
 
 
@@ -75,12 +88,12 @@ def test_every_kubernetes_resource_uses_the_stack_provider(dev: dict[str, Regist
 def test_only_crds_are_retained_on_delete(dev: dict[str, Registration]) -> None:
     retained = sorted(r.name for r in dev.values() if r.retain_on_delete)
     assert retained == sorted(r.name for r in _of_type(dev, ":CustomResourceDefinition"))
-    assert len(retained) == 4
+    assert len(retained) == 5  # agent-sandbox's four and kubevirts.kubevirt.io
 
 
 def test_custom_resources_wait_for_crds_and_controller(dev: dict[str, Registration]) -> None:
-    crds = {r.urn for r in _of_type(dev, ":CustomResourceDefinition")}
-    controller = _one(dev, "apps/v1:Deployment").urn
+    crds = {r.urn for r in _of_type(dev, ":CustomResourceDefinition") if "agents.x-k8s.io" in r.name}
+    controller = _named(dev, "apps/v1:Deployment", CONTROLLER).urn
     template = _one(dev, ":SandboxTemplate")
     pool = _one(dev, ":SandboxWarmPool")
     for custom in (template, pool):

@@ -86,7 +86,8 @@ def test_renamed_pool_is_flagged(repo: Path, capsys: pytest.CaptureFixture) -> N
     markdown = _diff(repo, capsys, "markdown")
     assert markdown.startswith("<!-- sandbox-infra-diff:dev -->")
     assert "SandboxWarmPool agents-dev/python looks renamed to python-warm" in markdown
-    assert "**1 added, 0 changed, 1 removed**" in markdown
+    # The runtime catalogue names the pool, so it changes with it.
+    assert "**1 added, 1 changed, 1 removed**" in markdown
 
 
 def test_downgrade_changes_api_versions_and_warns_about_crds(repo: Path, capsys: pytest.CaptureFixture) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ from components.specs import spec_from_config
 from components.specs.stack import StackSpec
 from components.stack import deploy
 
-from .kubevirt_support import SECRET_MARKERS, engine_spec, offline_loader, sealed, vm_stack_config
+from .kubevirt_support import (
+    CLOUD_INIT_SECRET,
+    SECRET_MARKERS,
+    engine_spec,
+    kubevirt_mirror,
+    offline_loader,
+    sealed,
+    vm_stack_config,
+)
 from .pulumi_harness import Registration, run_under_mocks
 
 KUBEVIRT_CR = "kubernetes:kubevirt.io/v1:KubeVirt"
@@ -142,10 +151,40 @@ def test_inline_pod_runtime_reuses_template_and_pool_components(managed: list[Re
     assert template.urn in pool.dependencies and pool.inputs["spec"]["replicas"] == 3
 
 
-def test_sealed_secrets_cannot_be_deployed(tmp_path: Path) -> None:
-    spec = spec_from_config(sealed(_vm_only(vm_stack_config())))  # as read offline from a stack file
-    with pytest.raises(ConfigError, match="secret 'devbox-cloud-init' is sealed"):
-        _deploy(spec, tmp_path)
+def test_offline_spec_deploys_with_redacted_secrets(tmp_path: Path) -> None:
+    # A spec read offline from a stack file (tests, mocks) holds only ciphertext: the
+    # Secret gets the redacted placeholder, still as a Pulumi secret.
+    registrations = _deploy(spec_from_config(sealed(_vm_only(vm_stack_config()))), tmp_path)
+    secret = _one(registrations, SECRET, "team-a/devbox-cloud-init")
+    assert rpc.is_rpc_secret(secret.inputs["stringData"])
+    assert rpc.unwrap_rpc_secret(secret.inputs["stringData"]) == {"userdata": "<redacted: Pulumi secret>"}
+
+
+def test_engine_refuses_secrets_it_did_not_decrypt() -> None:
+    # Under the engine a `secure:` value still sealed came from a layer file, which the engine never reads.
+    with pytest.raises(ConfigError, match=r"runtimes\[2\]\.vmConfig\.cloudInitTemplate: is a 'secure:' value in a layer file"):
+        spec_from_config(sealed(vm_stack_config()), secret_keys={"runtimes"})
+
+
+def _run_main(config: dict[str, Any], secret_keys: list[str]) -> list[Registration]:
+    root = Path(__file__).resolve().parents[1]
+    pulumi.runtime.set_all_config({f"sandbox-infra:{k}": json.dumps(v) for k, v in config.items()}, secret_keys)
+    try:
+        return run_under_mocks(lambda: runpy.run_path(str(root / "__main__.py")), stack="test")
+    finally:
+        pulumi.runtime.set_all_config({})
+
+
+def test_pulumi_program_takes_decrypted_secrets_only_from_secret_keys() -> None:
+    kubevirt_mirror()
+    config = _vm_only(vm_stack_config())  # values as the engine passes them: decrypted
+    registrations = _run_main(config, ["sandbox-infra:runtimes"])
+    secret = _one(registrations, SECRET, "team-a/devbox-cloud-init")
+    assert rpc.unwrap_rpc_secret(secret.inputs["stringData"]) == {"userdata": CLOUD_INIT_SECRET}
+    with pytest.raises(pulumi.RunError) as caught:
+        _run_main(config, [])  # set with `pulumi config set` without --secret
+    assert "sandbox-infra:runtimes[0].vmConfig.cloudInitTemplate: must be a Pulumi secret" in str(caught.value)
+    assert not any(marker in str(caught.value) for marker in SECRET_MARKERS)
 
 
 # --- bring your own installs ------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 A gateway reads one shape per runtime id, whatever backs it: kind, namespace, what to
 create a session from (a SandboxTemplate to claim, or a VM pool / VM), the warm
-pool(s), the Service DNS name and the agent port. Gateway service accounts of every
+pool(s), the Service DNS name and the agent port. Capacity (replicas) is left out on
+purpose: it changes with scaling, the catalogue says what exists and where. Gateway
+service accounts of every
 tenant may read exactly this ConfigMap, nothing else in its namespace.
 """
 
@@ -37,8 +39,7 @@ def catalogue_entries(spec: StackSpec) -> dict[str, dict[str, Any]]:
                 # A session is a SandboxClaim naming this template; its Service is per sandbox
                 # (Sandbox status.serviceFQDN), so there is no fixed Service name here.
                 "template": {"apiVersion": group_version, "kind": "SandboxTemplate", "name": template.name},
-                "warmPools": [{"apiVersion": group_version, "kind": "SandboxWarmPool", "name": p.name, "replicas": p.replicas}
-                              for p in pools],
+                "warmPools": [{"apiVersion": group_version, "kind": "SandboxWarmPool", "name": p.name} for p in pools],
                 "serviceDns": None,
                 "port": template.port,
             }
@@ -51,11 +52,10 @@ def catalogue_entries(spec: StackSpec) -> dict[str, dict[str, Any]]:
                 "kind": "VirtualMachine" if single else "VirtualMachinePool",
                 "name": runtime.id,
             }
-            replicas = 1 if single else (runtime.warm.replicas if runtime.warm else 0)
             entry |= {
                 "namespace": runtime.tenant,
                 "template": workload,
-                "warmPools": [] if single else [{**workload, "replicas": replicas}],
+                "warmPools": [] if single else [workload],
                 "serviceDns": f"{runtime.id}.{runtime.tenant}.svc.{spec.catalogue.cluster_domain}",
                 "port": vm.port,
             }

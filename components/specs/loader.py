@@ -128,10 +128,12 @@ def spec_from_config(
     spec = validated(StackSpec, config, source, context={REVEALED_CONTEXT: secret_keys is not None})
     issues = cross_reference_issues(spec)
     if secret_keys is not None:
-        issues += [
-            Issue(path, None, _SECRET_HINT.format(path=key_path(path)))
-            for path, _value in secret_fields(spec) if path[0] not in secret_keys
-        ]
+        for path, value in secret_fields(spec):
+            if value.sealed:  # a `secure:` value the engine did not decrypt: it sits in a layer file
+                issues.append(Issue(path, None, "is a 'secure:' value in a layer file, which the Pulumi engine does not "
+                                                "decrypt: set it in the stack file (stacks/Pulumi.<stack>.yaml)"))
+            elif path[0] not in secret_keys:
+                issues.append(Issue(path, None, _SECRET_HINT.format(path=key_path(path))))
     if issues:
         raise ConfigError(_report(source, [_describe_issue(i) for i in issues]))
     return spec

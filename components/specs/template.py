@@ -66,10 +66,14 @@ class ContainerSpec(Spec):
         return self
 
 
-class TemplateSpec(ContainerSpec):
+class _TemplateIdentity(Spec):
     name: DnsLabel
     tenant: DnsLabel
     """Tenant (namespace) the template, and the pools and claims using it, live in."""
+
+
+# Base order puts name and tenant first in the model's keys (and so in error messages).
+class TemplateSpec(ContainerSpec, _TemplateIdentity):
     network: NetworkSpec = NetworkSpec()
     labels: UserMetadata = {}
     annotations: UserMetadata = {}
