@@ -208,7 +208,8 @@ def explain(args: argparse.Namespace) -> int:
     layered, source = load_layered(args.stack, args.stacks_dir)
     spec = spec_from_config(layered.config, source=source)
     rows = [
-        (key_path(path), value, layered.source_of(path))
+        # A secret's layer recorded its `{secure: ...}` leaf; the spec shows the (redacted) value.
+        (key_path(path), value, layered.source_of(path if path in layered.origin else (*path, "secure")))
         for path, value in leaves(spec.model_dump(mode="json", by_alias=True))
     ]
     if args.format == "json":

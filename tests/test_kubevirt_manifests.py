@@ -326,3 +326,13 @@ def test_cli_refuses_plain_text_secrets_without_echoing_them(tmp_path: Path, cap
     assert "must be a Pulumi secret" in err and out == ""
     for marker in SECRET_MARKERS:
         assert marker not in err
+
+
+def test_config_explain_shows_secrets_redacted_with_their_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    stack = (Path(__file__).resolve().parents[1] / "stacks" / "Pulumi.dev.yaml").read_text()
+    ciphertexts = [line.split("secure:")[1].strip() for line in stack.splitlines() if "secure:" in line]
+    assert main(["config", "explain", "--stack", "dev"]) == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if ".vmConfig.cloudInitTemplate" in row)
+    assert '"<redacted: Pulumi secret>"' in line and line.endswith("# stacks/Pulumi.dev.yaml")
+    assert not any(ciphertext in out for ciphertext in ciphertexts)
