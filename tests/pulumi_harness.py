@@ -50,40 +50,34 @@ class RecordingMonitor(mocks.MockMonitor):
         super().__init__(resource_mocks or _Mocks())
         self.registrations: list[Registration] = []
 
-    def ReadResource(self, request: Any) -> Any:
-        response = super().ReadResource(request)
+    def _record(self, request: Any, urn: str, **fields: Any) -> None:
         self.registrations.append(Registration(
-            urn=response.urn,
+            urn=urn,
             type=request.type,
             name=request.name,
             parent=request.parent,
             dependencies=sorted(request.dependencies),
-            retain_on_delete=False,
-            alias_types=[],
-            custom=True,
             provider=request.provider,
             additional_secret_outputs=sorted(request.additionalSecretOutputs),
-            read_id=request.id,
+            **fields,
         ))
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        self._record(request, response.urn, retain_on_delete=False, alias_types=[], custom=True, read_id=request.id)
         return response
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                dependencies=sorted(request.dependencies),
+            self._record(
+                request, response.urn,
                 retain_on_delete=bool(request.retainOnDelete),
                 alias_types=sorted(a.spec.type for a in request.aliases if a.spec.type),
                 custom=bool(request.custom),
-                provider=request.provider,
                 inputs=rpc.deserialize_properties(request.object),
-                additional_secret_outputs=sorted(request.additionalSecretOutputs),
                 protect=bool(request.protect),
-            ))
+            )
         return response
 
 

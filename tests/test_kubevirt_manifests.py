@@ -336,3 +336,19 @@ def test_config_explain_shows_secrets_redacted_with_their_layer(capsys: pytest.C
     line = next(row for row in out.splitlines() if ".vmConfig.cloudInitTemplate" in row)
     assert '"<redacted: Pulumi secret>"' in line and line.endswith("# stacks/Pulumi.dev.yaml")
     assert not any(ciphertext in out for ciphertext in ciphertexts)
+
+
+def test_cli_warns_about_an_unpinned_remote_operator_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture = (kubevirt_mirror() / KUBEVIRT_DIR / "kubevirt-operator.yaml").read_bytes()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "agent-sandbox").symlink_to(kubevirt_mirror() / "agent-sandbox")  # no kubevirt/ in this mirror
+    monkeypatch.setenv("UPSTREAM_DIR", str(mirror))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(upstream, "_download", lambda url: fixture)
+    assert main(["render", "--stack", "dev"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml: " in err
+    assert "not pinned by a sha256 digest" in err

@@ -130,12 +130,6 @@ class RuntimeSpec(Spec):
             raise ValueError("tenant is required: the namespace this runtime lives in")
         return self
 
-    @property
-    def port(self) -> int | None:
-        if self.container is not None:
-            return self.container.port
-        return self.vm_config.port if self.vm_config is not None else None
-
     def as_template(self) -> TemplateSpec | None:
         """The SandboxTemplate an inline pod runtime generates."""
         if self.container is None:
