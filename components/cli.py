@@ -16,6 +16,7 @@ from .errors import ConfigError
 from .fleet import AutomationOperations, FleetSpec, PulumiCliMissing, load_fleet, run_fleet, summary_table
 from .manifests.common import Manifest, identity
 from .manifests.stack import render_stack
+from .policy import command as check_command
 from .specs.layers import leaves
 from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
 from .specs.stack import StackSpec
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = config_commands.add_parser("explain", help="every effective value and the layer it came from")
     explain.add_argument("--stack", required=True)
     explain.add_argument("--format", choices=["table", "json"], default="table")
+    check_command.add_parser(commands)
     return parser
 
 
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             return fleet(args)
         if args.command == "config":
             return {"explain": explain}[args.config_command](args)
-        return {"render": render, "diff": diff}[args.command](args)
+        return {"render": render, "diff": diff, "check": check_command.run}[args.command](args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -7,7 +7,15 @@ from typing import Any
 
 from ..specs.network import METADATA_NETWORKS, NetworkSpec
 from ..specs.template import TemplateSpec
-from .common import DOMAIN, SKIP_AWAIT, Manifest, obj
+from .common import (
+    ALLOWED_DOMAINS_ANNOTATION,
+    DOMAIN,
+    EGRESS_ENFORCER_ANNOTATION,
+    SKIP_AWAIT,
+    TRUST_ANNOTATION,
+    Manifest,
+    obj,
+)
 
 EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
 CONTAINER = "sandbox"
@@ -22,11 +30,11 @@ def template_labels(template: TemplateSpec) -> dict[str, str]:
 
 
 def build_sandbox_template(template: TemplateSpec, api_version: str) -> Manifest:
-    annotations = {SKIP_AWAIT: "true", **template.annotations}
+    annotations = {SKIP_AWAIT: "true", **template.annotations, TRUST_ANNOTATION: template.trust}
     if template.network.egress.domains:
-        annotations[f"{DOMAIN}/allowed-domains"] = ",".join(template.network.egress.domains)
+        annotations[ALLOWED_DOMAINS_ANNOTATION] = ",".join(template.network.egress.domains)
     if template.network.external_enforcer:
-        annotations[f"{DOMAIN}/egress-enforcer"] = template.network.external_enforcer
+        annotations[EGRESS_ENFORCER_ANNOTATION] = template.network.external_enforcer
     spec: dict[str, Any] = {
         "podTemplate": {
             "metadata": {"labels": {**template.labels, **template_labels(template)}},

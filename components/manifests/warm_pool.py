@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
-from .common import DOMAIN, SKIP_AWAIT, WAIT_FOR, Manifest, obj
+from .common import DOMAIN, GPU_OPT_IN_ANNOTATION, SKIP_AWAIT, WAIT_FOR, Manifest, obj
 from .sandbox_template import EXTENSIONS_GROUP, template_labels
 
 
@@ -13,6 +13,8 @@ def build_warm_pool(pool: WarmPoolSpec, template: TemplateSpec, api_version: str
         annotations = {WAIT_FOR: f"jsonpath={{.status.readyReplicas}}={pool.replicas}"}
     else:
         annotations = {SKIP_AWAIT: "true"}
+    if pool.allow_gpu:
+        annotations[GPU_OPT_IN_ANNOTATION] = "true"
     return obj(
         f"{EXTENSIONS_GROUP}/{api_version}", "SandboxWarmPool", pool.name, template.tenant,
         labels={**template_labels(template), f"{DOMAIN}/warm-pool": pool.name},

@@ -102,13 +102,20 @@ _IMAGE = re.compile(
 )
 
 
-def _image(value: str) -> str:
+def parse_image(value: str) -> tuple[str, str | None, str | None] | None:
+    """(name, tag, digest) of an image reference, or None when it is not one."""
     match = _IMAGE.match(value)
-    if match is None:
+    return None if match is None else (match["name"], match["tag"], match["digest"])
+
+
+def _image(value: str) -> str:
+    parts = parse_image(value)
+    if parts is None:
         raise ValueError("must be an image reference like registry.example.com/team/app:1.2.3[@sha256:...]")
-    if match["digest"] is None and match["tag"] is None:
+    _, tag, digest = parts
+    if digest is None and tag is None:
         raise ValueError("must be pinned: add a version tag or an @sha256 digest")
-    if match["digest"] is None and match["tag"] == "latest":
+    if digest is None and tag == "latest":
         raise ValueError("must not use the mutable ':latest' tag; pin a version tag or an @sha256 digest")
     return value
 

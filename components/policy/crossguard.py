@@ -1,0 +1,127 @@
+"""The same rules as a Pulumi CrossGuard policy pack (`policies/__main__.py` builds it).
+
+The engine sends each resource's inputs (`Analyze`) and, at the end, every resource
+of the stack (`AnalyzeStack`). A pulumi-kubernetes resource's inputs are the
+manifest itself (apiVersion, kind, metadata, spec, ...), so each object rule becomes
+a ResourceValidationPolicy and each stack rule a StackValidationPolicy that run the
+very functions `check` runs, under the same per-stack settings.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from ..errors import ConfigError
+from . import RULES
+from .exceptions import exception_for
+from .rule import Context, Manifest, Rule
+
+PACK_NAME = "sandbox-infra-security"
+# pulumi-kubernetes resources that are not Kubernetes objects but groups of them.
+_NOT_OBJECTS = ("yaml", "yaml/v2", "helm.sh/v3", "helm.sh/v4", "kustomize", "kustomize/v2")
+
+
+def plain(value: Any) -> Any:
+    """A deep copy of policy-SDK property proxies as plain dicts and lists (reading an
+    unknown preview value raises the SDK's UnknownValueError, which it reports)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(value[k]) for k in value}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [plain(v) for v in value]
+    return value
+
+
+def manifest_from_resource(resource_type: str, props: Mapping[str, Any]) -> Manifest | None:
+    """The Kubernetes object behind a pulumi-kubernetes resource, or None for anything else."""
+    package, _, rest = resource_type.partition(":")
+    module, _, kind = rest.partition(":")
+    if package != "kubernetes" or "/" not in module or module in _NOT_OBJECTS or not kind:
+        return None
+    manifest = plain(props)
+    manifest.setdefault("apiVersion", module.removeprefix("core/"))
+    manifest.setdefault("kind", kind)
+    return manifest
+
+
+def _level(rule: Rule, context: Context) -> EnforcementLevel:
+    return EnforcementLevel(context.enforcement_of(rule))
+
+
+def resource_policy(rule: Rule, context: Context) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        manifest = manifest_from_resource(args.resource_type, args.props)
+        if manifest is None:
+            return
+        for violation in rule.violations(manifest, context):
+            if exception_for(rule.name, manifest, violation) is None:
+                report_violation(violation.message, None)
+
+    return ResourceValidationPolicy(
+        name=rule.name, description=rule.description, validate=validate,
+        enforcement_level=_level(rule, context), severity=Severity(rule.severity),
+        remediation_steps=rule.remediation, tags=[rule.family],
+    )
+
+
+def stack_policy(rule: Rule, context: Context) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        urns, manifests = [], []
+        for resource in args.resources:
+            manifest = manifest_from_resource(resource.resource_type, resource.props)
+            if manifest is not None:
+                urns.append(resource.urn)
+                manifests.append(manifest)
+        for index, violation in rule.stack_violations(manifests, context):
+            if exception_for(rule.name, manifests[index], violation) is None:
+                report_violation(violation.message, urns[index])
+
+    return StackValidationPolicy(
+        name=rule.name, description=rule.description, validate=validate,
+        enforcement_level=_level(rule, context), severity=Severity(rule.severity),
+        remediation_steps=rule.remediation, tags=[rule.family],
+    )
+
+
+def policies(context: Context, rules: Sequence[Rule] = RULES) -> list[Policy]:
+    return [resource_policy(r, context) if r.scope == "object" else stack_policy(r, context) for r in rules]
+
+
+def engine_context() -> Context:
+    """The stack's policy settings from the config the engine hands the pack (PULUMI_CONFIG),
+    read and validated exactly as the program reads it; strict defaults without it."""
+    from ..specs.loader import pulumi_engine_config, spec_from_config
+
+    config = pulumi_engine_config()
+    stack = os.environ.get("PULUMI_STACK", "?")
+    if "cluster" not in config:
+        return Context(source="strict defaults (no sandbox-infra stack config from the engine)")
+    try:
+        return Context.from_spec(spec_from_config(config, source=f"stack {stack}"), source=f"stack {stack}")
+    except ConfigError as error:
+        # The program reports the config error itself; the pack must still judge strictly.
+        print(f"{PACK_NAME}: using strict defaults, the stack config is invalid: {error}", file=sys.stderr)
+        return Context(source=f"strict defaults (stack {stack} config is invalid)")
+
+
+def policy_pack_args(context: Context) -> dict[str, Any]:
+    """Keyword arguments for `pulumi_policy.PolicyPack`."""
+    return {
+        "name": PACK_NAME,
+        "policies": policies(context),
+        "enforcement_level": EnforcementLevel(context.policy.enforcement),
+        "description": f"Security rules for AI-agent sandbox stacks (settings: {context.source})",
+    }

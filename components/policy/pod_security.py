@@ -1,0 +1,259 @@
+"""Pod Security Standards, `restricted` profile, for every pod spec wherever it is embedded.
+
+One rule per PSS control (https://kubernetes.io/docs/concepts/security/pod-security-standards/),
+named after it, so a violation reads like the admission message the API server would
+give. The checks run on Pods, workload templates (Deployment, Job, ...) and the pod
+templates of agent-sandbox Sandboxes and SandboxTemplates alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .rule import Context, Manifest, RuleFamily, Violation
+from .workloads import POD_KINDS, as_dict, as_list, containers, effective, pod_security, pod_specs
+
+FAMILY = RuleFamily("pod-security")
+RESTRICTED = "Pod Security Standards (restricted)"
+
+ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+ALLOWED_VOLUME_TYPES = frozenset({
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+})
+SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+})
+ALLOWED_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+ALLOWED_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
+ALLOWED_APPARMOR = frozenset({"RuntimeDefault", "Localhost"})
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+
+
+@FAMILY.object_rule(
+    "pss-host-process", severity="critical", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: Windows HostProcess containers get full access to the node.",
+    remediation="Remove securityContext.windowsOptions.hostProcess (or set it to false) on the pod and every container.",
+)
+def host_process(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        if as_dict(pod_security(pod).get("windowsOptions")).get("hostProcess") is True:
+            yield f"{pod.path}: securityContext.windowsOptions.hostProcess is true"
+        for container in containers(pod):
+            if as_dict(container.security.get("windowsOptions")).get("hostProcess") is True:
+                yield f"{pod.path}: {container} sets windowsOptions.hostProcess: true"
+
+
+@FAMILY.object_rule(
+    "pss-host-namespaces", severity="critical", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: sharing the node's network, PID or IPC namespace breaks pod isolation.",
+    remediation="Remove hostNetwork, hostPID and hostIPC from the pod spec (or set them to false).",
+)
+def host_namespaces(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for field in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.spec.get(field) is True:
+                yield f"{pod.path}.{field} is true"
+
+
+@FAMILY.object_rule(
+    "pss-privileged", severity="critical", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: privileged containers have all capabilities and every device of the node.",
+    remediation="Set securityContext.privileged: false (or remove it) on every container.",
+)
+def privileged(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            if container.security.get("privileged") is True:
+                yield f"{pod.path}: {container} is privileged"
+
+
+@FAMILY.object_rule(
+    "pss-capabilities", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: containers must drop ALL capabilities and may add back only NET_BIND_SERVICE.",
+    remediation="Set securityContext.capabilities: {drop: [ALL]} on every container; add at most NET_BIND_SERVICE.",
+)
+def capabilities(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            caps = as_dict(container.security.get("capabilities"))
+            if "ALL" not in as_list(caps.get("drop")):
+                yield f"{pod.path}: {container} does not drop ALL capabilities"
+            added = sorted(str(c) for c in as_list(caps.get("add")) if c not in ALLOWED_ADDED_CAPABILITIES)
+            if added:
+                yield f"{pod.path}: {container} adds capabilities {', '.join(added)}"
+
+
+@FAMILY.object_rule(
+    "pss-host-path-volumes", severity="critical", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: hostPath volumes expose the node's filesystem to the pod.",
+    remediation="Replace hostPath volumes with emptyDir, configMap, secret, projected or a persistentVolumeClaim.",
+)
+def host_path_volumes(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for volume in as_list(pod.spec.get("volumes")):
+            if isinstance(volume, dict) and "hostPath" in volume:
+                path = as_dict(volume["hostPath"]).get("path", "?")
+                yield f"{pod.path}: volume {volume.get('name', '?')!r} mounts host path {path}"
+
+
+@FAMILY.object_rule(
+    "pss-volume-types", severity="medium", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: only configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, "
+                "projected and secret volumes are allowed.",
+    remediation="Use one of the allowed volume types; mount network storage through a persistentVolumeClaim.",
+)
+def volume_types(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for volume in as_list(pod.spec.get("volumes")):
+            if not isinstance(volume, dict):
+                continue
+            # hostPath has its own (critical) rule; report it once.
+            kinds = sorted(set(volume) - {"name", "hostPath"} - ALLOWED_VOLUME_TYPES)
+            if kinds:
+                yield f"{pod.path}: volume {volume.get('name', '?')!r} has disallowed type {', '.join(kinds)}"
+
+
+@FAMILY.object_rule(
+    "pss-host-ports", severity="medium", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: host ports bind the node's network interfaces and bypass network policy.",
+    remediation="Remove hostPort from container ports; expose the pod through a Service instead.",
+)
+def host_ports(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            for port in as_list(container.container.get("ports")):
+                if isinstance(port, dict) and port.get("hostPort") not in (None, 0):
+                    yield f"{pod.path}: {container} binds host port {port['hostPort']}"
+
+
+@FAMILY.object_rule(
+    "pss-apparmor", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: the AppArmor profile may only be RuntimeDefault or Localhost, never Unconfined.",
+    remediation="Remove the AppArmor override or set appArmorProfile.type to RuntimeDefault (or a Localhost profile).",
+)
+def apparmor(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        profile = as_dict(pod_security(pod).get("appArmorProfile")).get("type")
+        if profile is not None and profile not in ALLOWED_APPARMOR:
+            yield f"{pod.path}: securityContext.appArmorProfile.type is {profile}"
+        for container in containers(pod):
+            profile = as_dict(container.security.get("appArmorProfile")).get("type")
+            if profile is not None and profile not in ALLOWED_APPARMOR:
+                yield f"{pod.path}: {container} sets appArmorProfile.type {profile}"
+        for key, value in as_dict(pod.metadata.get("annotations")).items():
+            if key.startswith(APPARMOR_ANNOTATION_PREFIX) and not (
+                value == "runtime/default" or str(value).startswith("localhost/")
+            ):
+                yield f"{pod.path.removesuffix('.spec')}.metadata.annotations[{key}] is {value}"
+
+
+@FAMILY.object_rule(
+    "pss-selinux", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: SELinux options may not set a custom user or role, and only container types.",
+    remediation="Remove seLinuxOptions.user and .role; use type container_t (or leave seLinuxOptions unset).",
+)
+def selinux(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        places = [("pod", pod_security(pod))] + [(str(c), c.security) for c in containers(pod)]
+        for where, security in places:
+            options = as_dict(security.get("seLinuxOptions"))
+            if str(options.get("type", "")) not in ALLOWED_SELINUX_TYPES:
+                yield f"{pod.path}: {where} sets seLinuxOptions.type {options['type']}"
+            for field in ("user", "role"):
+                if options.get(field):
+                    yield f"{pod.path}: {where} sets seLinuxOptions.{field} {options[field]}"
+
+
+@FAMILY.object_rule(
+    "pss-proc-mount", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: an unmasked /proc exposes host kernel information.",
+    remediation="Remove securityContext.procMount or set it to Default.",
+)
+def proc_mount(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            mount = container.security.get("procMount")
+            if mount not in (None, "Default"):
+                yield f"{pod.path}: {container} sets procMount {mount}"
+
+
+@FAMILY.object_rule(
+    "pss-seccomp", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: every container must run under the RuntimeDefault or a Localhost seccomp profile.",
+    remediation="Set securityContext.seccompProfile.type: RuntimeDefault on the pod (or on every container).",
+)
+def seccomp(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        pod_profile = as_dict(pod_security(pod).get("seccompProfile")).get("type")
+        if pod_profile is not None and pod_profile not in ALLOWED_SECCOMP:
+            yield f"{pod.path}: securityContext.seccompProfile.type is {pod_profile}"
+        for container in containers(pod):
+            own = as_dict(container.security.get("seccompProfile")).get("type")
+            if own is not None and own not in ALLOWED_SECCOMP:
+                yield f"{pod.path}: {container} sets seccompProfile.type {own}"
+            elif own is None and pod_profile is None:
+                yield f"{pod.path}: {container} has no seccomp profile (set RuntimeDefault on the pod or container)"
+
+
+@FAMILY.object_rule(
+    "pss-sysctls", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: only namespaced, safe sysctls may be set.",
+    remediation="Remove unsafe sysctls from securityContext.sysctls; allowed: " + ", ".join(sorted(SAFE_SYSCTLS)) + ".",
+)
+def sysctls(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for sysctl in as_list(pod_security(pod).get("sysctls")):
+            name = as_dict(sysctl).get("name")
+            if name not in SAFE_SYSCTLS:
+                yield f"{pod.path}: sets unsafe sysctl {name}"
+
+
+@FAMILY.object_rule(
+    "pss-privilege-escalation", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: containers must set allowPrivilegeEscalation: false (no setuid gains).",
+    remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
+)
+def privilege_escalation(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            if container.security.get("allowPrivilegeEscalation") is not False:
+                yield f"{pod.path}: {container} does not set allowPrivilegeEscalation: false"
+
+
+@FAMILY.object_rule(
+    "pss-run-as-non-root", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: containers must be required to run as a non-root user (runAsNonRoot: true).",
+    remediation="Set securityContext.runAsNonRoot: true on the pod, and never false on a container.",
+)
+def run_as_non_root(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        if pod_security(pod).get("runAsNonRoot") is False:
+            yield f"{pod.path}: securityContext.runAsNonRoot is false"
+        for container in containers(pod):
+            if container.security.get("runAsNonRoot") is False:
+                yield f"{pod.path}: {container} sets runAsNonRoot: false"
+            elif effective(pod, container, "runAsNonRoot") is not True:
+                yield f"{pod.path}: {container} is not required to run as non-root"
+
+
+@FAMILY.object_rule(
+    "pss-run-as-user", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: no pod or container may run as UID 0 (root).",
+    remediation="Remove runAsUser: 0, or set a non-zero UID such as 65532.",
+)
+def run_as_user(manifest: Manifest, context: Context) -> Iterator[Violation | str]:
+    for pod in pod_specs(manifest):
+        if pod_security(pod).get("runAsUser") == 0:
+            yield f"{pod.path}: securityContext.runAsUser is 0"
+        for container in containers(pod):
+            if container.security.get("runAsUser") == 0:
+                yield f"{pod.path}: {container} sets runAsUser: 0"

@@ -1,0 +1,93 @@
+"""RBAC rules: least privilege for everything the stack grants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .rule import Context, Manifest, RuleFamily, Violation
+from .workloads import as_dict, as_list
+
+FAMILY = RuleFamily("rbac")
+ROLE_KINDS = frozenset({"Role", "ClusterRole"})
+BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
+
+BROAD_GROUPS = frozenset({"system:authenticated", "system:unauthenticated", "system:serviceaccounts"})
+ANONYMOUS_USERS = frozenset({"system:anonymous"})
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection", "*"})
+# What a claimer must never write: the objects that decide which code runs where.
+WORKLOAD_RESOURCES = {
+    "": ("pods",),
+    "agents.x-k8s.io": ("sandboxes",),
+    "extensions.agents.x-k8s.io": ("sandboxtemplates", "sandboxwarmpools"),
+}
+
+
+def _rules(manifest: Manifest) -> Iterator[tuple[int, dict]]:
+    for index, rule in enumerate(as_list(manifest.get("rules"))):
+        if isinstance(rule, dict):
+            yield index, rule
+
+
+@FAMILY.object_rule(
+    "rbac-no-wildcards", severity="critical", kinds=ROLE_KINDS,
+    description="Roles authored by the stack grant named verbs on named resources: no '*'.",
+    remediation="List the exact verbs, resources and API groups the subject needs.",
+)
+def no_wildcards(manifest: Manifest, context: Context) -> Iterator[Violation]:
+    for index, rule in _rules(manifest):
+        fields = [f for f in ("verbs", "resources", "apiGroups", "nonResourceURLs") if "*" in as_list(rule.get(f))]
+        if fields:
+            groups = ",".join(str(g) for g in as_list(rule.get("apiGroups"))) or "-"
+            yield Violation(f"rules[{index}] uses '*' in {', '.join(fields)} (apiGroups: {groups})", f"apiGroups={groups}")
+
+
+@FAMILY.object_rule(
+    "rbac-no-broad-group-bindings", severity="critical", kinds=BINDING_KINDS,
+    description="No bindings to system:authenticated, system:unauthenticated, system:serviceaccounts, a "
+                "namespace-wide system:serviceaccounts:<ns> group, or system:anonymous.",
+    remediation="Bind the specific service accounts (kind: ServiceAccount, name, namespace) that need the role.",
+)
+def no_broad_group_bindings(manifest: Manifest, context: Context) -> Iterator[str]:
+    for index, subject in enumerate(as_list(manifest.get("subjects"))):
+        subject = as_dict(subject)
+        kind, name = subject.get("kind"), str(subject.get("name", ""))
+        if kind == "Group" and (name in BROAD_GROUPS or name.startswith("system:serviceaccounts:")):
+            yield f"subjects[{index}] binds the broad group {name}"
+        elif kind == "User" and name in ANONYMOUS_USERS:
+            yield f"subjects[{index}] binds the anonymous user"
+
+
+def grants(rule: dict, group: str, resource: str, verbs: frozenset[str]) -> list[str]:
+    """The verbs of `verbs` that an RBAC rule grants on group/resource (or its subresources)."""
+    groups = as_list(rule.get("apiGroups"))
+    resources = [str(r) for r in as_list(rule.get("resources"))]
+    if group not in groups and "*" not in groups:
+        return []
+    if not any(r in ("*", resource) or r.startswith(resource + "/") for r in resources):
+        return []
+    granted = {str(v) for v in as_list(rule.get("verbs"))}
+    return sorted(granted & verbs)
+
+
+def is_claimer_role(manifest: Manifest) -> bool:
+    """A role that can create SandboxClaims is a claimer's (a gateway's) role."""
+    return any(grants(rule, "extensions.agents.x-k8s.io", "sandboxclaims", frozenset({"create", "*"}))
+               for _, rule in _rules(manifest))
+
+
+@FAMILY.object_rule(
+    "rbac-claimers-cannot-write-workloads", severity="high", kinds=ROLE_KINDS,
+    description="A role that can create SandboxClaims must not write pods, sandboxes, templates or warm pools: "
+                "a gateway that could would run arbitrary pods in the tenant namespace.",
+    remediation="Give claimers create/delete on sandboxclaims and read-only access to what backs them.",
+)
+def claimers_cannot_write_workloads(manifest: Manifest, context: Context) -> Iterator[Violation]:
+    if not is_claimer_role(manifest):
+        return
+    for index, rule in _rules(manifest):
+        for group, resources in WORKLOAD_RESOURCES.items():
+            for resource in resources:
+                verbs = grants(rule, group, resource, WRITE_VERBS)
+                if verbs:
+                    yield Violation(f"rules[{index}] lets a claimer {'/'.join(verbs)} {resource}", resource)

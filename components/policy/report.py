@@ -1,0 +1,213 @@
+"""Check reports: a table for people, JSON for machines, SARIF 2.1.0 for code-scanning
+annotations and Markdown for pull-request comments. All four show the same findings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Any
+
+from .engine import Finding, Report
+from .rule import Rule
+from .sources import Located
+
+TOOL = "sandbox-infra-policy"
+TOOL_VERSION = "0.1.0"
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+# GitHub code scanning ranks security alerts by this number (0.1-10).
+SECURITY_SEVERITY = {"low": "3.0", "medium": "5.5", "high": "8.0", "critical": "9.5"}
+
+
+def _status(report: Report) -> str:
+    if report.blocking:
+        return f"FAILED: {len(report.blocking)} mandatory violation{'s' if len(report.blocking) != 1 else ''}"
+    return "passed: no mandatory violations"
+
+
+def summary(report: Report) -> str:
+    return (
+        f"{_status(report)}; {len(report.advisory)} advisory, {len(report.excepted)} excepted "
+        f"({report.objects} objects, {len(report.rules)} rules, {report.evaluations} evaluations; "
+        f"settings: {report.context.source})"
+    )
+
+
+def render_table(report: Report, target: str) -> str:
+    rows = [("ENFORCEMENT", "SEVERITY", "RULE", "OBJECT", "MESSAGE")]
+    rows += [(f.enforcement, f.rule.severity, f.rule.name, f.object_ref, f.message)
+             for f in report.findings if not f.exception]
+    # Excepted findings: one line per rule and object, naming the exception (details in the other formats).
+    excepted = Counter((f.rule, f.object_ref, f.exception.source) for f in report.excepted)  # type: ignore[union-attr]
+    rows += [("excepted", rule.severity, rule.name, ref, f"{count} finding{'s' if count != 1 else ''} excepted: {source}")
+             for (rule, ref, source), count in excepted.items()]
+    lines = [f"policy check of {target}"]
+    if len(rows) > 1:
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines += ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)) for row in rows]
+    lines.append(summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def _finding_json(f: Finding, location: Located | None) -> dict[str, Any]:
+    return {
+        "rule": f.rule.name,
+        "family": f.rule.family,
+        "severity": f.rule.severity,
+        "enforcement": f.enforcement,
+        "blocking": f.blocking,
+        "apiVersion": f.api_version,
+        "kind": f.kind,
+        "namespace": f.namespace or None,
+        "name": f.name,
+        "message": f.message,
+        "remediation": f.rule.remediation,
+        "location": {"file": location.uri, "line": location.line} if location else None,
+        "exception": {"justification": f.exception.justification, "source": f.exception.source} if f.exception else None,
+    }
+
+
+def _rule_json(rule: Rule) -> dict[str, Any]:
+    return {
+        "name": rule.name, "family": rule.family, "scope": rule.scope, "severity": rule.severity,
+        "defaultEnforcement": rule.enforcement, "description": rule.description, "remediation": rule.remediation,
+    }
+
+
+def render_json(report: Report, target: str, locations: list[Located]) -> str:
+    document = {
+        "tool": {"name": TOOL, "version": TOOL_VERSION},
+        "target": target,
+        "settings": {
+            "source": report.context.source,
+            "environment": report.context.environment,
+            **report.context.policy.model_dump(mode="json", by_alias=True),
+        },
+        "passed": report.passed,
+        "summary": {
+            "objects": report.objects,
+            "rules": len(report.rules),
+            "evaluations": report.evaluations,
+            "mandatory": len(report.blocking),
+            "advisory": len(report.advisory),
+            "excepted": len(report.excepted),
+            "byRule": dict(sorted(Counter(f.rule.name for f in report.findings if not f.exception).items())),
+        },
+        "findings": [_finding_json(f, _at(locations, f)) for f in report.findings],
+        "rules": [_rule_json(r) for r in report.rules],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _at(locations: list[Located], finding: Finding) -> Located | None:
+    return locations[finding.index] if finding.index < len(locations) else None
+
+
+def _fingerprint(f: Finding) -> str:
+    key = "\x1f".join((f.rule.name, f.kind, f.namespace, f.name, f.message))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def render_sarif(report: Report, target: str, locations: list[Located]) -> str:
+    rule_index = {rule.name: index for index, rule in enumerate(report.rules)}
+    rules = [
+        {
+            "id": rule.name,
+            "name": "".join(part.capitalize() for part in rule.name.split("-")),
+            "shortDescription": {"text": rule.description},
+            "fullDescription": {"text": rule.description},
+            "help": {"text": rule.remediation, "markdown": f"**Fix:** {rule.remediation}"},
+            "defaultConfiguration": {"level": "error" if report.context.enforcement_of(rule) == "mandatory" else "warning"},
+            "properties": {
+                "tags": ["security", "kubernetes", rule.family],
+                "security-severity": SECURITY_SEVERITY[rule.severity],
+                "problem.severity": "error" if rule.severity in ("high", "critical") else "warning",
+                "scope": rule.scope,
+            },
+        }
+        for rule in report.rules
+    ]
+    results = []
+    for f in report.findings:
+        location = _at(locations, f)
+        result: dict[str, Any] = {
+            "ruleId": f.rule.name,
+            "ruleIndex": rule_index[f.rule.name],
+            "level": "error" if f.enforcement == "mandatory" else "warning",
+            "message": {"text": f"{f.object_ref}: {f.message}"},
+            "locations": [_sarif_location(f, location)],
+            "partialFingerprints": {"sandboxInfraFinding/v1": _fingerprint(f)},
+            "properties": {"enforcement": f.enforcement, "severity": f.rule.severity},
+        }
+        if f.exception:
+            result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.exception.justification}]
+        results.append(result)
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": TOOL, "version": TOOL_VERSION, "semanticVersion": TOOL_VERSION, "rules": rules}},
+            "automationDetails": {"id": f"{TOOL}/{target}"},
+            "invocations": [{"executionSuccessful": True}],
+            "results": results,
+            "properties": {"target": target, "settings": report.context.source, "passed": report.passed},
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _sarif_location(f: Finding, location: Located | None) -> dict[str, Any]:
+    logical = [{
+        "name": f.name,
+        "fullyQualifiedName": f"{f.kind}/{f.namespace + '/' if f.namespace else ''}{f.name}",
+        "kind": "resource",
+    }]
+    if location is None or location.uri is None:
+        return {"logicalLocations": logical}
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": location.uri, "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": location.line},
+        },
+        "logicalLocations": logical,
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, target: str, locations: list[Located]) -> str:
+    icon = ":x:" if report.blocking else (":warning:" if report.advisory else ":white_check_mark:")
+    lines = [f"### {icon} Policy check of {target}: {_status(report)}", "", summary(report), ""]
+    active = [f for f in report.findings if not f.exception]
+    if active:
+        lines += ["| Enforcement | Severity | Rule | Object | Problem | Where |", "| --- | --- | --- | --- | --- | --- |"]
+        for f in active:
+            location = _at(locations, f)
+            where = f"`{location.uri}:{location.line}`" if location and location.uri else ""
+            lines.append(
+                f"| {f.enforcement} | {f.rule.severity} | `{f.rule.name}` | `{_cell(f.object_ref)}` | {_cell(f.message)} | {where} |"
+            )
+        lines += ["", "<details><summary>How to fix</summary>", ""]
+        for name in dict.fromkeys(f.rule.name for f in active):
+            rule = next(f.rule for f in active if f.rule.name == name)
+            lines.append(f"- **`{name}`**: {_cell(rule.remediation)}")
+        lines += ["", "</details>", ""]
+    if report.excepted:
+        lines += [f"<details><summary>{len(report.excepted)} excepted upstream findings</summary>", ""]
+        for f in report.excepted:
+            lines.append(f"- `{f.rule.name}` on `{_cell(f.object_ref)}`: {_cell(f.message)}. "
+                         f"*Why:* {_cell(f.exception.justification)}")  # type: ignore[union-attr]
+        lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+RENDERERS = {"json": render_json, "sarif": render_sarif, "markdown": render_markdown}
+FORMATS = ("table", *RENDERERS)
+
+
+def render(report: Report, target: str, locations: list[Located], fmt: str) -> str:
+    if fmt == "table":
+        return render_table(report, target)
+    return RENDERERS[fmt](report, target, locations)

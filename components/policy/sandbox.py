@@ -1,0 +1,363 @@
+"""Sandbox-specific rules: what an untrusted agent workload may and may not carry.
+
+These apply to agent-sandbox objects (SandboxTemplate, Sandbox, SandboxWarmPool,
+SandboxClaim) and KubeVirt VMs; the image and credential rules apply to every
+workload, since a leaked credential or a mutable image is a problem anywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ..manifests.common import ALLOWED_DOMAINS_ANNOTATION, EGRESS_ENFORCER_ANNOTATION, GPU_OPT_IN_ANNOTATION
+from ..specs.base import parse_image, reserved_domain
+from ..specs.network import METADATA_NETWORKS
+from .rule import Context, Manifest, RuleFamily, Violation
+from .workloads import (
+    POD_KINDS,
+    SANDBOX_KINDS,
+    SANDBOX_POD_KINDS,
+    VM_KINDS,
+    WARM_POOL_KINDS,
+    annotations,
+    as_dict,
+    as_list,
+    containers,
+    describe,
+    dig,
+    env_vars,
+    images,
+    is_trusted,
+    metadata_maps,
+    pod_specs,
+    resource_names,
+    vmi_specs,
+    vmi_volumes,
+)
+
+FAMILY = RuleFamily("sandbox")
+
+# --- images ------------------------------------------------------------------------
+
+
+def image_repository(name: str) -> str:
+    """The full repository path, with Docker Hub's implicit registry made explicit."""
+    first, _, rest = name.partition("/")
+    if not rest:
+        return f"docker.io/library/{name}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{name}"
+    return name
+
+
+def from_allowed_registry(name: str, allowed: list[str]) -> bool:
+    repository = image_repository(name)
+    return any(repository == entry.rstrip("/") or repository.startswith(entry.rstrip("/") + "/") for entry in allowed)
+
+
+@FAMILY.object_rule(
+    "workload-image-tag-pinned", severity="medium", kinds=POD_KINDS | VM_KINDS,
+    description="Images must name a version: never the mutable ':latest' tag, never untagged.",
+    remediation="Pin a version tag (app:1.2.3) or, better, a digest (app@sha256:...).",
+)
+def image_tag_pinned(manifest: Manifest, context: Context) -> Iterator[str]:
+    for where, image in images(manifest):
+        parts = parse_image(image)
+        if parts is None:
+            yield f"{where}: {image!r} is not a valid image reference"
+            continue
+        _, tag, digest = parts
+        if digest is None and tag in (None, "latest"):
+            yield f"{where}: image {image} uses {'the :latest tag' if tag else 'no tag (implicitly :latest)'}"
+
+
+@FAMILY.object_rule(
+    "sandbox-image-source", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS,
+    description="Sandbox images must be pinned by digest or come from a registry the stack trusts "
+                "(policy.allowedRegistries).",
+    remediation="Pin the image by @sha256 digest, or pull it through a registry listed in policy.allowedRegistries.",
+)
+def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
+    allowed = context.policy.allowed_registries
+    for where, image in images(manifest):
+        parts = parse_image(image)
+        if parts is None or parts[2] is not None:
+            continue  # invalid references are reported by workload-image-tag-pinned
+        if not from_allowed_registry(parts[0], allowed):
+            trusted = ", ".join(allowed) if allowed else "none configured"
+            yield f"{where}: image {image} has no digest and its registry is not trusted (allowed: {trusted})"
+
+
+# --- identity, resources, runtime ----------------------------------------------------------
+
+
+@FAMILY.object_rule(
+    "sandbox-no-service-account-token", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS,
+    description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off.",
+    remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken projections "
+                "and KubeVirt serviceAccount volumes.",
+)
+def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        if pod.spec.get("automountServiceAccountToken") is not False:
+            yield f"{pod.path}.automountServiceAccountToken is not false (the token is mounted by default)"
+        for volume in as_list(pod.spec.get("volumes")):
+            sources = as_list(dig(volume, "projected", "sources"))
+            if any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):
+                yield f"{pod.path}: volume {as_dict(volume).get('name', '?')!r} projects a service-account token"
+    for vmi in vmi_specs(manifest):
+        for volume in vmi_volumes(vmi):
+            if "serviceAccount" in volume:
+                yield f"{vmi.path}: volume {volume.get('name', '?')!r} exposes a service-account token to the guest"
+
+
+@FAMILY.object_rule(
+    "sandbox-resources-set", severity="medium", kinds=SANDBOX_POD_KINDS,
+    description="Every sandbox container must set CPU and memory requests and limits.",
+    remediation="Set resources.requests and resources.limits for cpu and memory on every (init) container.",
+)
+def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            if container.field == "ephemeralContainers":
+                continue  # ephemeral containers cannot set resources
+            resources = as_dict(container.container.get("resources"))
+            missing = [
+                f"{section}.{name}"
+                for section in ("requests", "limits")
+                for name in ("cpu", "memory")
+                if name not in as_dict(resources.get(section))
+            ]
+            if missing:
+                yield f"{pod.path}: {container} does not set {', '.join(missing)}"
+
+
+@FAMILY.object_rule(
+    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS,
+    description="Untrusted sandboxes must run under a sandboxing runtime class (gVisor, Kata) where the stack "
+                "requires it (policy.requireRuntimeClass).",
+    remediation="Set runtimeClassName (for example gvisor or kata) in the template, or mark a vetted template "
+                "trust: trusted.",
+)
+def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
+    if not context.policy.require_runtime_class or is_trusted(manifest):
+        return
+    for pod in pod_specs(manifest):
+        if not pod.spec.get("runtimeClassName"):
+            yield f"{pod.path}.runtimeClassName is not set, but this stack requires one for untrusted sandboxes"
+
+
+# --- network -----------------------------------------------------------------------------
+
+
+@FAMILY.object_rule(
+    "sandbox-network-policy", severity="high", kinds={"SandboxTemplate"},
+    description="A network policy must be in force: Managed by agent-sandbox, or Unmanaged only with a declared "
+                "external enforcer.",
+    remediation="Use networkPolicyManagement: Managed, or declare the enforcer (network.externalEnforcer, e.g. "
+                f"cilium), which sets the {EGRESS_ENFORCER_ANNOTATION} annotation.",
+)
+def network_policy_in_force(manifest: Manifest, context: Context) -> Iterator[str]:
+    management = dig(manifest, "spec", "networkPolicyManagement") or "Managed"
+    if management == "Unmanaged" and not annotations(manifest).get(EGRESS_ENFORCER_ANNOTATION):
+        yield f"networkPolicyManagement is Unmanaged and no {EGRESS_ENFORCER_ANNOTATION} annotation declares what enforces egress"
+    elif management not in ("Managed", "Unmanaged"):
+        yield f"networkPolicyManagement is {management!r}"
+
+
+METADATA_HOSTNAMES = frozenset({"metadata.google.internal", "metadata.goog", "instance-data.ec2.internal", "metadata"})
+
+
+def _metadata_exposure(peers: Any) -> Iterator[str]:
+    """Why an egress rule's `to` list reaches a cloud metadata address, if it does."""
+    if not as_list(peers):
+        yield "allows egress to every destination (no 'to' peers), including the cloud metadata service"
+        return
+    for peer in as_list(peers):
+        block = as_dict(as_dict(peer).get("ipBlock"))
+        if not block:
+            continue  # pod and namespace selectors select pods, never node-local addresses
+        try:
+            network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
+            excepted = [ipaddress.ip_network(str(e), strict=False) for e in as_list(block.get("except"))]
+        except ValueError:
+            continue  # not an address; the API server rejects it
+        for blocked in METADATA_NETWORKS:
+            if blocked.version != network.version or not network.overlaps(blocked):  # type: ignore[arg-type]
+                continue
+            if network.subnet_of(blocked):  # type: ignore[arg-type]
+                yield f"allows egress to {network}, inside the link-local / metadata range {blocked}"
+            elif not any(e.version == blocked.version and blocked.subnet_of(e) for e in excepted):  # type: ignore[arg-type]
+                yield f"allows egress to {network} without excepting the metadata range {blocked}"
+
+
+@FAMILY.object_rule(
+    "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy"},
+    description="No egress to link-local / cloud metadata addresses (169.254.0.0/16, fd00:ec2::254): they hand "
+                "out node credentials.",
+    remediation="Add the metadata ranges to the ipBlock's except list (the builders do this for you) and never "
+                "allow-list 169.254.x.x or metadata host names.",
+)
+def no_metadata_egress(manifest: Manifest, context: Context) -> Iterator[str]:
+    if manifest.get("kind") == "NetworkPolicy":
+        spec = as_dict(manifest.get("spec"))
+        where = "spec.egress"
+    else:
+        spec = as_dict(dig(manifest, "spec", "networkPolicy"))
+        where = "spec.networkPolicy.egress"
+        for domain in str(annotations(manifest).get(ALLOWED_DOMAINS_ANNOTATION, "")).split(","):
+            if _is_metadata_host(domain.strip()):
+                yield f"allowed domain {domain.strip()!r} is a cloud metadata endpoint"
+    for index, rule in enumerate(as_list(spec.get("egress"))):
+        for problem in _metadata_exposure(as_dict(rule).get("to")):
+            yield f"{where}[{index}] {problem}"
+
+
+def _is_metadata_host(host: str) -> bool:
+    if not host:
+        return False
+    if host.lower().rstrip(".") in METADATA_HOSTNAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address.version == n.version and address in n for n in METADATA_NETWORKS)
+
+
+# --- configuration hygiene -------------------------------------------------------------------
+
+
+@FAMILY.object_rule(
+    "sandbox-env-injection", severity="high", kinds={"SandboxTemplate"},
+    description="In prod, claims may not override a template's environment (envVarsInjectionPolicy: Overrides).",
+    remediation="Use envVarsInjectionPolicy: Disallowed (default) or Allowed in prod stacks.",
+)
+def env_injection(manifest: Manifest, context: Context) -> Iterator[str]:
+    if context.environment == "prod" and dig(manifest, "spec", "envVarsInjectionPolicy") == "Overrides":
+        yield "envVarsInjectionPolicy is Overrides: a claim could replace the template's environment in prod"
+
+
+_SECRET_WORDS = {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL", "CREDENTIALS", "PRIVATEKEY"}
+_KEY_QUALIFIERS = {"API", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION", "AUTH", "CLIENT"}
+_NOT_A_VALUE = {"FILE", "PATH", "DIR", "URL", "URI", "ENDPOINT", "NAME", "HEADER", "TYPE", "REF", "ENABLED", "TTL"}
+_SECRET_VALUES = re.compile(
+    r"(AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+    r"|sk-[A-Za-z0-9_-]{20,}"  # OpenAI-style API keys
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
+    r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"  # URL with user:password
+)
+
+
+def looks_like_credential(name: str, value: str) -> bool:
+    if not value:
+        return False
+    if _SECRET_VALUES.search(value):
+        return True
+    words = [w for w in re.split(r"[^A-Z0-9]+", name.upper()) if w]
+    if not words or words[-1] in _NOT_A_VALUE:
+        return False
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    return any(a in _KEY_QUALIFIERS and b == "KEY" for a, b in itertools.pairwise(words))
+
+
+@FAMILY.object_rule(
+    "workload-env-no-credentials", severity="high", kinds=POD_KINDS | {"SandboxClaim"},
+    description="No literal environment values that look like credentials: they end up in manifests, state and logs.",
+    remediation="Move the value into a Secret and reference it with valueFrom.secretKeyRef (templates[].env[].secretKeyRef).",
+)
+def env_no_credentials(manifest: Manifest, context: Context) -> Iterator[str]:
+    for where, env in env_vars(manifest):
+        name, value = str(env.get("name", "")), env.get("value")
+        if isinstance(value, str) and looks_like_credential(name, value):
+            yield f"{where}: env {name} holds a literal value that looks like a credential"
+
+
+ALLOWED_RESERVED_KEYS = frozenset({"kubevirt.io/domain"})
+"""Reserved keys that sandbox manifests legitimately set: KubeVirt documents `kubevirt.io/domain`
+on a VM template as the label a Service selects the virt-launcher pod by."""
+
+
+def reserved_key_problem(key: str) -> str | None:
+    domain = reserved_domain(key)
+    if domain is None or domain in ("sandbox-infra.dev", "pulumi.com") or key in ALLOWED_RESERVED_KEYS:
+        return None  # our own keys and Pulumi's await controls are written by the builders
+    if key.startswith("app.kubernetes.io/"):
+        return None  # the recommended labels carry no controller meaning
+    return domain
+
+
+@FAMILY.object_rule(
+    "sandbox-reserved-metadata", severity="medium", kinds=SANDBOX_KINDS,
+    description="Reserved label/annotation prefixes (agents.x-k8s.io, kubernetes.io, kubevirt.io, ...) stay "
+                "untouched: the controllers read them to select and identify sandboxes.",
+    remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own.",
+)
+def reserved_metadata(manifest: Manifest, context: Context) -> Iterator[str]:
+    for where, values in metadata_maps(manifest):
+        for key in values:
+            domain = reserved_key_problem(str(key))
+            if domain is not None:
+                yield f"{where}[{key}] uses the reserved prefix {domain!r}"
+
+
+# --- pools -------------------------------------------------------------------------------
+
+
+@FAMILY.object_rule(
+    "sandbox-warm-pool-cap", severity="medium", kinds=WARM_POOL_KINDS,
+    description="Warm-pool replicas stay within the stack's cap (policy.maxWarmPoolReplicas).",
+    remediation="Lower replicas, or raise policy.maxWarmPoolReplicas for the stack deliberately.",
+)
+def warm_pool_cap(manifest: Manifest, context: Context) -> Iterator[str]:
+    replicas = dig(manifest, "spec", "replicas")
+    replicas = 1 if replicas is None else replicas  # both CRDs default to one replica
+    cap = context.policy.max_warm_pool_replicas
+    if not isinstance(replicas, int) or replicas > cap:
+        yield f"spec.replicas is {replicas}, above the stack's cap of {cap}"
+
+
+def is_gpu_resource(name: str) -> bool:
+    return "gpu" in name  # nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915, ...
+
+
+def requests_gpus(manifest: Manifest) -> bool:
+    if any(is_gpu_resource(name) for pod in pod_specs(manifest) for name in resource_names(pod)):
+        return True
+    return any(
+        as_list(dig(vmi.spec, "domain", "devices", "gpus"))
+        or any(is_gpu_resource(str(n)) for section in ("requests", "limits")
+               for n in as_dict(dig(vmi.spec, "domain", "resources", section)))
+        for vmi in vmi_specs(manifest)
+    )
+
+
+@FAMILY.stack_rule(
+    "sandbox-gpu-pool-opt-in", severity="medium",
+    description="Warm pools of GPU sandboxes only with an explicit opt-in: idle GPUs are expensive.",
+    remediation=f"Set allowGpu: true on the warm pool (sets the {GPU_OPT_IN_ANNOTATION} annotation), or drop the GPU request.",
+)
+def gpu_pool_opt_in(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation | str]]:
+    templates = {
+        (dig(m, "metadata", "namespace"), dig(m, "metadata", "name")): m
+        for m in manifests if m.get("kind") == "SandboxTemplate"
+    }
+    for index, manifest in enumerate(manifests):
+        if manifest.get("kind") not in WARM_POOL_KINDS or annotations(manifest).get(GPU_OPT_IN_ANNOTATION) == "true":
+            continue
+        if manifest.get("kind") == "SandboxWarmPool":
+            ref = dig(manifest, "spec", "sandboxTemplateRef", "name")
+            template = templates.get((dig(manifest, "metadata", "namespace"), ref))
+            if template is not None and requests_gpus(template):
+                yield index, f"pool of GPU template {describe(template)} has no {GPU_OPT_IN_ANNOTATION}: 'true' opt-in"
+        elif requests_gpus(manifest):
+            yield index, f"pool of GPU virtual machines has no {GPU_OPT_IN_ANNOTATION}: 'true' opt-in"

@@ -1,0 +1,112 @@
+"""Where checked objects come from: multi-document YAML files, or a rendered stack.
+
+Each object keeps a location (file and line) so that reports, and code-scanning
+annotations built from SARIF, point at the line a reviewer has to change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+from ..manifests.common import DOMAIN
+from .rule import Manifest
+from .workloads import dig, labels
+
+
+@dataclass(frozen=True)
+class Located:
+    manifest: Manifest
+    uri: str | None
+    """Path of the source file as given (relative paths stay relative), None for stdin."""
+    line: int
+
+
+def load_documents(text: str, uri: str | None, label: str) -> list[Located]:
+    """Every Kubernetes object of a multi-document YAML text; `kind: List` documents
+    (as `kubectl get -o yaml` prints them) contribute their items."""
+    loader = yaml.SafeLoader(text)
+    located: list[Located] = []
+    try:
+        number = 0
+        while loader.check_node():
+            node = loader.get_node()
+            number += 1
+            document = loader.construct_document(node)
+            if document is None:
+                continue
+            if not isinstance(document, dict) or not document.get("kind") or not document.get("apiVersion"):
+                raise ConfigError(
+                    f"{label}: document {number} (line {node.start_mark.line + 1}) is not a Kubernetes object; "
+                    "expected a mapping with apiVersion and kind"
+                )
+            if str(document["kind"]).endswith("List") and isinstance(document.get("items"), list):
+                item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
+                for item, item_node in zip(document["items"], item_nodes, strict=False):
+                    if isinstance(item, dict):
+                        located.append(Located(item, uri, item_node.start_mark.line + 1))
+                continue
+            located.append(Located(document, uri, node.start_mark.line + 1))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ConfigError(f"{label}: not valid YAML{where}: {problem}") from None
+    finally:
+        loader.dispose()
+    return located
+
+
+# Which section of a stack file an object comes from, so findings point at its config.
+_SECTION_BY_KIND = {
+    "SandboxTemplate": "templates",
+    "SandboxWarmPool": "warmPools",
+    "VirtualMachine": "runtimes",
+    "VirtualMachinePool": "runtimes",
+    "KubeVirt": "kubevirt",
+}
+
+
+def _section_and_name(manifest: Manifest) -> tuple[str, str]:
+    name = str(dig(manifest, "metadata", "name") or "")
+    kind = str(manifest.get("kind"))
+    if kind in _SECTION_BY_KIND:
+        return _SECTION_BY_KIND[kind], name
+    tenant = labels(manifest).get(f"{DOMAIN}/tenant")
+    if tenant:
+        return "tenants", str(tenant)
+    if labels(manifest).get("app.kubernetes.io/part-of") == "agent-sandbox":
+        return "agentSandbox", ""
+    return "", ""
+
+
+def stack_locations(path: Path, uri: str, manifests: list[Manifest]) -> list[Located]:
+    """Locate each rendered object at the config entry that produced it (best effort:
+    the entry's `name:` line, else its section, else the top of the file)."""
+    lines = path.read_text().splitlines()
+    sections: dict[str, int] = {}
+    for number, line in enumerate(lines):
+        match = re.match(r"^\s{0,4}(?:[\w-]+:)?(\w+):\s*$", line)
+        if match and match[1] not in sections:
+            sections[match[1]] = number
+
+    def line_of(manifest: Manifest) -> int:
+        section, name = _section_and_name(manifest)
+        start = sections.get(section)
+        if start is None:
+            return 1
+        entry = re.compile(rf"^\s*(- )?\s*name:\s*['\"]?{re.escape(name)}['\"]?\s*$") if name else None
+        indent = len(lines[start]) - len(lines[start].lstrip())
+        for number in range(start + 1, len(lines)):
+            text = lines[number]
+            if text.strip() and not text.startswith(" " * (indent + 1)) and not text.lstrip().startswith("-"):
+                break  # the next key at the section's level: the section has ended
+            if entry is not None and entry.match(text):
+                return number + 1
+        return start + 1
+
+    return [Located(m, uri, line_of(m)) for m in manifests]
