@@ -82,11 +82,13 @@ class RecordingMonitor(mocks.MockMonitor):
 
 
 def run_under_mocks(
-    program: Callable[[], Any], stack: str = "test", resource_mocks: pulumi.runtime.Mocks | None = None
+    program: Callable[[], Any], stack: str = "test", resource_mocks: pulumi.runtime.Mocks | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> list[Registration]:
     """Run `program` as the Pulumi program of a mocked stack; return the registrations.
-    `resource_mocks` replaces the default mocks (e.g. to model a cluster's existing CRDs)."""
-    monitor = RecordingMonitor(resource_mocks)
+    `resource_mocks` replaces the default mocks (e.g. to model a cluster's existing CRDs);
+    `monitor` the recording monitor (e.g. a subclass that keeps more of each request)."""
+    monitor = monitor or RecordingMonitor(resource_mocks)
     pulumi.runtime.set_mocks(monitor.mocks, project="sandbox-infra", stack=stack, preview=False, monitor=monitor)
 
     @pulumi.runtime.test

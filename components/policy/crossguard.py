@@ -37,23 +37,35 @@ _NOT_OBJECTS = ("yaml", "yaml/v2", "helm.sh/v3", "helm.sh/v4", "kustomize", "kus
 
 def plain(value: Any) -> Any:
     """A deep copy of policy-SDK property proxies as plain dicts and lists (reading an
-    unknown preview value raises the SDK's UnknownValueError, which it reports)."""
+    unknown preview value raises the SDK's UnknownValueError, which it reports).
+    Protobuf carries every number as a double: whole numbers become ints again, as in
+    the rendered manifest (`replicas: 2`, not `2.0`)."""
     if isinstance(value, Mapping):
         return {str(k): plain(value[k]) for k in value}
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return [plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-def manifest_from_resource(resource_type: str, props: Mapping[str, Any]) -> Manifest | None:
-    """The Kubernetes object behind a pulumi-kubernetes resource, or None for anything else."""
+def object_kind(resource_type: str) -> tuple[str, str] | None:
+    """(apiVersion, kind) of a pulumi-kubernetes resource type token, None for anything else."""
     package, _, rest = resource_type.partition(":")
     module, _, kind = rest.partition(":")
     if package != "kubernetes" or "/" not in module or module in _NOT_OBJECTS or not kind:
         return None
+    return module.removeprefix("core/"), kind
+
+
+def manifest_from_resource(resource_type: str, props: Mapping[str, Any]) -> Manifest | None:
+    """The Kubernetes object behind a pulumi-kubernetes resource, or None for anything else."""
+    token = object_kind(resource_type)
+    if token is None:
+        return None
     manifest = plain(props)
-    manifest.setdefault("apiVersion", module.removeprefix("core/"))
-    manifest.setdefault("kind", kind)
+    manifest.setdefault("apiVersion", token[0])
+    manifest.setdefault("kind", token[1])
     return manifest
 
 
@@ -63,6 +75,9 @@ def _level(rule: Rule, context: Context) -> EnforcementLevel:
 
 def resource_policy(rule: Rule, context: Context) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        token = object_kind(args.resource_type)
+        if token is None or (rule.kinds is not None and token[1] not in rule.kinds):
+            return  # not an object this rule looks at: skip copying its properties
         manifest = manifest_from_resource(args.resource_type, args.props)
         if manifest is None:
             return

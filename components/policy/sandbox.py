@@ -322,7 +322,7 @@ def warm_pool_cap(manifest: Manifest, context: Context) -> Iterator[str]:
     replicas = dig(manifest, "spec", "replicas")
     replicas = 1 if replicas is None else replicas  # both CRDs default to one replica
     cap = context.policy.max_warm_pool_replicas
-    if not isinstance(replicas, int) or replicas > cap:
+    if isinstance(replicas, bool) or not isinstance(replicas, int | float) or replicas > cap:
         yield f"spec.replicas is {replicas}, above the stack's cap of {cap}"
 
 

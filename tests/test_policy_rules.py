@@ -1,0 +1,170 @@
+"""Every rule against its good and bad examples (tests/policy_examples/<rule>/), the
+kyverno/policies way, plus the places a pod or VM spec can be embedded."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.policy import RULES, RULES_BY_NAME, Context, Rule
+from components.policy.sandbox import from_allowed_registry, image_repository, looks_like_credential
+from components.policy.workloads import describe
+
+from .policy_support import EXAMPLES, documents, example_context
+
+
+def _id(rule: Rule) -> str:
+    return rule.name
+
+
+def _examples(rule: Rule, which: str) -> list[dict[str, Any]]:
+    path = EXAMPLES / rule.name / f"{which}.yaml"
+    assert path.is_file(), f"rule {rule.name} has no {which} example ({path})"
+    docs = documents(path)
+    assert docs, f"{path} holds no objects"
+    return docs
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_id)
+def test_bad_examples_violate_the_rule(rule: Rule) -> None:
+    docs, context = _examples(rule, "bad"), example_context(rule.name)
+    if rule.scope == "stack":
+        assert rule.stack_violations(docs, context), f"{rule.name}: the bad example set passes"
+        return
+    for doc in docs:
+        assert rule.violations(doc, context), f"{rule.name}: bad example {describe(doc)} passes"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_id)
+def test_good_examples_pass_the_rule(rule: Rule) -> None:
+    docs, context = _examples(rule, "good"), example_context(rule.name)
+    if rule.scope == "stack":
+        assert rule.stack_violations(docs, context) == []
+        return
+    for doc in docs:
+        assert rule.violations(doc, context) == [], f"{rule.name}: good example {describe(doc)} fails"
+
+
+def test_every_example_directory_belongs_to_a_rule() -> None:
+    stale = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name not in RULES_BY_NAME)
+    assert stale == [], f"examples for rules that do not exist: {stale}"
+
+
+def test_rule_metadata_is_complete_and_names_are_stable() -> None:
+    assert len(RULES) == len(RULES_BY_NAME), "rule names must be unique"
+    for rule in RULES:
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", rule.name), rule.name
+        assert rule.severity in ("low", "medium", "high", "critical")
+        assert rule.enforcement in ("advisory", "mandatory")
+        assert len(rule.description) > 20 and len(rule.remediation) > 20, rule.name
+
+
+def test_every_rule_is_documented_in_the_pack_readme() -> None:
+    readme = (Path(__file__).parents[1] / "policies" / "README.md").read_text()
+    missing = [rule.name for rule in RULES if f"`{rule.name}`" not in readme]
+    assert missing == [], f"policies/README.md does not list {missing}"
+
+
+# --- pod and VM specs wherever they are embedded --------------------------------------------
+
+def _pod_template(spec: dict, metadata: dict) -> dict:
+    return {"metadata": {k: v for k, v in metadata.items() if k in ("labels", "annotations")}, "spec": spec}
+
+
+POD_WRAPPERS = {
+    "Deployment": lambda t: {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": t}},
+    "StatefulSet": lambda t: {"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"template": t}},
+    "DaemonSet": lambda t: {"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": t}},
+    "ReplicaSet": lambda t: {"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": {"template": t}},
+    "Job": lambda t: {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": t}},
+    "CronJob": lambda t: {"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": t}}}},
+    "Sandbox": lambda t: {"apiVersion": "agents.x-k8s.io/v1beta1", "kind": "Sandbox", "spec": {"podTemplate": t}},
+    "SandboxTemplate": lambda t: {"apiVersion": "extensions.agents.x-k8s.io/v1alpha1", "kind": "SandboxTemplate",
+                                  "spec": {"podTemplate": t}},
+}
+POD_RULES = [r for r in RULES if r.family == "pod-security"]
+
+
+@pytest.mark.parametrize("kind", sorted(POD_WRAPPERS))
+@pytest.mark.parametrize("rule", POD_RULES, ids=_id)
+def test_pod_security_rules_find_pod_specs_wherever_embedded(rule: Rule, kind: str) -> None:
+    pods = [d for d in _examples(rule, "bad") if d["kind"] == "Pod"]
+    assert pods, f"{rule.name}: keep at least one bad Pod example to embed"
+    for pod in pods:
+        wrapped = POD_WRAPPERS[kind](_pod_template(copy.deepcopy(pod["spec"]), pod.get("metadata", {})))
+        wrapped["metadata"] = {"name": "wrapped", "namespace": "team-a"}
+        assert rule.violations(wrapped, Context()), f"{rule.name} misses the pod spec of a {kind}"
+
+
+VM_WRAPPERS = {
+    "VirtualMachine": lambda t: {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "spec": {"template": t}},
+    "VirtualMachinePool": lambda t: {"apiVersion": "pool.kubevirt.io/v1beta1", "kind": "VirtualMachinePool",
+                                     "spec": {"virtualMachineTemplate": {"spec": {"template": t}}}},
+    "VirtualMachineInstance": lambda t: {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", **t},
+    "VirtualMachineInstanceReplicaSet": lambda t: {"apiVersion": "kubevirt.io/v1",
+                                                   "kind": "VirtualMachineInstanceReplicaSet", "spec": {"template": t}},
+}
+VM_RULES = ["kubevirt-no-host-disk", "kubevirt-cloud-init-from-secret", "kubevirt-vm-resource-limits",
+            "kubevirt-host-devices-allowlisted", "sandbox-no-service-account-token"]
+
+
+@pytest.mark.parametrize("kind", sorted(VM_WRAPPERS))
+@pytest.mark.parametrize("name", VM_RULES)
+def test_vm_rules_find_vm_specs_wherever_embedded(name: str, kind: str) -> None:
+    rule = RULES_BY_NAME[name]
+    vms = [d for d in _examples(rule, "bad") if d["kind"] == "VirtualMachine"]
+    assert vms, f"{name}: keep at least one bad VirtualMachine example to embed"
+    for vm in vms:
+        wrapped = VM_WRAPPERS[kind](copy.deepcopy(vm["spec"]["template"]))
+        wrapped["metadata"] = {"name": "wrapped", "namespace": "team-a"}
+        assert rule.violations(wrapped, example_context(name)), f"{name} misses the VM spec of a {kind}"
+
+
+def test_kubevirt_rules_ignore_look_alike_kinds_of_other_api_groups() -> None:
+    lookalike = {"apiVersion": "example.com/v1", "kind": "VirtualMachine", "metadata": {"name": "x"},
+                 "spec": {"template": {"spec": {"volumes": [{"name": "d", "hostDisk": {"path": "/"}}]}}}}
+    assert RULES_BY_NAME["kubevirt-no-host-disk"].violations(lookalike, Context()) == []
+
+
+# --- helpers with many cases ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("OPENAI_API_KEY", "sk-live-abcdefghijklmnopqrstuvwxyz", True),
+    ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", True),
+    ("DB_PASSWORD", "hunter2", True),
+    ("GITHUB_TOKEN", "anything", True),
+    ("SIGNING_KEY", "abc", True),
+    ("NOTES", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc", True),
+    ("CONFIG", "xoxb-1234567890-abcdefghij", True),
+    ("UPSTREAM", "https://user:pass@example.com/", True),
+    ("TOKEN_URL", "https://auth.example.com/oauth/token", False),
+    ("API_KEY_FILE", "/var/run/secrets/key", False),
+    ("PASSWORD_LENGTH_MIN", "", False),
+    ("KEYBOARD_LAYOUT", "us", False),
+    ("LOG_LEVEL", "debug", False),
+    ("HOME", "/home/agent", False),
+])
+def test_credential_heuristic(name: str, value: str, expected: bool) -> None:
+    assert looks_like_credential(name, value) is expected
+
+
+@pytest.mark.parametrize(("image", "repository"), [
+    ("python", "docker.io/library/python"),
+    ("bitnami/redis", "docker.io/bitnami/redis"),
+    ("ghcr.io/example/app", "ghcr.io/example/app"),
+    ("localhost/app", "localhost/app"),
+    ("registry:5000/app", "registry:5000/app"),
+])
+def test_image_repository_makes_the_registry_explicit(image: str, repository: str) -> None:
+    assert image_repository(image) == repository
+
+
+def test_allowed_registries_match_whole_path_components() -> None:
+    assert from_allowed_registry("ghcr.io/example/app", ["ghcr.io/example"])
+    assert not from_allowed_registry("ghcr.io/example-evil/app", ["ghcr.io/example"])
+    assert not from_allowed_registry("python", ["ghcr.io"])
+    assert from_allowed_registry("python", ["docker.io/library"])
