@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render test lint clean
+.PHONY: setup render check test lint clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 ## The main job: render the dev stack offline (no cluster, no Pulumi CLI needed).
 render: setup
 	$(BIN)/python -m components render --stack dev
+
+## Every shipped stack against the policy rules (offline); fails on a mandatory violation.
+STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
+check: setup
+	@for stack in $(STACKS); do $(BIN)/python -m components check --stack $$stack || exit 1; done
 
 ## The test suite (offline).
 test: setup

@@ -388,6 +388,11 @@ def _(o: Objects, i: int, c: Context) -> None:
     o[i]["spec"]["uninstallStrategy"] = "RemoveWorkloads"
 
 
+@mutation("virt-launcher SELinux spc_t", "pss-selinux", KUBEVIRT)
+def _(o: Objects, i: int, c: Context) -> None:
+    o[i]["spec"]["configuration"]["selinuxLauncherType"] = "spc_t"
+
+
 @mutation("unlisted permitted host device", "kubevirt-host-devices-allowlisted", KUBEVIRT)
 def _(o: Objects, i: int, c: Context) -> None:
     permitted = o[i]["spec"]["configuration"].setdefault("permittedHostDevices", {})

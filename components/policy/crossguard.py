@@ -126,9 +126,10 @@ def engine_context() -> Context:
         return Context(source="strict defaults (no sandbox-infra stack config from the engine)")
     try:
         return Context.from_spec(spec_from_config(config, source=f"stack {stack}"), source=f"stack {stack}")
-    except ConfigError as error:
-        # The program reports the config error itself; the pack must still judge strictly.
-        print(f"{PACK_NAME}: using strict defaults, the stack config is invalid: {error}", file=sys.stderr)
+    except ConfigError:
+        # The program reports the details itself (the engine hands the pack decrypted secrets,
+        # so the pack does not echo config values); the pack must still judge strictly.
+        print(f"{PACK_NAME}: the config of stack {stack} is invalid; judging with strict defaults", file=sys.stderr)
         return Context(source=f"strict defaults (stack {stack} config is invalid)")
 
 

@@ -4,6 +4,11 @@ One rule per PSS control (https://kubernetes.io/docs/concepts/security/pod-secur
 named after it, so a violation reads like the admission message the API server would
 give. The checks run on Pods, workload templates (Deployment, Job, ...) and the pod
 templates of agent-sandbox Sandboxes and SandboxTemplates alike.
+
+KubeVirt VMs have no pod spec of their own: KubeVirt generates each virt-launcher pod.
+What a VM can still push into its launcher is checked where it is set: the KubeVirt
+CR's `selinuxLauncherType` here, hostDisk (a hostPath in disguise), host devices,
+service-account volumes and the `Root` feature gate by the KubeVirt and sandbox rules.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .rule import Context, Manifest, RuleFamily, Violation
-from .workloads import POD_KINDS, as_dict, as_list, containers, effective, pod_security, pod_specs
+from .workloads import POD_KINDS, as_dict, as_list, containers, dig, effective, pod_security, pod_specs
 
 FAMILY = RuleFamily("pod-security")
 RESTRICTED = "Pod Security Standards (restricted)"
@@ -157,11 +162,17 @@ def apparmor(manifest: Manifest, context: Context) -> Iterator[str]:
 
 
 @FAMILY.object_rule(
-    "pss-selinux", severity="high", kinds=POD_KINDS,
-    description=f"{RESTRICTED}: SELinux options may not set a custom user or role, and only container types.",
-    remediation="Remove seLinuxOptions.user and .role; use type container_t (or leave seLinuxOptions unset).",
+    "pss-selinux", severity="high", kinds=POD_KINDS | {"KubeVirt"},
+    description=f"{RESTRICTED}: SELinux options may not set a custom user or role, and only container types "
+                "(for virt-launcher pods too: the KubeVirt CR's selinuxLauncherType).",
+    remediation="Remove seLinuxOptions.user and .role; use type container_t (or leave seLinuxOptions unset); "
+                "leave the KubeVirt CR's configuration.selinuxLauncherType unset.",
 )
 def selinux(manifest: Manifest, context: Context) -> Iterator[str]:
+    if manifest.get("kind") == "KubeVirt":
+        launcher = dig(manifest, "spec", "configuration", "selinuxLauncherType")
+        if str(launcher or "") not in ALLOWED_SELINUX_TYPES:
+            yield f"spec.configuration.selinuxLauncherType {launcher} would apply to every virt-launcher pod"
     for pod in pod_specs(manifest):
         places = [("pod", pod_security(pod))] + [(str(c), c.security) for c in containers(pod)]
         for where, security in places:

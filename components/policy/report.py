@@ -147,7 +147,8 @@ def render_sarif(report: Report, target: str, locations: list[Located]) -> str:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": TOOL, "version": TOOL_VERSION, "semanticVersion": TOOL_VERSION, "rules": rules}},
-            "automationDetails": {"id": f"{TOOL}/{target}"},
+            # Code scanning keeps one alert set per category (the id up to its last '/').
+            "automationDetails": {"id": f"{TOOL}/{'-'.join(target.split())}/"},
             "invocations": [{"executionSuccessful": True}],
             "results": results,
             "properties": {"target": target, "settings": report.context.source, "passed": report.passed},
