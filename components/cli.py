@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     fleet_affected = fleet_commands.add_parser("affected", help="stacks whose rendered objects differ from a git ref")
     fleet_affected.add_argument("--base", required=True, metavar="GIT_REF")
+    check_command.add_fleet_parser(fleet_commands)
     fleet_commands.add_parser("preview", help="pulumi preview, wave by wave (needs the Pulumi CLI)")
     fleet_commands.add_parser("up", help="pulumi up, wave by wave (needs the Pulumi CLI)")
     fleet_commands.add_parser("status", help="what each stack runs and when it was last updated")
@@ -172,6 +173,8 @@ def fleet(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write("\n".join(markdown(r) if args.format == "markdown" else text(r) for r in results))
         return EXIT_OK
+    if args.fleet_command == "check":
+        return check_command.run_fleet(plan.stacks, args)
     if args.fleet_command == "status":
         return fleet_status(plan, args.stacks_dir)
     operations = AutomationOperations(args.stacks_dir.resolve().parent)

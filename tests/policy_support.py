@@ -12,13 +12,16 @@ import yaml
 from components.manifests.stack import render_stack
 from components.policy import Context
 from components.policy.rule import STRICT_POLICY
-from components.specs.loader import available_stacks, load_stack
+from components.specs.loader import load_stack
 from components.specs.policy import PolicySpec
 from components.specs.stack import StackSpec
 from components.upstream import UpstreamLoader, upstream_dir
 
+from .conftest import SHIPPED_STACKS
+
+__all__ = ["EXAMPLES", "SHIPPED_STACKS", "documents", "example_context", "require_upstream", "shipped", "upstream_documents"]
+
 EXAMPLES = Path(__file__).parent / "policy_examples"
-SHIPPED_STACKS = available_stacks()
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -42,16 +45,11 @@ def require_upstream() -> Path:
     return path
 
 
-def offline_loader(tmp: Path) -> UpstreamLoader:
-    # Downloads off: tests must prove the offline path, never reach the network.
-    return UpstreamLoader(mirror=require_upstream(), cache=tmp, allow_download=False)
-
-
 @cache
 def shipped(stack: str) -> tuple[StackSpec, tuple[dict[str, Any], ...]]:
     """A shipped stack's spec and rendered objects (read-only: deep-copy before mutating)."""
     spec = load_stack(stack)
-    loader = UpstreamLoader(mirror=require_upstream(), allow_download=False)
+    loader = UpstreamLoader(mirror=require_upstream(), allow_download=False)  # offline only
     return spec, tuple(render_stack(spec, loader))
 
 

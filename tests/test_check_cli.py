@@ -110,12 +110,13 @@ def test_bad_input_files_exit_2(content: str, message: str, tmp_path: Path, caps
 
 @pytest.fixture
 def insecure_stack(tmp_path: Path) -> Path:
-    """A copy of the stacks with a prod template that lets claims override its env."""
+    """A copy of the stacks whose prod cluster lets claims override the browser template's env
+    (an override of the template the prod layer defines)."""
     stacks = tmp_path / "stacks"
     shutil.copytree(STACKS_DIR, stacks)
     path = stacks / "Pulumi.prod.yaml"
     config = yaml.safe_load(path.read_text())
-    config["config"]["sandbox-infra:templates"][1]["envVarsInjectionPolicy"] = "Overrides"
+    config["config"]["sandbox-infra:templates"] = [{"name": "browser", "envVarsInjectionPolicy": "Overrides"}]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return stacks
 
@@ -196,3 +197,18 @@ def test_json_and_markdown_carry_the_same_findings(
     assert md.startswith("### :x: Policy check of stack prod: FAILED: 1 mandatory violation")
     assert "| mandatory | high | `sandbox-env-injection` | `SandboxTemplate agents-prod/browser` |" in md
     assert "excepted upstream findings" in md
+
+
+def test_fleet_check_reports_every_stack_and_fails_on_any(
+    insecure_stack: Path, capsys: pytest.CaptureFixture[str], sarif_validator: jsonschema.Draft4Validator,
+) -> None:
+    require_upstream()
+    code, out, err = run(capsys, "--stacks-dir", str(insecure_stack), "fleet", "check", "--format", "sarif")
+    sarif = json.loads(out)
+    assert code == 1 and list(sarif_validator.iter_errors(sarif)) == []
+    runs = {r["properties"]["target"]: r for r in sarif["runs"]}
+    assert sorted(runs) == sorted(f"stack {s}" for s in SHIPPED_STACKS)
+    failing = sorted(t for t, r in runs.items() if any("suppressions" not in x for x in r["results"]))
+    assert failing == ["stack prod"]
+    assert len({r["automationDetails"]["id"] for r in sarif["runs"]}) == len(runs)  # one code-scanning category each
+    assert "stack prod: FAILED" in err

@@ -3,6 +3,7 @@
     python -m components check --stack prod
     python -m components check -f manifests.yaml [-f more.yaml] [--stack prod] --format sarif
     kubectl get deploy -A -o yaml | python -m components check -f -
+    python -m components fleet check          # every stack of the fleet, in wave order
 
 Exit status: 0 when no mandatory rule fails, 1 when one does, 2 for usage or config errors.
 """
@@ -10,14 +11,16 @@ Exit status: 0 when no mandatory rule fails, 1 when one does, 2 for usage or con
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..manifests.stack import render_stack
-from ..specs.loader import PROJECT_ROOT, load_stack, stack_file
+from ..specs.loader import PROJECT_ROOT, load_stack
 from ..upstream import UpstreamLoader
 from . import check
+from .engine import Report
 from .report import FORMATS, render, summary
 from .rule import Context
 from .sources import Located, load_documents, stack_locations
@@ -35,6 +38,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                         help="multi-document YAML to check ('-' reads stdin); repeatable")
     parser.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+
+
+def add_fleet_parser(fleet_commands: argparse._SubParsersAction) -> None:
+    parser = fleet_commands.add_parser("check", help="check every stack of the fleet against the policy rules (offline)")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="report format (default: table); sarif holds one run per stack")
 
 
 def _uri(path: Path) -> str:
@@ -56,23 +65,45 @@ def _read_files(names: list[str]) -> list[Located]:
     return located
 
 
+def check_stack(stack: str, stacks_dir: Path, loader: UpstreamLoader) -> tuple[Report, list[Located]]:
+    """A stack's rendered objects under its own settings, each located at its config entry."""
+    spec = load_stack(stack, stacks_dir)
+    located = stack_locations(stack, stacks_dir, render_stack(spec, loader))
+    return check([item.manifest for item in located], Context.from_spec(spec, source=f"stack {stack}")), located
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.stack and not args.filename:
         raise ConfigError("check: give --stack NAME, or -f FILE (or both: the files under that stack's settings)")
-    context = Context()
-    if args.stack:
-        spec = load_stack(args.stack, args.stacks_dir)
-        context = Context.from_spec(spec, source=f"stack {args.stack}")
     if args.filename:
+        context = Context()
+        if args.stack:
+            context = Context.from_spec(load_stack(args.stack, args.stacks_dir), source=f"stack {args.stack}")
         located = _read_files(args.filename)
         target = ", ".join("stdin" if n == "-" else n for n in args.filename)
+        report = check([item.manifest for item in located], context)
     else:
-        manifests = render_stack(spec, UpstreamLoader())
-        path = stack_file(args.stack, args.stacks_dir)
-        located = stack_locations(path, _uri(path), manifests)
+        report, located = check_stack(args.stack, args.stacks_dir, UpstreamLoader())
         target = f"stack {args.stack}"
-    report = check([item.manifest for item in located], context)
     sys.stdout.write(render(report, target, located, args.format))
     if args.format != "table":
         print(summary(report), file=sys.stderr)
     return EXIT_OK if report.passed else EXIT_VIOLATIONS
+
+
+def run_fleet(stacks: list[str], args: argparse.Namespace) -> int:
+    """`fleet check`: every stack, one report each (SARIF: one document, one run per stack)."""
+    loader = UpstreamLoader()
+    results = [(f"stack {stack}", *check_stack(stack, args.stacks_dir, loader)) for stack in stacks]
+    outputs = [render(report, target, located, args.format) for target, report, located in results]
+    if args.format == "sarif":
+        document = json.loads(outputs[0])
+        document["runs"] = [json.loads(output)["runs"][0] for output in outputs]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif args.format == "json":
+        sys.stdout.write(json.dumps([json.loads(output) for output in outputs], indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(outputs))
+    for target, report, _ in results:
+        print(f"{target}: {summary(report)}", file=sys.stderr)
+    return EXIT_OK if all(report.passed for _, report, _ in results) else EXIT_VIOLATIONS

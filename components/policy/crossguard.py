@@ -117,20 +117,28 @@ def policies(context: Context, rules: Sequence[Rule] = RULES) -> list[Policy]:
 
 def engine_context() -> Context:
     """The stack's policy settings from the config the engine hands the pack (PULUMI_CONFIG),
-    read and validated exactly as the program reads it; strict defaults without it."""
-    from ..specs.loader import pulumi_engine_config, spec_from_config
+    with the project and environment layers underneath, as the program layers them; strict
+    defaults without it. Only `cluster.environment` and `policy` are read: the engine gives a
+    pack the decrypted config but not which keys are secret, and judging secrets (or any other
+    config error) is the program's job, which stops on it itself."""
+    from ..specs.cluster import ClusterSpec
+    from ..specs.loader import pulumi_engine_config, validated, with_layers
+    from ..specs.policy import PolicySpec
 
-    config = pulumi_engine_config()
     stack = os.environ.get("PULUMI_STACK", "?")
+    config = pulumi_engine_config()
     if "cluster" not in config:
         return Context(source="strict defaults (no sandbox-infra stack config from the engine)")
+    source = f"stacks/Pulumi.{stack}.yaml"
     try:
-        return Context.from_spec(spec_from_config(config, source=f"stack {stack}"), source=f"stack {stack}")
+        layered = with_layers(config, source).config
+        cluster = validated(ClusterSpec, layered.get("cluster"), source, prefix="sandbox-infra:cluster.")
+        policy = validated(PolicySpec, layered.get("policy", {}), source, prefix="sandbox-infra:policy.")
     except ConfigError:
-        # The program reports the details itself (the engine hands the pack decrypted secrets,
-        # so the pack does not echo config values); the pack must still judge strictly.
+        # Values may be decrypted secrets: say that the config is invalid, never what it holds.
         print(f"{PACK_NAME}: the config of stack {stack} is invalid; judging with strict defaults", file=sys.stderr)
         return Context(source=f"strict defaults (stack {stack} config is invalid)")
+    return Context(cluster.environment, policy, f"stack {stack}")
 
 
 def policy_pack_args(context: Context) -> dict[str, Any]:

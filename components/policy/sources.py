@@ -14,6 +14,8 @@ import yaml
 
 from ..errors import ConfigError
 from ..manifests.common import DOMAIN
+from ..specs.layers import Layered
+from ..specs.loader import load_layered
 from .rule import Manifest
 from .workloads import dig, labels
 
@@ -61,7 +63,7 @@ def load_documents(text: str, uri: str | None, label: str) -> list[Located]:
     return located
 
 
-# Which section of a stack file an object comes from, so findings point at its config.
+# Which section of the stack config an object comes from, so findings point at its entry.
 _SECTION_BY_KIND = {
     "SandboxTemplate": "templates",
     "SandboxWarmPool": "warmPools",
@@ -84,29 +86,47 @@ def _section_and_name(manifest: Manifest) -> tuple[str, str]:
     return "", ""
 
 
-def stack_locations(path: Path, uri: str, manifests: list[Manifest]) -> list[Located]:
-    """Locate each rendered object at the config entry that produced it (best effort:
-    the entry's `name:` line, else its section, else the top of the file)."""
-    lines = path.read_text().splitlines()
-    sections: dict[str, int] = {}
-    for number, line in enumerate(lines):
-        match = re.match(r"^\s{0,4}(?:[\w-]+:)?(\w+):\s*$", line)
-        if match and match[1] not in sections:
-            sections[match[1]] = number
+def _defining_layer(layered: Layered, section: str, name: str, default: str) -> str:
+    """The layer file that defines the named entry of a config section (the last one that
+    names it: a cluster overriding a pool's replicas is where that pool's finding belongs)."""
+    entries = layered.config.get(section)
+    if isinstance(entries, list):
+        for index, entry in enumerate(entries):
+            if isinstance(entry, dict) and entry.get("name") == name:
+                return layered.source_of((section, index, "name"))
+    origins = [layer for path, layer in layered.origin.items() if path[:1] == (section,)]
+    return default if default in origins or not origins else origins[-1]
 
-    def line_of(manifest: Manifest) -> int:
+
+def _line(lines: list[str], section: str, name: str) -> int:
+    """The entry's `name:` line inside `sandbox-infra:<section>:`, else the section, else 1."""
+    start = next((n for n, text in enumerate(lines) if re.match(rf"^\s*(?:[\w-]+:)?{section}:\s*$", text)), None)
+    if not section or start is None:
+        return 1
+    entry = re.compile(rf"^\s*(- )?\s*name:\s*['\"]?{re.escape(name)}['\"]?\s*$") if name else None
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    for number in range(start + 1, len(lines)):
+        text = lines[number]
+        if text.strip() and not text.startswith(" " * (indent + 1)) and not text.lstrip().startswith("-"):
+            break  # the next key at the section's level: the section has ended
+        if entry is not None and entry.match(text):
+            return number + 1
+    return start + 1
+
+
+def stack_locations(stack: str, stacks_dir: Path, manifests: list[Manifest]) -> list[Located]:
+    """Locate each rendered object at the config entry that produced it, in whichever layer
+    (stack file, environment or project layer) defines it. Best effort: the entry's `name:`
+    line, else its section, else the top of the stack file."""
+    layered, source = load_layered(stack, stacks_dir)
+    texts: dict[str, list[str]] = {}
+
+    def locate(manifest: Manifest) -> Located:
         section, name = _section_and_name(manifest)
-        start = sections.get(section)
-        if start is None:
-            return 1
-        entry = re.compile(rf"^\s*(- )?\s*name:\s*['\"]?{re.escape(name)}['\"]?\s*$") if name else None
-        indent = len(lines[start]) - len(lines[start].lstrip())
-        for number in range(start + 1, len(lines)):
-            text = lines[number]
-            if text.strip() and not text.startswith(" " * (indent + 1)) and not text.lstrip().startswith("-"):
-                break  # the next key at the section's level: the section has ended
-            if entry is not None and entry.match(text):
-                return number + 1
-        return start + 1
+        layer = _defining_layer(layered, section, name, source) if section else source
+        if layer not in texts:
+            path = Path(layer) if Path(layer).is_absolute() else stacks_dir.parent / layer
+            texts[layer] = path.read_text().splitlines() if path.is_file() else []
+        return Located(manifest, layer, _line(texts[layer], section, name))
 
-    return [Located(m, uri, line_of(m)) for m in manifests]
+    return [locate(m) for m in manifests]
