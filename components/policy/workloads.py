@@ -18,8 +18,9 @@ from .rule import Manifest
 AGENT_SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
 KUBEVIRT_GROUPS = ("kubevirt.io", "pool.kubevirt.io")
 
-# Kind -> path of the pod *template* (an object with `metadata` and `spec`).
+# Kind -> path of the pod *template* (an object with `metadata` and `spec`; () for a Pod itself).
 _POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
     "Deployment": ("spec", "template"),
     "ReplicaSet": ("spec", "template"),
     "StatefulSet": ("spec", "template"),
@@ -31,15 +32,16 @@ _POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Sandbox": ("spec", "podTemplate"),
     "SandboxTemplate": ("spec", "podTemplate"),
 }
-POD_KINDS = frozenset({"Pod", *_POD_TEMPLATE_PATHS})
+POD_KINDS = frozenset(_POD_TEMPLATE_PATHS)
 
-# Kind -> path of the VirtualMachineInstance template (an object with `metadata` and `spec`).
+# Kind -> path of the VirtualMachineInstance template (`metadata` and `spec`; () for a VMI itself).
 _VMI_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "VirtualMachineInstance": (),
     "VirtualMachine": ("spec", "template"),
     "VirtualMachinePool": ("spec", "virtualMachineTemplate", "spec", "template"),
     "VirtualMachineInstanceReplicaSet": ("spec", "template"),
 }
-VM_KINDS = frozenset({"VirtualMachineInstance", *_VMI_TEMPLATE_PATHS})
+VM_KINDS = frozenset(_VMI_TEMPLATE_PATHS)
 
 # Objects that run (or are the template of) untrusted agent code.
 SANDBOX_POD_KINDS = frozenset({"Sandbox", "SandboxTemplate"})
@@ -98,19 +100,20 @@ class PodSpecAt:
     """The pod (template) metadata: AppArmor annotations and labels live here."""
 
 
-def pod_specs(manifest: Manifest) -> list[PodSpecAt]:
-    kind = manifest.get("kind")
-    if kind == "Pod":
-        spec = manifest.get("spec")
-        return [PodSpecAt("spec", spec, as_dict(manifest.get("metadata")))] if isinstance(spec, dict) else []
-    path = _POD_TEMPLATE_PATHS.get(kind)  # type: ignore[arg-type]
-    if path is None:
-        return []
-    template = dig(manifest, *path)
+def _embedded(manifest: Manifest, paths: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], dict, dict] | None:
+    """(path, spec, metadata) of the template embedded in the object, if its kind has one."""
+    path = paths.get(str(manifest.get("kind")))
+    template = None if path is None else dig(manifest, *path)
     spec = dig(template, "spec")
-    if not isinstance(spec, dict):
+    return (path, spec, as_dict(dig(template, "metadata"))) if path is not None and isinstance(spec, dict) else None
+
+
+def pod_specs(manifest: Manifest) -> list[PodSpecAt]:
+    found = _embedded(manifest, _POD_TEMPLATE_PATHS)
+    if found is None:
         return []
-    return [PodSpecAt(".".join((*path, "spec")), spec, as_dict(dig(template, "metadata")))]
+    path, spec, metadata = found
+    return [PodSpecAt(".".join((*path, "spec")), spec, metadata)]
 
 
 @dataclass(frozen=True)
@@ -165,20 +168,12 @@ class VmiSpecAt:
 
 
 def vmi_specs(manifest: Manifest) -> list[VmiSpecAt]:
-    kind = manifest.get("kind")
-    if group_of(manifest) not in KUBEVIRT_GROUPS:
+    found = _embedded(manifest, _VMI_TEMPLATE_PATHS) if group_of(manifest) in KUBEVIRT_GROUPS else None
+    if found is None:
         return []
-    if kind == "VirtualMachineInstance":
-        spec = manifest.get("spec")
-        return [VmiSpecAt("spec", spec, as_dict(manifest.get("metadata")), {})] if isinstance(spec, dict) else []
-    path = _VMI_TEMPLATE_PATHS.get(kind)  # type: ignore[arg-type]
-    if path is None:
-        return []
-    template = dig(manifest, *path)
-    spec = dig(template, "spec")
-    if not isinstance(spec, dict):
-        return []
-    return [VmiSpecAt(".".join((*path, "spec")), spec, as_dict(dig(template, "metadata")), as_dict(dig(manifest, *path[:-1])))]
+    path, spec, metadata = found
+    vm_spec = as_dict(dig(manifest, *path[:-1])) if path else {}
+    return [VmiSpecAt(".".join((*path, "spec")), spec, metadata, vm_spec)]
 
 
 def vmi_volumes(vmi: VmiSpecAt) -> Iterator[dict[str, Any]]:
