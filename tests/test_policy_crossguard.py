@@ -73,7 +73,8 @@ def run_pack(spec: StackSpec, loader: UpstreamLoader) -> tuple[list[Reported], d
     """Run the program under mocks and the pack over what it registered; return the
     violations and, per URN, the object the pack saw."""
     monitor = WireMonitor()
-    registrations = run_under_mocks(lambda: deploy(spec, loader), monitor=monitor)
+    # Reads of existing resources (bring-your-own checks) are not analyzed; registrations are.
+    registrations = [r for r in run_under_mocks(lambda: deploy(spec, loader), monitor=monitor) if r.urn in monitor.wire]
     pack = policies(Context.from_spec(spec))
     reported: list[Reported] = []
     # The SDK decodes request.properties exactly like this: MessageToDict -> deserialize -> proxy.
