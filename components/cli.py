@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .diff import StackDiff, diff_manifests, markdown, render_at_ref, text
+from .diff import StackDiff, diff_stack, markdown, text
 from .errors import ConfigError
 from .fleet import AutomationOperations, FleetSpec, PulumiCliMissing, load_fleet, run_fleet, summary_table
 from .manifests.common import Manifest, identity
@@ -138,9 +138,7 @@ def _print_diff(result: StackDiff, fmt: str) -> None:
 
 
 def diff(args: argparse.Namespace) -> int:
-    head = render_stack(load_stack(args.stack, args.stacks_dir), UpstreamLoader())
-    base = render_at_ref(args.base, args.stack, root=args.stacks_dir.resolve().parent)
-    _print_diff(diff_manifests(args.stack, args.base, base, head), args.format)
+    _print_diff(diff_stack(args.stack, args.base, args.stacks_dir, UpstreamLoader()), args.format)
     return EXIT_OK
 
 
@@ -160,14 +158,9 @@ def fleet(args: argparse.Namespace) -> int:
         _warn(loader)
         return EXIT_OK
     if args.fleet_command in ("diff", "affected"):
-        root = args.stacks_dir.resolve().parent
-        results = [
-            diff_manifests(stack, args.base, render_at_ref(args.base, stack, root),
-                           render_stack(load_stack(stack, args.stacks_dir), loader))
-            for stack in plan.stacks
-        ]
+        results = [diff_stack(stack, args.base, args.stacks_dir, loader) for stack in plan.stacks]
         if args.fleet_command == "affected":
-            print(" ".join(r.stack for r in results if not r.empty))
+            print(" ".join(r.stack for r in results if not r.empty or r.policy_introduced or r.policy_fixed))
         elif args.format == "json":
             print(json.dumps([r.as_json() for r in results], indent=2, default=str))
         else:

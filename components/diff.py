@@ -24,7 +24,10 @@ import yaml
 
 from .errors import ConfigError
 from .manifests.common import Manifest
-from .upstream import PROJECT_ROOT, upstream_dir
+from .manifests.stack import render_stack
+from .policy import Context, check
+from .specs.loader import load_stack
+from .upstream import PROJECT_ROOT, UpstreamLoader, upstream_dir
 
 REDACTED = "<redacted>"
 
@@ -189,6 +192,31 @@ def _renamed(result: StackDiff, before: dict, after: dict, kind: str, ref: tuple
 
 def _served(crd: Manifest) -> set[str]:
     return {v["name"] for v in crd.get("spec", {}).get("versions", []) if v.get("served")}
+
+
+# --- policy delta -----------------------------------------------------------------------
+
+
+def policy_delta(base: list[Manifest], head: list[Manifest], context: Context) -> tuple[list[str], list[str]]:
+    """Violations the change introduces and fixes. Both sides are judged under the
+    stack's current settings, so the delta is what the change to objects did."""
+
+    def violations(manifests: list[Manifest]) -> set[str]:
+        return {f"{f.rule.name} ({f.enforcement}): {f.object_ref}: {f.message}"
+                for f in check(manifests, context).findings if f.exception is None}
+
+    before, after = violations(base), violations(head)
+    return sorted(after - before), sorted(before - after)
+
+
+def diff_stack(stack: str, base_ref: str, stacks_dir: Path, loader: UpstreamLoader) -> StackDiff:
+    """The working tree's `stack` against `base_ref`: objects, warnings and policy delta."""
+    spec = load_stack(stack, stacks_dir)
+    head = render_stack(spec, loader)
+    base = render_at_ref(base_ref, stack, root=stacks_dir.resolve().parent)
+    result = diff_manifests(stack, base_ref, base, head)
+    result.policy_introduced, result.policy_fixed = policy_delta(base, head, Context.from_spec(spec, f"stack {stack}"))
+    return result
 
 
 # --- rendering a stack at a git ref -------------------------------------------------

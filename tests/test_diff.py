@@ -147,3 +147,19 @@ def test_secret_values_never_appear() -> None:
     same = diff_manifests("s", "base", [secret("password=hunter2")], [secret("password=hunter2")])
     assert same.changed == []
     assert "hunter2" not in json.dumps(diff_manifests("s", "base", [], [secret("password=hunter2")]).as_json())
+
+
+def test_policy_delta_names_introduced_and_fixed_violations(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    _edit_stack(repo, lambda config: config["sandbox-infra:templates"][0].update(image="docker.io/someone/python:3.12"))
+    result = _diff(repo, capsys)
+    assert result["policy"]["fixed"] == []
+    introduced = result["policy"]["introduced"]
+    assert introduced and all("SandboxTemplate agents-dev/python" in v for v in introduced)
+    assert any("docker.io/someone/python:3.12" in v for v in introduced)
+    assert "#### Policy" in _diff(repo, capsys, "markdown")
+
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "bad image")
+    _git(repo, "tag", "-f", "base")
+    _edit_stack(repo, lambda config: config["sandbox-infra:templates"][0].update(
+        image="ghcr.io/example/agent-python-runtime:3.12.7"))
+    assert _diff(repo, capsys)["policy"] == {"introduced": [], "fixed": introduced}
