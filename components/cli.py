@@ -1,4 +1,5 @@
-"""Command line: `python -m components render --stack dev` (no cluster, no Pulumi CLI)."""
+"""Command line: `python -m components render --stack dev` (no cluster, no Pulumi CLI),
+`python -m components size --rate 30/min --ready 8s --target 0.99`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .fleet import AutomationOperations, FleetSpec, PulumiCliMissing, load_fleet
 from .manifests.common import Manifest, identity
 from .manifests.stack import render_stack
 from .policy import command as check_command
+from .sizing.command import add_size_parser, size
 from .specs.layers import leaves
 from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
 from .specs.stack import StackSpec
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--stack", required=True)
     explain.add_argument("--format", choices=["table", "json"], default="table")
     check_command.add_parser(commands)
+    add_size_parser(commands)
     return parser
 
 
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             return fleet(args)
         if args.command == "config":
             return {"explain": explain}[args.config_command](args)
-        return {"render": render, "diff": diff, "check": check_command.run}[args.command](args)
+        return {"render": render, "diff": diff, "check": check_command.run, "size": size}[args.command](args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

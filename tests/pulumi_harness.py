@@ -26,6 +26,7 @@ class Registration:
     inputs: dict[str, Any] = field(default_factory=dict)
     additional_secret_outputs: list[str] = field(default_factory=list)
     protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
     read_id: str | None = None
     """Set for lookups of existing resources (`Resource.get`): the ID that was read."""
 
@@ -77,6 +78,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 custom=bool(request.custom),
                 inputs=rpc.deserialize_properties(request.object),
                 protect=bool(request.protect),
+                ignore_changes=list(request.ignoreChanges),
             )
         return response
 

@@ -9,6 +9,7 @@ from .catalogue import build_catalogue
 from .common import Manifest, apply_order
 from .kubevirt import build_kubevirt
 from .sandbox_template import build_sandbox_template
+from .sizing import build_pool_autoscaler
 from .tenant import build_tenant
 from .vm import build_vm_environment
 from .warm_pool import build_warm_pool
@@ -26,9 +27,9 @@ def render_stack(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
     for template in spec.all_templates():
         manifests.append(build_sandbox_template(template, api_version))
     for pool in spec.all_warm_pools():
-        manifests.append(
-            build_warm_pool(pool, spec.template(pool.template), api_version, spec.cluster.wait_for_workloads)
-        )
+        template = spec.template(pool.template)
+        manifests.append(build_warm_pool(pool, template, api_version, spec.cluster.wait_for_workloads))
+        manifests += build_pool_autoscaler(pool, template, api_version)
     for runtime in spec.vm_runtimes():
         manifests += build_vm_environment(runtime)
     manifests += build_catalogue(spec)

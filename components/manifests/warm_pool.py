@@ -6,10 +6,12 @@ from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
 from .common import DOMAIN, GPU_OPT_IN_ANNOTATION, SKIP_AWAIT, WAIT_FOR, Manifest, obj
 from .sandbox_template import EXTENSIONS_GROUP, template_labels
+from .sizing import sizing_annotations
 
 
 def build_warm_pool(pool: WarmPoolSpec, template: TemplateSpec, api_version: str, wait: bool) -> Manifest:
-    if wait and pool.wait_for_ready and pool.replicas > 0:
+    # An autoscaled pool's size is the autoscaler's to change: waiting for a fixed count would race it.
+    if wait and pool.wait_for_ready and pool.replicas > 0 and not pool.autoscaled:
         annotations = {WAIT_FOR: f"jsonpath={{.status.readyReplicas}}={pool.replicas}"}
     else:
         annotations = {SKIP_AWAIT: "true"}
@@ -18,7 +20,7 @@ def build_warm_pool(pool: WarmPoolSpec, template: TemplateSpec, api_version: str
     return obj(
         f"{EXTENSIONS_GROUP}/{api_version}", "SandboxWarmPool", pool.name, template.tenant,
         labels={**template_labels(template), f"{DOMAIN}/warm-pool": pool.name},
-        annotations=annotations,
+        annotations={**annotations, **sizing_annotations(pool)},
         spec={
             "replicas": pool.replicas,
             "sandboxTemplateRef": {"name": template.name},

@@ -105,10 +105,11 @@ def _pool_issues(
     replicas_key: tuple[str, ...], allow_gpu_key: tuple[str, ...],
 ) -> list[Issue]:
     issues = []
-    if pool.replicas > spec.policy.max_warm_pool_replicas:
+    if pool.max_replicas > spec.policy.max_warm_pool_replicas:
+        computed = "" if pool.slo is None else " (computed from the slo; maxReplicas when autoscaled)"
         issues.append(
-            Issue((*path, *replicas_key), pool.replicas,
-                  f"exceeds the stack's cap policy.maxWarmPoolReplicas={spec.policy.max_warm_pool_replicas}")
+            Issue((*path, *(replicas_key if pool.slo is None else ("slo",))), pool.max_replicas,
+                  f"exceeds the stack's cap policy.maxWarmPoolReplicas={spec.policy.max_warm_pool_replicas}{computed}")
         )
     gpus = spec.template(pool.template).gpu_resources
     if gpus and not pool.allow_gpu:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, model_validator
+
 from .base import DnsLabel, Replicas, Spec
+from .sizing import SloSpec
 
 
 class WarmPoolSpec(Spec):
     name: DnsLabel
     template: DnsLabel
     """Name of a template of this stack; the pool lives in that template's tenant namespace."""
-    replicas: Replicas
+    fixed_replicas: Replicas | None = Field(default=None, alias="replicas")
+    """A fixed pool size. Or leave it out and give `slo`."""
+    slo: SloSpec | None = None
+    """Claim rate, ready time and target: the sizing model computes the replicas."""
     update_strategy: Literal["OnReplenish", "Recreate"] = "OnReplenish"
     """OnReplenish keeps running sandboxes on template changes (no session is cut);
     Recreate replaces them at once."""
@@ -19,3 +25,32 @@ class WarmPoolSpec(Spec):
     """Block `pulumi up` until all replicas report ready (pulumi.com/waitFor)."""
     allow_gpu: bool = False
     """Explicit opt-in for pools whose template requests GPUs (idle GPUs are expensive)."""
+
+    @model_validator(mode="after")
+    def _replicas_or_slo(self) -> WarmPoolSpec:
+        if (self.fixed_replicas is None) == (self.slo is None):
+            raise ValueError(
+                "set exactly one of replicas (a fixed pool size) or slo (claim rate, ready time and "
+                "target, from which the replicas are computed)"
+            )
+        return self
+
+    @property
+    def replicas(self) -> int:
+        """The pool size Pulumi sets: fixed, or computed from the SLO (within the autoscaling bounds)."""
+        if self.slo is None:
+            return self.fixed_replicas or 0
+        plan = self.slo.autoscaling_plan
+        if plan is None:
+            return self.slo.sizing.replicas
+        return min(max(self.slo.sizing.replicas, plan.min_replicas), plan.max_replicas)
+
+    @property
+    def max_replicas(self) -> int:
+        """The most replicas the pool can run (an autoscaler's ceiling)."""
+        plan = self.slo.autoscaling_plan if self.slo else None
+        return plan.max_replicas if plan else self.replicas
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.slo is not None and self.slo.autoscaling is not None

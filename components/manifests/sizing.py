@@ -1,0 +1,112 @@
+"""What an SLO-sized pool adds: its sizing record and, optionally, an autoscaler."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..specs.template import TemplateSpec
+from ..specs.warm_pool import WarmPoolSpec
+from .common import DOMAIN, Manifest, obj
+from .sandbox_template import EXTENSIONS_GROUP, template_labels
+
+SIZING_INPUTS = f"{DOMAIN}/sizing-inputs"
+SIZING_RESULT = f"{DOMAIN}/sizing-result"
+SIZING_RULE = f"{DOMAIN}/scaling-rule"
+# Counter the agent-sandbox controller exports for every claim (labels include
+# namespace, warmpool_name and launch_type = warm | cold).
+CLAIM_COUNTER = "agent_sandbox_claim_creation_total"
+RATE_WINDOW = "2m"
+KEDA_POLLING_SECONDS = 15
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def sizing_annotations(pool: WarmPoolSpec) -> dict[str, str]:
+    """The SLO inputs as configured and what the model made of them (none for a fixed pool)."""
+    if pool.slo is None:
+        return {}
+    result: dict[str, Any] = {"model": "erlang-b", **pool.slo.sizing.summary()}
+    plan = pool.slo.autoscaling_plan
+    if plan is not None:
+        result |= {"min_replicas": plan.min_replicas, "max_replicas": plan.max_replicas}
+    return {SIZING_INPUTS: _json(pool.slo.annotations()), SIZING_RESULT: _json(result)}
+
+
+def _quantity(value: float) -> str:
+    """A Kubernetes quantity no larger than `value` (rounding down asks for more replicas)."""
+    if value >= 0.1:
+        return f"{math.floor(value * 1000)}m"
+    return f"{math.floor(value * 1_000_000)}u"
+
+
+def _round_up(value: float, digits: int = 4) -> str:
+    return f"{math.ceil(value * 10**digits) / 10**digits:g}"
+
+
+def _round_down(value: float, digits: int = 4) -> str:
+    return f"{math.floor(value * 10**digits) / 10**digits:g}"
+
+
+def claim_rate_query(namespace: str, pool: str) -> str:
+    """PromQL: the pool's claims per second, warm and cold alike."""
+    return f'sum(rate({CLAIM_COUNTER}{{namespace="{namespace}",warmpool_name="{pool}"}}[{RATE_WINDOW}]))'
+
+
+def build_pool_autoscaler(pool: WarmPoolSpec, template: TemplateSpec, api_version: str) -> list[Manifest]:
+    """An HPA or KEDA ScaledObject on the pool's scale subresource, or nothing."""
+    if pool.slo is None or pool.slo.autoscaling is None or pool.slo.autoscaling_plan is None:
+        return []
+    settings, plan = pool.slo.autoscaling, pool.slo.autoscaling_plan
+    namespace = template.tenant
+    labels = {**template_labels(template), f"{DOMAIN}/warm-pool": pool.name}
+    target_ref = {"apiVersion": f"{EXTENSIONS_GROUP}/{api_version}", "kind": "SandboxWarmPool", "name": pool.name}
+    if settings.engine == "hpa":
+        return [obj(
+            "autoscaling/v2", "HorizontalPodAutoscaler", pool.name, namespace, labels,
+            annotations={SIZING_RULE: f"replicas = ceil(claims per second / {plan.per_replica_rate:.6g})"},
+            spec={
+                "scaleTargetRef": target_ref,
+                "minReplicas": plan.min_replicas,
+                "maxReplicas": plan.max_replicas,
+                "metrics": [{
+                    "type": "External",
+                    "external": {
+                        "metric": {
+                            "name": settings.metric_name,
+                            "selector": {"matchLabels": {"namespace": namespace, "warmpool_name": pool.name}},
+                        },
+                        "target": {"type": "AverageValue", "averageValue": _quantity(plan.per_replica_rate)},
+                    },
+                }],
+            },
+        )]
+    rate = claim_rate_query(namespace, pool.name)
+    load = f"({rate} * {plan.ready_mean:g})"
+    beta = _round_up(plan.beta)
+    trigger: dict[str, Any] = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": settings.prometheus_address,
+            # Square-root staffing fitted to the sizing model: A + beta * sqrt(A), A = rate x ready time.
+            "query": f"({load} + {beta} * sqrt({load})) or vector(0)",
+            "threshold": _round_down(plan.threshold),
+        },
+    }
+    if settings.authentication_ref:
+        trigger["authenticationRef"] = {"name": settings.authentication_ref}
+    return [obj(
+        "keda.sh/v1alpha1", "ScaledObject", pool.name, namespace, labels,
+        annotations={SIZING_RULE: f"replicas = ceil((A + {beta} * sqrt(A)) / {_round_down(plan.threshold)}), "
+                                  f"A = claims per second x {plan.ready_mean:g}s"},
+        spec={
+            "scaleTargetRef": target_ref,
+            "minReplicaCount": plan.min_replicas,
+            "maxReplicaCount": plan.max_replicas,
+            "pollingInterval": KEDA_POLLING_SECONDS,
+            "triggers": [trigger],
+        },
+    )]

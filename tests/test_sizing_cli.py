@@ -1,0 +1,80 @@
+"""`python -m components size`: text, JSON, plot, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.cli import main
+from components.sizing.model import HitRatioTarget, ReadyTime, erlang_b, size_pool
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_json_has_exactly_the_four_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["replicas", "hit_ratio", "idle_replicas", "idle_pod_hours_per_day"]
+    assert out["replicas"] == 10
+    assert out["hit_ratio"] == pytest.approx(1 - erlang_b(10, 4.0), abs=1e-6)
+    assert out["idle_replicas"] == pytest.approx(10 - 4 * out["hit_ratio"], abs=1e-3)
+    assert out["idle_pod_hours_per_day"] == pytest.approx(24 * out["idle_replicas"], abs=0.01)
+
+
+def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["size", "--rate", "0.5/s", "--ready", "8000ms", "--target", "0.99"]) == 0
+    out = capsys.readouterr().out
+    assert "replicas:      10" in out
+    assert "hit ratio:     0.9947" in out
+    assert "pod-hours/day" in out
+    assert "naive rule:    ceil(rate x ready) = 4 replicas -> hit ratio 0.6893" in out
+
+
+def test_latency_target_and_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    profile = ",".join(["5/min"] * 12 + ["60/min"] * 12)
+    assert main(["size", "--rate", profile, "--ready", "8s", "--p99-latency", "3s", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rates = [5 / 60] * 12 + [1.0] * 12
+    assert out["replicas"] == size_pool(rates, ReadyTime(8, 0.5), HitRatioTarget(0.99)).replicas  # 3s << 8s
+
+
+def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "out" / "sizing.png"
+    assert main(["size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "--plot", str(target)]) == 0
+    data = target.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    assert f"wrote {target}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "30", "--ready", "8s", "--target", "0.99"], "error: --rate '30': must be a rate such as 30/min"),
+        (["--rate", "30/min", "--ready", "soon", "--target", "0.99"], "error: --ready 'soon': must be a duration"),
+        (["--rate", "30/min", "--ready", "8s", "--target", "1.5"], "error: --target 1.5: hit-ratio target must be between 0 and 1"),
+        (["--rate", "1/min,2/min", "--ready", "8s", "--target", "0.9"], "give one rate or 24 comma-separated hourly rates, got 2"),
+        (["--rate", "5000/min", "--ready", "2m", "--target", "0.99"], "needs more than 1000 replicas"),
+        (["--rate", "30/min", "--ready", "8s", "--p99-latency", "0.05s"], "must exceed the 0.1 s a warm claim takes"),
+        (["--rate", "30/min", "--ready", "8s"], "error: one of the arguments --target --p99-latency is required"),
+        (["--rate", "30/min", "--ready", "8s", "--target", "0.9", "--p99-latency", "2s"], "not allowed with argument"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["size", *args]) == 2
+    err = capsys.readouterr().err
+    error_lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    assert "Traceback" not in err
+
+
+def test_module_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "components", "size", "--rate", "30/min", "--ready", "8s", "--target", "0.99",
+         "--format", "json"],
+        cwd=PROJECT, capture_output=True, text=True, check=True,
+    )
+    assert json.loads(result.stdout)["replicas"] == 10
