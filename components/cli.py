@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 class _Dumper(yaml.CSafeDumper):
     """Multi-line strings (the catalogue's runtimes.json) as readable `|` blocks."""
 
+    # Rendered objects share unchanged upstream subtrees (CRD schemas); write each in full,
+    # never as YAML anchors and aliases.
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
 
 def _represent_str(dumper: yaml.CSafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None

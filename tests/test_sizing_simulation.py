@@ -47,7 +47,9 @@ def test_model_size_meets_the_target_and_one_fewer_does_not() -> None:
     sizing = size_pool([rate], ready, HitRatioTarget(0.99))
     at_n, below = run(sizing.replicas, rate, ready), run(sizing.replicas - 1, rate, ready)
     assert at_n.hit_ratio >= 0.99 > below.hit_ratio
-    assert judge(0.01, (1 - at_n.hit_ratio, at_n.std_error), (1 - below.hit_ratio, below.std_error)).text == "ok"
+    verdict = judge(0.01, (1 - at_n.hit_ratio, at_n.std_error), (1 - below.hit_ratio, below.std_error),
+                    1 - sizing.hit_ratio, erlang_b(sizing.replicas - 1, rate * ready.mean))
+    assert verdict.text == "ok"
 
 
 def test_latency_share_matches_the_model() -> None:
@@ -78,17 +80,22 @@ def test_bursty_claims_break_the_poisson_assumption() -> None:
 
 
 @pytest.mark.parametrize(
-    ("at_n", "below", "ok", "text"),
+    ("at_n", "below", "model_n", "model_below", "ok", "fragment"),
     [
-        ((0.008, 0.001), (0.013, 0.001), True, "ok"),
-        ((0.0105, 0.001), (0.015, 0.001), True, "N misses by 0.0005 (within noise)"),
-        ((0.02, 0.001), (0.03, 0.001), False, "N misses by 0.01"),
-        ((0.005, 0.001), (0.004, 0.0001), False, "N-1 meets by 0.006"),
+        # Simulation and model agree, both sides clear: ok.
+        ((0.008, 0.001), (0.013, 0.001), 0.0079, 0.0131, True, "ok"),
+        # The model's N only just meets the target (margin 0.0001 < 2 se): unresolved, but agreeing.
+        ((0.0105, 0.001), (0.015, 0.001), 0.0099, 0.0149, True, "N misses the target by 0.0005 (unresolved"),
+        # The model claims a clear margin the simulation contradicts: the model is wrong.
+        ((0.02, 0.001), (0.03, 0.001), 0.005, 0.03, False, "N misses the target by 0.01 (FAIL: model margin 0.005"),
+        # N-1 meets the target in simulation although the model says it misses clearly.
+        ((0.005, 0.001), (0.004, 0.0001), 0.005, 0.02, False, "N-1 meets the target by 0.006 (FAIL"),
     ],
 )
-def test_judge(at_n, below, ok: bool, text: str) -> None:
-    verdict = judge(0.01, at_n, below)
-    assert (verdict.ok, verdict.text) == (ok, text)
+def test_judge(at_n, below, model_n: float, model_below: float, ok: bool, fragment: str) -> None:
+    verdict = judge(0.01, at_n, below, model_n, model_below)
+    assert verdict.ok == ok
+    assert fragment in verdict.text
 
 
 def test_too_few_claims_are_refused() -> None:

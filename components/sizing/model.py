@@ -125,7 +125,7 @@ class Sizing:
     """The rule of thumb ceil(rate x ready time) (peak rate for a profile)."""
     naive_hit_ratio: float
     hourly_replicas: tuple[int, ...] = ()
-    """For a 24-hour profile: what each hour alone would need."""
+    """For a 24-hour profile: what each hour alone would need (at most the replica cap)."""
 
     def summary(self) -> dict[str, float | int]:
         """The headline figures (the CLI's JSON output)."""
@@ -209,11 +209,17 @@ def size_pool(
         target=target.describe(),
         naive_replicas=naive,
         naive_hit_ratio=evaluate(naive, rates, ready.mean)[0],
-        hourly_replicas=(
-            tuple(size_pool([r], ready, target, max_replicas).replicas if r > 0 else 0 for r in rates)
-            if len(rates) > 1 else ()
-        ),
+        hourly_replicas=tuple(_smallest_pool(load, allowed_miss, max_replicas) for load in loads) if len(rates) > 1 else (),
     )
+
+
+def _smallest_pool(load: float, allowed_miss: float, max_replicas: int) -> int:
+    """The fewest replicas with B(N, load) <= allowed_miss (max_replicas if even that is too few)."""
+    blocking, replicas = 1.0, 0
+    while blocking > allowed_miss and replicas < max_replicas:
+        replicas += 1
+        blocking = load * blocking / (replicas + load * blocking)
+    return replicas
 
 
 def max_offered_load(replicas: int, allowed_miss: float, start: float | None = None) -> float:

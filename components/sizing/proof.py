@@ -14,6 +14,7 @@ cores; --quick is ten times shorter and noisier.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import time
@@ -62,23 +63,35 @@ class Verdict:
 
 
 Share = tuple[float, float]  # (share of claims that fail the target, its standard error)
+AGREE = 3.0  # model and simulation agree when less than this many standard errors apart
 
 
-def judge(allowed: float, at_n: Share, below: Share | None) -> Verdict:
-    """N must fail at most `allowed` of the claims and N-1 more than that; a miss
-    of either by less than Z standard errors is 'within noise'."""
-    meets = at_n[0] <= allowed
-    fewer_fails = below is None or below[0] > allowed
-    if meets and fewer_fails:
-        return Verdict(True, "ok")
-    notes = []
-    if not meets:
-        close = at_n[0] - Z * at_n[1] <= allowed
-        notes.append(f"N misses by {at_n[0] - allowed:.2g}" + (" (within noise)" if close else ""))
-    if not fewer_fails and below is not None:
-        close = below[0] + Z * below[1] > allowed
-        notes.append(f"N-1 meets by {allowed - below[0]:.2g}" + (" (within noise)" if close else ""))
-    return Verdict(all("(within noise)" in n for n in notes), "; ".join(notes))
+def judge(allowed: float, at_n: Share, below: Share | None, model_n: float, model_below: float | None) -> Verdict:
+    """N must fail at most `allowed` of the claims and N-1 more than that.
+
+    Where the simulation says otherwise but the model put that side of the target
+    closer to it than Z standard errors, a finite run cannot decide: the point is
+    'unresolved' (ok) if the simulation still agrees with the model's figure.
+    """
+    checks = [("N", at_n, model_n, at_n[0] <= allowed)]
+    if below is not None and model_below is not None:
+        checks.append(("N-1", below, model_below, below[0] > allowed))
+    notes, ok = [], True
+    for name, (share, error), model, passed in checks:
+        if passed:
+            continue
+        z = (model - share) / error if error else math.inf  # sign as in the table: simulation minus model, of hits
+        resolvable = abs(model - allowed) >= Z * error
+        agrees = abs(z) <= AGREE
+        verb = "misses" if name == "N" else "meets"
+        note = f"{name} {verb} the target by {abs(share - allowed):.2g}"
+        if not resolvable and agrees:
+            note += f" (unresolved: model margin {abs(model - allowed):.2g} < {Z:g} se = {Z * error:.2g}; z {z:+.1f})"
+        else:
+            ok = False
+            note += f" (FAIL: model margin {abs(model - allowed):.2g}, z {z:+.1f})"
+        notes.append(note)
+    return Verdict(ok, "; ".join(notes) or "ok")
 
 
 def _misses(result: SimulationResult) -> Share:
@@ -97,23 +110,27 @@ def _rows(executor: ProcessPoolExecutor, scale: float, seed: int) -> Iterator[st
                 ready = ReadyTime(ready_s, GRID_CV)
                 sizing = size_pool([rate_pm / 60], ready, HitRatioTarget(target))
                 claims = claims_for(1 - target, scale)
-                runs = [Run(sizing.replicas, rate_pm / 60, ready, claims, seed)]
+                # Own claims per point (grid points with the same rate x ready would otherwise
+                # repeat one run); N and N-1 share theirs, so their difference is sharper.
+                point_seed = seed * 1000 + len(points)
+                runs = [Run(sizing.replicas, rate_pm / 60, ready, claims, point_seed)]
                 if sizing.replicas > 0:
-                    runs.append(Run(sizing.replicas - 1, rate_pm / 60, ready, claims, seed))
+                    runs.append(Run(sizing.replicas - 1, rate_pm / 60, ready, claims, point_seed))
                 points.append((target, rate_pm, ready, sizing, executor.map(_simulate, runs)))
     passed = within_noise = naive_misses = 0
     z_scores: list[float] = []
     for target, rate_pm, ready, sizing, futures in points:
         results = list(futures)
         at_n, below = results[0], (results[1] if len(results) > 1 else None)
-        verdict = judge(1 - target, _misses(at_n), _misses(below) if below else None)
+        below_model = evaluate(sizing.replicas - 1, [rate_pm / 60], ready.mean)[0] if below else None
+        verdict = judge(1 - target, _misses(at_n), _misses(below) if below else None,
+                        1 - sizing.hit_ratio, None if below_model is None else 1 - below_model)
         passed += verdict.text == "ok"
         within_noise += verdict.ok and verdict.text != "ok"
         naive_misses += sizing.naive_hit_ratio < target
         z_n = _z(at_n, sizing.hit_ratio)
         z_scores.append(z_n)
-        if below:
-            below_model = evaluate(sizing.replicas - 1, [rate_pm / 60], ready.mean)[0]
+        if below and below_model is not None:
             z_below = _z(below, below_model)
             z_scores.append(z_below)
             below_text = f"{below_model:>8.5f} {below.hit_ratio:.5f} ± {below.std_error:.5f} {z_below:>+5.1f}"
@@ -126,9 +143,16 @@ def _rows(executor: ProcessPoolExecutor, scale: float, seed: int) -> Iterator[st
         )
     yield (
         f"\n{passed}/{len(points)} grid points: N meets the target and N-1 does not; "
-        f"{within_noise} more differ from that only within {Z:g} standard errors; "
+        f"{within_noise} more are unresolved by the simulation but agree with the model; "
         f"{len(points) - passed - within_noise} fail. The naive rule misses the target at {naive_misses}/{len(points)}."
     )
+    if within_noise:
+        yield (
+            "Unresolved: the model puts N (or N-1) closer to the target than the simulation can resolve, so a\n"
+            "finite run lands on either side by chance; there the check is that simulation and model agree.\n"
+            "It happens where one replica moves the hit ratio very little (large pools) or where the model's\n"
+            "N only just meets the target; misses come in correlated bursts, which widens the error of a run."
+        )
     outside = sum(abs(z) > Z for z in z_scores)
     yield (
         f"Model vs simulation over {len(z_scores)} runs: {outside} differ by more than {Z:g} standard errors "
@@ -162,8 +186,8 @@ def _latency(executor: ProcessPoolExecutor, scale: float, seed: int) -> Iterator
         if sizing.replicas:
             runs.append(Run(sizing.replicas - 1, rate, ready, claims, seed))
         slow = [r.latency_exceeds(bound) for r in executor.map(_simulate, runs)]
-        verdict = judge(0.01, slow[0], slow[1] if len(slow) > 1 else None)
         model = [erlang_b(n, rate * ready.mean) * ready.exceeds(bound) for n in (sizing.replicas, sizing.replicas - 1)]
+        verdict = judge(0.01, slow[0], slow[1] if len(slow) > 1 else None, model[0], model[1])
         shares = [f"N{'-1' if i else ''}: model {m:.4f} sim {s:.4f} ± {e:.4f}" for i, (m, (s, e)) in
                   enumerate(zip(model, slow, strict=False))]
         yield (

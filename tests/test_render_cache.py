@@ -1,0 +1,33 @@
+"""Renders share unchanged upstream subtrees with the loader's cache; they must never edit it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.manifests.stack import render_stack
+from components.specs import spec_from_config
+from components.upstream import UpstreamLoader, agent_sandbox_file, upstream_dir
+
+
+def _config(name: str, replicas: int) -> dict:
+    return {"cluster": {"name": name, "environment": "dev"}, "agentSandbox": {"controller": {"replicas": replicas}}}
+
+
+def test_renders_do_not_leak_into_each_other_or_the_cache(tmp_path) -> None:
+    if not (upstream_dir() / "agent-sandbox").is_dir():
+        pytest.skip(f"pinned upstream mirror not found at {upstream_dir()} (set UPSTREAM_DIR to ../shared/upstream)")
+    loader = UpstreamLoader(mirror=upstream_dir(), cache=tmp_path, allow_download=False)
+    pristine = copy.deepcopy(loader.read_documents(agent_sandbox_file("v0.5.6", "controller.yaml")))
+    first = render_stack(spec_from_config(_config("one", 1)), loader)
+    snapshot = copy.deepcopy(first)
+    render_stack(spec_from_config(_config("two", 3)), loader)
+    assert first == snapshot  # the second render changed nothing the first returned
+    assert loader.read_documents(agent_sandbox_file("v0.5.6", "controller.yaml")) == pristine
+    deployment = next(m for m in first if m["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    crd = next(m for m in first if m["kind"] == "CustomResourceDefinition")
+    assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "sandbox-infra"
+    cached_crd = loader.read_documents(agent_sandbox_file("v0.5.6", "crds/agents.x-k8s.io_sandboxes.yaml"))[0]
+    assert "labels" not in cached_crd["metadata"] or "app.kubernetes.io/managed-by" not in cached_crd["metadata"]["labels"]
