@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render check test lint clean
+.PHONY: setup render check test lint bench sizing-proof clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,14 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+## Speed figures (not part of `make test`; see docs/benchmarks.md).
+bench: setup
+	$(BIN)/python -m benchmarks
+
+## The warm-pool sizing model checked by simulation over a grid (docs/sizing.md).
+sizing-proof: setup
+	$(BIN)/python -m components.sizing.proof
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
