@@ -22,6 +22,7 @@ from .sizing.command import add_size_parser, size
 from .specs.layers import leaves
 from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
 from .specs.stack import StackSpec
+from .specs.warm_pool import WarmPoolSpec
 from .upstream import UpstreamLoader
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -188,6 +189,15 @@ def _progress(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
+def _pool_size(pool: WarmPoolSpec) -> str:
+    """`python=15`, or for an autoscaled SLO pool its initial size and bounds: `python=15 (hpa 5-35)`."""
+    slo = pool.slo
+    if slo is None or slo.autoscaling is None or slo.autoscaling_plan is None:
+        return f"{pool.name}={pool.replicas}"
+    plan = slo.autoscaling_plan
+    return f"{pool.name}={pool.replicas} ({slo.autoscaling.engine} {plan.min_replicas}-{plan.max_replicas})"
+
+
 def fleet_status(plan: FleetSpec, stacks_dir: Path) -> int:
     try:
         operations: AutomationOperations | None = AutomationOperations(stacks_dir.resolve().parent)
@@ -197,7 +207,7 @@ def fleet_status(plan: FleetSpec, stacks_dir: Path) -> int:
     for wave in plan.waves:
         for stack in wave.stacks:
             spec = load_stack(stack, stacks_dir)
-            pools = ", ".join(f"{p.name}={p.replicas}" for p in spec.warm_pools) or "-"
+            pools = ", ".join(_pool_size(p) for p in spec.warm_pools) or "-"
             last = operations.last_update(stack) if operations else "unknown"
             rows.append((stack, wave.name, spec.cluster.environment, spec.agent_sandbox.version, pools, last))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

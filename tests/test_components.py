@@ -11,6 +11,7 @@ import pulumi
 import pytest
 import yaml
 
+from components.sizing.model import erlang_b
 from components.specs import spec_from_config
 from components.specs.loader import project_config
 from components.stack import deploy
@@ -171,7 +172,11 @@ def test_pulumi_program_applies_the_layers_under_the_engine_config() -> None:
     deployment = next(r for r in registrations if r.type == "kubernetes:apps/v1:Deployment")
     assert deployment.inputs["spec"]["replicas"] == 3  # from stacks/layers/prod.yaml
     pools = {r.name: r.inputs["spec"]["replicas"] for r in registrations if r.type.endswith(":SandboxWarmPool")}
-    assert pools == {"agents-prod/python": 30, "agents-prod/browser": 10}
+    assert pools["agents-prod/browser"] == 10
+    # The python pool is sized from the layer's SLO (60 claims/min, 8 s ready, 99 % warm hits):
+    # the smallest pool whose Erlang loss B(N, 8 erlangs) is at most 1 %.
+    python = int(pools["agents-prod/python"])
+    assert erlang_b(python, 60 / 60 * 8) <= 0.01 < erlang_b(python - 1, 60 / 60 * 8)
 
 
 def test_pulumi_program_reports_bad_config_without_traceback() -> None:

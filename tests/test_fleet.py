@@ -127,7 +127,11 @@ def test_status_without_pulumi_cli_shows_config_and_fails(monkeypatch: pytest.Mo
     assert main(["fleet", "status"]) == 2
     captured = capsys.readouterr()
     rows = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
-    assert "python=30, browser=10" in rows["prod"] and rows["prod"].endswith("unknown")
+    # prod's python pool is sized from its SLO: 60 claims/min x 8 s = 8 erlangs needs 15 replicas for
+    # 99 % warm hits (Erlang B(15, 8) = 0.9 %, B(14, 8) = 1.7 %), autoscaled between the sizes for
+    # 10/min and 180/min; prod-us overrides the rates (24/min: 9 replicas).
+    assert "python=15 (hpa 5-35), browser=10" in rows["prod"] and rows["prod"].endswith("unknown")
+    assert "python=9 (hpa 4-17), browser=4" in rows["prod-us"]
     assert "no Pulumi CLI on PATH" in captured.err
 
 
