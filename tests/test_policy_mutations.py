@@ -235,6 +235,32 @@ def _(o: Objects, i: int, c: Context) -> bool:
     return bool(pools_of(o, i))
 
 
+def autoscalers_of(objects: Objects, i: int) -> list[dict]:
+    pools = {p["metadata"]["name"] for p in pools_of(objects, i)}
+    return [a for kind in ("HorizontalPodAutoscaler", "ScaledObject") for a in in_namespace(objects, i, kind)
+            if a["spec"]["scaleTargetRef"]["kind"] == "SandboxWarmPool" and a["spec"]["scaleTargetRef"]["name"] in pools]
+
+
+@mutation("pool autoscaler above the cap", "sandbox-warm-pool-cap", {"SandboxTemplate"})
+def _(o: Objects, i: int, c: Context) -> bool:
+    for autoscaler in autoscalers_of(o, i):
+        field = "maxReplicas" if autoscaler["kind"] == "HorizontalPodAutoscaler" else "maxReplicaCount"
+        autoscaler["spec"][field] = c.policy.max_warm_pool_replicas + 1
+    return bool(autoscalers_of(o, i))
+
+
+@mutation("KEDA ScaledObject on a pool, default maximum", "sandbox-warm-pool-cap", {"SandboxTemplate"})
+def _(o: Objects, i: int, c: Context) -> bool:
+    if c.policy.max_warm_pool_replicas >= 100:
+        return False  # KEDA's default maxReplicaCount (100) is within this stack's cap
+    for pool in pools_of(o, i):
+        ref = {"apiVersion": pool["apiVersion"], "kind": "SandboxWarmPool", "name": pool["metadata"]["name"]}
+        o.append({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                  "metadata": {"name": f"{pool['metadata']['name']}-keda", "namespace": namespace_of(o, i)},
+                  "spec": {"scaleTargetRef": ref, "triggers": [{"type": "cpu", "metadata": {"value": "50"}}]}})
+    return bool(pools_of(o, i))
+
+
 @mutation("GPU template pooled without opt-in", "sandbox-gpu-pool-opt-in", {"SandboxTemplate"})
 def _(o: Objects, i: int, c: Context) -> bool:
     container(o, i).setdefault("resources", {}).setdefault("limits", {})["nvidia.com/gpu"] = "1"

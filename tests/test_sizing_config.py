@@ -7,6 +7,7 @@ import json
 import math
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -67,10 +68,16 @@ def problems(pool: dict[str, Any], **kwargs: Any) -> str:
 # --- validation -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pool", [{}, {"replicas": 3, "slo": SLO}])
-def test_replicas_xor_slo(pool: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("pool", "expected"),
+    [
+        ({}, "sandbox-infra:warmPools[0]: set exactly one of replicas (a fixed pool size) or slo"),
+        ({"replicas": 3, "slo": SLO}, "sandbox-infra:warmPools[0]: sets both replicas (3) and slo: give one"),
+    ],
+)
+def test_replicas_xor_slo(pool: dict[str, Any], expected: str) -> None:
     message = problems(pool)
-    assert "sandbox-infra:warmPools[0]: set exactly one of replicas (a fixed pool size) or slo" in message
+    assert expected in message
     assert message.count("\n") == 1  # one problem, one line
 
 
@@ -222,6 +229,38 @@ def test_prod_pool_is_sized_from_its_slo() -> None:
     pool = next(p for p in spec.warm_pools if p.slo is not None)
     assert pool.autoscaled and pool.replicas == pool.slo.sizing.replicas
     assert pool.max_replicas <= spec.policy.max_warm_pool_replicas
+
+
+def test_prod_us_overrides_the_layers_claim_rates_by_pool_name() -> None:
+    prod, prod_us = (next(p for p in load_stack(s).warm_pools if p.name == "python") for s in ("prod", "prod-us"))
+    assert prod.slo is not None and prod_us.slo is not None and prod_us.fixed_replicas is None
+    assert prod_us.slo.ready_time == prod.slo.ready_time and prod_us.slo.hit_ratio == prod.slo.hit_ratio  # from the layer
+    assert prod_us.slo.rates[0] < prod.slo.rates[0] and prod_us.replicas < prod.replicas
+
+
+def _layered(tmp_path: Path, cluster_pool: dict[str, Any]) -> Path:
+    base = config({"slo": {**SLO, "autoscaling": HPA}})
+    del base["cluster"]
+    files = {"layers/project.yaml": base,
+             "Pulumi.c.yaml": {"cluster": {"name": "c", "environment": "dev"}, "warmPools": [{"name": "python", **cluster_pool}]}}
+    for name, values in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(yaml.safe_dump({"config": {f"sandbox-infra:{k}": v for k, v in values.items()}}))
+    return tmp_path
+
+
+def test_a_cluster_resizes_a_layers_slo_pool_by_its_rates(tmp_path: Path) -> None:
+    pool = load_stack("c", _layered(tmp_path, {"slo": {"claimRate": "120/min"}})).warm_pools[0]
+    assert pool.slo is not None and pool.slo.autoscaling is not None  # the rest of the layer's slo is kept
+    assert pool.slo.sizing.replicas == size_pool([2.0], ReadyTime(8), HitRatioTarget(0.99)).replicas
+
+
+def test_a_cluster_replacing_a_layers_slo_by_replicas_must_drop_the_slo(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_stack("c", _layered(tmp_path, {"replicas": 4}))
+    assert "warmPools[0]: sets both replicas (4) and slo" in str(error.value) and "slo: null" in str(error.value)
+    pool = load_stack("c", _layered(tmp_path, {"replicas": 4, "slo": None})).warm_pools[0]
+    assert pool.slo is None and pool.replicas == 4 and not pool.autoscaled
 
 
 def test_component_registers_the_autoscaler_after_the_pool(loader: UpstreamLoader) -> None:

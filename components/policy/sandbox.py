@@ -313,17 +313,37 @@ def reserved_metadata(manifest: Manifest, context: Context) -> Iterator[str]:
 # --- pools -------------------------------------------------------------------------------
 
 
+# Autoscalers resize a pool through its scale subresource, up to their own maximum: the
+# field holding it, and its default where the API has one (KEDA's is 100, the HPA's is required).
+AUTOSCALER_MAXIMUM: dict[str, tuple[str, int | None]] = {
+    "HorizontalPodAutoscaler": ("maxReplicas", None),
+    "ScaledObject": ("maxReplicaCount", 100),
+}
+
+
 @FAMILY.object_rule(
-    "sandbox-warm-pool-cap", severity="medium", kinds=WARM_POOL_KINDS,
-    description="Warm-pool replicas stay within the stack's cap (policy.maxWarmPoolReplicas).",
-    remediation="Lower replicas, or raise policy.maxWarmPoolReplicas for the stack deliberately.",
+    "sandbox-warm-pool-cap", severity="medium", kinds=WARM_POOL_KINDS | set(AUTOSCALER_MAXIMUM),
+    description="Warm-pool replicas stay within the stack's cap (policy.maxWarmPoolReplicas), and so does the "
+                "maximum of any autoscaler (HPA, KEDA ScaledObject) that resizes a pool.",
+    remediation="Lower replicas (or the autoscaler's maxReplicas / maxReplicaCount, e.g. a lower "
+                "slo.autoscaling.maxClaimRate), or raise policy.maxWarmPoolReplicas for the stack deliberately.",
 )
 def warm_pool_cap(manifest: Manifest, context: Context) -> Iterator[str]:
-    replicas = dig(manifest, "spec", "replicas")
-    replicas = 1 if replicas is None else replicas  # both CRDs default to one replica
     cap = context.policy.max_warm_pool_replicas
+    kind = manifest.get("kind")
+    if kind in WARM_POOL_KINDS:
+        field, default, target = "replicas", 1, ""  # both CRDs default to one replica
+    else:
+        pool = as_dict(dig(manifest, "spec", "scaleTargetRef"))
+        if pool.get("kind") not in WARM_POOL_KINDS:
+            return  # it scales something else (a Deployment, ...)
+        field, default = AUTOSCALER_MAXIMUM[str(kind)]
+        target = f" (it scales {pool['kind']} {pool.get('name', '?')})"
+    value = dig(manifest, "spec", field)
+    replicas = default if value is None else value
     if isinstance(replicas, bool) or not isinstance(replicas, int | float) or replicas > cap:
-        yield f"spec.replicas is {replicas}, above the stack's cap of {cap}"
+        shown = value if value is not None else f"unset (default {default})" if default is not None else "unset"
+        yield f"spec.{field} is {shown}, above the stack's cap of {cap}{target}"
 
 
 def is_gpu_resource(name: str) -> bool:

@@ -67,6 +67,8 @@ def load_documents(text: str, uri: str | None, label: str) -> list[Located]:
 _SECTION_BY_KIND = {
     "SandboxTemplate": "templates",
     "SandboxWarmPool": "warmPools",
+    "HorizontalPodAutoscaler": "warmPools",  # the autoscaler of an SLO-sized pool, named after it
+    "ScaledObject": "warmPools",
     "VirtualMachine": "runtimes",
     "VirtualMachinePool": "runtimes",
     "KubeVirt": "kubevirt",

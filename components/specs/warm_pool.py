@@ -28,10 +28,16 @@ class WarmPoolSpec(Spec):
 
     @model_validator(mode="after")
     def _replicas_or_slo(self) -> WarmPoolSpec:
-        if (self.fixed_replicas is None) == (self.slo is None):
+        if self.fixed_replicas is None and self.slo is None:
             raise ValueError(
                 "set exactly one of replicas (a fixed pool size) or slo (claim rate, ready time and "
                 "target, from which the replicas are computed)"
+            )
+        if self.fixed_replicas is not None and self.slo is not None:
+            raise ValueError(
+                f"sets both replicas ({self.fixed_replicas}) and slo: give one. Where a config layer sizes "
+                "the pool by slo and a later one sets replicas, the later one also needs `slo: null` "
+                "(or override the slo's claim rates instead)"
             )
         return self
 
