@@ -6,9 +6,12 @@ import copy
 
 import pytest
 
+from components.manifests.kubevirt import PRIVILEGED_EXCEPTION
 from components.manifests.stack import render_stack
 from components.specs import spec_from_config
-from components.upstream import UpstreamLoader, agent_sandbox_file, upstream_dir
+from components.upstream import UpstreamLoader, agent_sandbox_file, kubevirt_operator_file, upstream_dir
+
+from .kubevirt_support import engine_spec, offline_loader, vm_stack_config
 
 
 def _config(name: str, replicas: int) -> dict:
@@ -31,3 +34,18 @@ def test_renders_do_not_leak_into_each_other_or_the_cache(tmp_path) -> None:
     assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "sandbox-infra"
     cached_crd = loader.read_documents(agent_sandbox_file("v0.5.6", "crds/agents.x-k8s.io_sandboxes.yaml"))[0]
     assert "labels" not in cached_crd["metadata"] or "app.kubernetes.io/managed-by" not in cached_crd["metadata"]["labels"]
+
+
+def test_kubevirt_renders_leave_the_cached_operator_manifest_alone(tmp_path) -> None:
+    loader = offline_loader(tmp_path)
+    pinned = kubevirt_operator_file("v1.9.0")
+    pristine = copy.deepcopy(loader.read_documents(pinned))
+    config = vm_stack_config()
+    first = render_stack(engine_spec(config), loader)
+    snapshot = copy.deepcopy(first)
+    config["cluster"]["waitForWorkloads"] = not engine_spec(config).cluster.wait_for_workloads
+    second = render_stack(engine_spec(config), loader)
+    assert first == snapshot and first != second  # the operator Deployment's await annotation differs
+    assert loader.read_documents(pinned) == pristine
+    namespace = next(m for m in first if m["kind"] == "Namespace" and m["metadata"]["name"] == "kubevirt")
+    assert PRIVILEGED_EXCEPTION in namespace["metadata"]["annotations"]

@@ -15,7 +15,7 @@ import copy
 from ..specs.agent_sandbox import AgentSandboxSpec
 from ..specs.cluster import ClusterSpec
 from ..upstream import UpstreamError, UpstreamLoader, agent_sandbox_file
-from .common import MANAGED_BY, RESTRICTED_NAMESPACE_LABELS, SKIP_AWAIT, Manifest
+from .common import MANAGED_BY, RESTRICTED_NAMESPACE_LABELS, SKIP_AWAIT, Manifest, from_upstream
 
 NAMESPACE = "agent-sandbox-system"  # fixed: the CRD conversion webhook points at it
 CONTROLLER = "agent-sandbox-controller"
@@ -33,14 +33,7 @@ INSTALL_FILES = ("controller.yaml", "rbac.generated.yaml", "extensions.yaml", "e
 
 def build_agent_sandbox(spec: AgentSandboxSpec, cluster: ClusterSpec, loader: UpstreamLoader) -> list[Manifest]:
     def documents(path: str) -> list[Manifest]:
-        # The loader caches parsed documents and we edit what we return: every object gets
-        # its own top level and metadata (labels are set below), the Deployments (hardened
-        # below) a deep copy. The rest, above all the large CRD schemas, is shared with the
-        # cache: deep-copying it was 96 % of render time. Rendered objects are read-only.
-        return [
-            copy.deepcopy(doc) if doc["kind"] == "Deployment" else {**doc, "metadata": dict(doc["metadata"])}
-            for doc in loader.read_documents(agent_sandbox_file(spec.version, path))
-        ]
+        return [from_upstream(doc) for doc in loader.read_documents(agent_sandbox_file(spec.version, path))]
 
     manifests = [doc for path in CRD_FILES + INSTALL_FILES for doc in documents(path)]
     extensions = _controller(documents("extensions.controller.yaml"), "extensions.controller.yaml")

@@ -7,12 +7,10 @@ virt-operator creates the other KubeVirt CRDs (VirtualMachine, VirtualMachinePoo
 
 from __future__ import annotations
 
-import copy
-
 from ..specs.cluster import ClusterSpec
 from ..specs.kubevirt import KubeVirtSpec
 from ..upstream import UpstreamError, UpstreamLoader, kubevirt_operator_file
-from .common import DOMAIN, MANAGED_BY, SKIP_AWAIT, WAIT_FOR, Manifest, obj
+from .common import DOMAIN, MANAGED_BY, SKIP_AWAIT, WAIT_FOR, Manifest, from_upstream, obj
 
 KUBEVIRT_API_VERSION = "kubevirt.io/v1"
 POOL_API_VERSION = "pool.kubevirt.io/v1beta1"
@@ -36,8 +34,7 @@ DATA_VOLUME_CRD = "datavolumes.cdi.kubevirt.io"
 
 def build_kubevirt_operator(spec: KubeVirtSpec, cluster: ClusterSpec, loader: UpstreamLoader) -> list[Manifest]:
     pinned = kubevirt_operator_file(spec.version, spec.operator_manifest.url, spec.operator_manifest.sha256)
-    # Deep copy: the loader caches parsed documents and we are about to edit them.
-    manifests = copy.deepcopy(loader.read_documents(pinned))
+    manifests = [from_upstream(doc) for doc in loader.read_documents(pinned)]
     source = pinned.mirror_path
     _one(manifests, "Namespace", None, source)
     _one(manifests, "CustomResourceDefinition", KUBEVIRT_CRD, source)
