@@ -9,6 +9,7 @@ from .agent_sandbox import AgentSandbox
 from .catalogue import RuntimeCatalogue
 from .kubevirt import KubeVirt
 from .manifests.kubevirt import DATA_VOLUME_CRD
+from .manifests.sizing import SCALED_OBJECT_CRD
 from .prerequisites import RequiredCrds, agent_sandbox_crd_names
 from .sandbox_template import SandboxTemplate
 from .specs.stack import StackSpec
@@ -44,10 +45,14 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         t.name: SandboxTemplate(t, api_version, [*sandbox_ready, tenants[t.tenant].namespace], opts)
         for t in spec.all_templates()
     }
+    keda_pools = {p.name for p in spec.all_warm_pools() if p.slo and p.slo.autoscaling and p.slo.autoscaling.engine == "keda"}
+    # Like a bring-your-own install: look KEDA's CRD up before creating any ScaledObject.
+    keda_ready = RequiredCrds("keda-crds", [SCALED_OBJECT_CRD], "KEDA", opts).ready if keda_pools else []
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
         WarmPool(pool, template, api_version, spec.cluster.wait_for_workloads,
-                 [*sandbox_ready, tenants[template.tenant].namespace, templates[template.name].template], opts)
+                 [*sandbox_ready, tenants[template.tenant].namespace, templates[template.name].template], opts,
+                 autoscaler_depends_on=keda_ready if pool.name in keda_pools else None)
 
     vm_runtimes = spec.vm_runtimes()
     vm_ready = kubevirt.ready if kubevirt is not None else []

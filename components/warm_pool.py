@@ -20,6 +20,7 @@ class WarmPool(pulumi.ComponentResource):
         wait: bool,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
+        autoscaler_depends_on: list[pulumi.Resource] | None = None,
     ) -> None:
         super().__init__("sandbox-infra:index:WarmPool", spec.name, None, opts)
         manifest = build_warm_pool(spec, template, api_version, wait)
@@ -28,7 +29,7 @@ class WarmPool(pulumi.ComponentResource):
         self.pool = kubernetes_resource(
             manifest, pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=ignore)
         )
-        inside = pulumi.ResourceOptions(parent=self, depends_on=[self.pool])
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[self.pool, *(autoscaler_depends_on or [])])
         self.autoscalers = [kubernetes_resource(m, inside) for m in build_pool_autoscaler(spec, template, api_version)]
         outputs: dict[str, object] = {"name": spec.name, "namespace": template.tenant, "replicas": spec.replicas}
         if spec.slo is not None:

@@ -46,6 +46,27 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+class ClusterWithCrds(pulumi.runtime.Mocks):
+    """A cluster that has exactly the given CRDs registered: lookups of others fail the
+    way the engine fails a `get` of a missing object."""
+
+    def __init__(self, crds: set[str]) -> None:
+        self.crds = crds
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.resource_id and args.typ == CRD:
+            if args.resource_id not in self.crds:
+                raise Exception(f"resource '{args.resource_id}' does not exist")
+            return args.resource_id, {"metadata": {"name": args.resource_id}, "status": {}}
+        return f"{args.name}-id", {**args.inputs, "status": {}}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
 class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, resource_mocks: pulumi.runtime.Mocks | None = None, record_inputs: bool = True) -> None:
         super().__init__(resource_mocks or _Mocks())

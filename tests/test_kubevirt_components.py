@@ -29,13 +29,12 @@ from .kubevirt_support import (
     sealed,
     vm_stack_config,
 )
-from .pulumi_harness import Registration, run_under_mocks
+from .pulumi_harness import CRD, ClusterWithCrds, Registration, run_under_mocks
 
 KUBEVIRT_CR = "kubernetes:kubevirt.io/v1:KubeVirt"
 POOL = "kubernetes:pool.kubevirt.io/v1beta1:VirtualMachinePool"
 VM = "kubernetes:kubevirt.io/v1:VirtualMachine"
 SECRET = "kubernetes:core/v1:Secret"
-CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
 
 def _deploy(spec: StackSpec, tmp_path: Path, resource_mocks: pulumi.runtime.Mocks | None = None) -> list[Registration]:
@@ -188,24 +187,6 @@ def test_pulumi_program_takes_decrypted_secrets_only_from_secret_keys() -> None:
 
 
 # --- bring your own installs ------------------------------------------------------------
-
-class ClusterWithCrds(pulumi.runtime.Mocks):
-    """A cluster that has exactly the given CRDs registered: lookups of others fail the
-    way the engine fails a `get` of a missing object."""
-
-    def __init__(self, crds: set[str]) -> None:
-        self.crds = crds
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        if args.resource_id and args.typ == CRD:
-            if args.resource_id not in self.crds:
-                raise Exception(f"resource '{args.resource_id}' does not exist")
-            return args.resource_id, {"metadata": {"name": args.resource_id}, "status": {}}
-        return f"{args.name}-id", {**args.inputs, "status": {}}
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
-        return {}, None
-
 
 KUBEVIRT_CRDS = {
     "kubevirts.kubevirt.io", "virtualmachines.kubevirt.io", "virtualmachineinstances.kubevirt.io",

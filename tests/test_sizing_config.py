@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
+import logging
 import math
 import re
 from decimal import Decimal
@@ -16,7 +18,7 @@ import pytest
 import yaml
 
 from components.errors import ConfigError
-from components.manifests.sizing import SIZING_INPUTS, SIZING_RESULT
+from components.manifests.sizing import SCALED_OBJECT_CRD, SIZING_INPUTS, SIZING_RESULT
 from components.manifests.stack import render_stack
 from components.sizing.model import HitRatioTarget, ReadyTime, size_pool
 from components.specs import load_stack, spec_from_config
@@ -24,7 +26,7 @@ from components.specs.stack import StackSpec
 from components.stack import deploy
 from components.upstream import UpstreamLoader, upstream_dir
 
-from .pulumi_harness import run_under_mocks
+from .pulumi_harness import ClusterWithCrds, run_under_mocks
 
 SLO = {"claimRate": "30/min", "readyTime": "8s", "hitRatio": 0.99}
 HPA = {"engine": "hpa", "minClaimRate": "5/min", "maxClaimRate": "120/min"}
@@ -277,3 +279,28 @@ def test_component_registers_the_autoscaler_after_the_pool(loader: UpstreamLoade
 
     fixed_pool = next(r for r in run_under_mocks(lambda: deploy(fixed, loader)) if r.type.endswith(":SandboxWarmPool"))
     assert fixed_pool.ignore_changes == []
+
+
+def test_keda_scaled_objects_wait_for_a_lookup_of_kedas_crd(loader: UpstreamLoader) -> None:
+    keda = run_under_mocks(lambda: deploy(spec_from_config(config({"slo": {**SLO, "autoscaling": KEDA}})), loader))
+    (lookup,) = [r for r in keda if r.read_id]
+    assert lookup.read_id == SCALED_OBJECT_CRD
+    scaled = next(r for r in keda if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert lookup.urn in scaled.dependencies
+    pool = next(r for r in keda if r.type.endswith(":SandboxWarmPool"))
+    assert lookup.urn not in pool.dependencies  # the pool itself does not need KEDA
+    hpa = run_under_mocks(lambda: deploy(spec_from_config(config({"slo": {**SLO, "autoscaling": HPA}})), loader))
+    assert [r.read_id for r in hpa if r.read_id] == []  # the HPA is built in: nothing to look up
+
+
+def test_a_cluster_without_keda_stops_the_program_naming_its_crd(loader: UpstreamLoader) -> None:
+    spec = spec_from_config(config({"slo": {**SLO, "autoscaling": KEDA}}))
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    asyncio_log.setLevel(logging.CRITICAL)  # the failed lookup's future is expected to go unretrieved
+    try:
+        with pytest.raises(Exception, match=re.escape(f"resource '{SCALED_OBJECT_CRD}' does not exist")):
+            run_under_mocks(lambda: deploy(spec, loader), resource_mocks=ClusterWithCrds(set()))
+        gc.collect()
+    finally:
+        asyncio_log.setLevel(level)

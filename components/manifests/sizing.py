@@ -18,6 +18,8 @@ SIZING_RULE = f"{DOMAIN}/scaling-rule"
 # namespace, warmpool_name and launch_type = warm | cold).
 CLAIM_COUNTER = "agent_sandbox_claim_creation_total"
 RATE_WINDOW = "2m"
+# KEDA is never installed by this stack: a pool scaled by it needs this CRD in the cluster.
+SCALED_OBJECT_CRD = "scaledobjects.keda.sh"
 KEDA_POLLING_SECONDS = 15
 
 
