@@ -1,14 +1,21 @@
-"""A synthetic fleet: N clusters, each with several tenants, templates and warm pools
-(fixed, SLO-sized, profile-sized, HPA- and KEDA-autoscaled)."""
+"""A synthetic fleet: N clusters, each with several tenants, templates, warm pools (fixed,
+SLO-sized, profile-sized, HPA- and KEDA-autoscaled), a managed KubeVirt install and VM
+environments (runtimes with executionKind kubevirt-vm) next to the pod runtimes."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from components.specs.loader import spec_from_config
+from components.specs.stack import StackSpec
+
 TENANTS_PER_CLUSTER = 3
 TEMPLATES_PER_TENANT = 2
 ENVIRONMENTS = ("dev", "staging", "prod")
 PROFILE = ["4/min"] * 7 + ["40/min"] * 10 + ["12/min"] * 7
+# What a stack file holds for a secret offline (`pulumi config set --secret`): ciphertext only.
+SEALED = {"secure": "v1:bm9uY2U=:Y2lwaGVydGV4dA=="}
+CLOUD_INIT = "#cloud-config\nusers: [{name: agent, ssh_authorized_keys: []}]\n"
 
 
 def _pool(name: str, variant: int) -> dict[str, Any]:
@@ -25,9 +32,27 @@ def _pool(name: str, variant: int) -> dict[str, Any]:
     return {"name": name, "template": name, "slo": slo, "waitForReady": True}
 
 
-def cluster_config(index: int) -> dict[str, Any]:
-    """The project config (keys without the `sandbox-infra:` prefix) of one cluster."""
-    tenants, templates, pools = [], [], []
+def _vm_runtime(tenant: str, index: int, engine: bool) -> dict[str, Any]:
+    """A pool of warm VMs per tenant; every third cluster's first tenant also gets one single VM."""
+    secret: Any = CLOUD_INIT if engine else SEALED
+    return {
+        "id": f"{tenant}-vm",
+        "displayName": "Full-OS dev box",
+        "executionKind": "kubevirt-vm",
+        "tenant": tenant,
+        "vmConfig": {"containerDiskImage": f"quay.io/containerdisks/fedora:4{index % 2}", "cpu": 2, "memory": "2Gi",
+                     "cloudInitTemplate": secret},
+        "warm": {"replicas": 2},
+        "network": {"egress": {"cidrs": ["0.0.0.0/0"], "ports": [{"port": 443}]}},
+    }
+
+
+def cluster_config(index: int, engine: bool = False) -> dict[str, Any]:
+    """The project config (keys without the `sandbox-infra:` prefix) of one cluster. Secret
+    values are sealed as in a stack file read offline; `engine`: decrypted, as the Pulumi
+    engine hands them to the program."""
+    environment = ENVIRONMENTS[index % 3]
+    tenants, templates, pools, runtimes = [], [], [], []
     for t in range(TENANTS_PER_CLUSTER):
         tenant = f"agents-{t}"
         tenants.append({
@@ -51,16 +76,31 @@ def cluster_config(index: int) -> dict[str, Any]:
                             "ingress": {"fromNamespaces": ["gateway"]}},
             })
             pools.append(_pool(name, (t * TEMPLATES_PER_TENANT + k) % 5))
+            runtimes.append({"id": f"{name}-rt", "executionKind": "pod", "sandboxTemplate": name})
+        runtimes.append(_vm_runtime(tenant, index, engine))
+    if index % 3 == 0:
+        single = {**_vm_runtime("agents-0", index, engine), "id": "agents-0-builder"}
+        del single["warm"]
+        single["vmConfig"] = {**single["vmConfig"], "mode": "single", "cpu": 4, "memory": "8Gi"}
+        runtimes.append(single)
     return {
-        "cluster": {"name": f"bench-{index:03d}", "environment": ENVIRONMENTS[index % 3],
+        "cluster": {"name": f"bench-{index:03d}", "environment": environment,
                     "provider": {"context": f"bench-{index:03d}"}},
         "agentSandbox": {"version": "v0.5.6" if index % 4 else "v0.4.6"},
-        "policy": {"maxWarmPoolReplicas": 100, "requireRuntimeClass": True},
+        "kubevirt": {"install": "managed", "useEmulation": environment == "dev"},
+        "policy": {"maxWarmPoolReplicas": 100, "requireRuntimeClass": True,
+                   "allowedRegistries": ["registry.example.com", "quay.io/containerdisks"]},
         "tenants": tenants,
         "templates": templates,
         "warmPools": pools,
+        "runtimes": runtimes,
     }
 
 
-def fleet(clusters: int) -> list[dict[str, Any]]:
-    return [cluster_config(i) for i in range(clusters)]
+def fleet(clusters: int, engine: bool = False) -> list[dict[str, Any]]:
+    return [cluster_config(i, engine) for i in range(clusters)]
+
+
+def spec(config: dict[str, Any], engine: bool = False) -> StackSpec:
+    """The validated spec, as `render` builds it offline or (`engine`) the Pulumi program does."""
+    return spec_from_config(config, source=config["cluster"]["name"], secret_keys={"runtimes"} if engine else None)
