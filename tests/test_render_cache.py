@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import gc
 
 import pytest
 
 from components.manifests.kubevirt import PRIVILEGED_EXCEPTION
 from components.manifests.stack import render_stack
 from components.specs import spec_from_config
-from components.upstream import UpstreamLoader, agent_sandbox_file, kubevirt_operator_file, upstream_dir
+from components.upstream import UpstreamError, UpstreamLoader, agent_sandbox_file, kubevirt_operator_file, upstream_dir
 
 from .kubevirt_support import engine_spec, offline_loader, vm_stack_config
 
@@ -49,3 +50,19 @@ def test_kubevirt_renders_leave_the_cached_operator_manifest_alone(tmp_path) -> 
     assert loader.read_documents(pinned) == pristine
     namespace = next(m for m in first if m["kind"] == "Namespace" and m["metadata"]["name"] == "kubevirt")
     assert PRIVILEGED_EXCEPTION in namespace["metadata"]["annotations"]
+
+
+def test_render_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
+    spec = spec_from_config(_config("one", 1))
+    offline_without_files = UpstreamLoader(mirror=tmp_path / "empty", cache=tmp_path / "cache", allow_download=False)
+    assert gc.isenabled()
+    with pytest.raises(UpstreamError):
+        render_stack(spec, offline_without_files)
+    assert gc.isenabled()  # re-enabled after a failed render too
+    gc.disable()
+    try:
+        with pytest.raises(UpstreamError):
+            render_stack(spec, offline_without_files)
+        assert not gc.isenabled()  # a caller's choice stands
+    finally:
+        gc.enable()
