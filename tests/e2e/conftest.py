@@ -1,0 +1,30 @@
+"""Fixtures for the end-to-end tests: a live control plane built by tools/build.sh.
+
+Every test here is marked `e2e` and skips, with the reason tools/build.sh recorded,
+when a binary it needs is missing. `make test` runs the offline suite only; `make e2e`
+runs these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .controlplane import ControlPlane, control_plane
+from .helpers import require
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    require("etcd", "kube-apiserver")
+    with control_plane(tmp_path_factory.mktemp("plane")) as started:
+        yield started

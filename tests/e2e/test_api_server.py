@@ -1,0 +1,121 @@
+"""The rendered stacks against a live kube-apiserver: its own schema validation (built-in
+types and the agent-sandbox CRDs' openAPIV3Schema) and its own admission (Pod Security
+`restricted`, ResourceQuota, LimitRange) decide, not our copy of the schemas.
+
+This needs only etcd + kube-apiserver, so it runs even where the Pulumi engine cannot
+be built; test_pulumi_engine.py does the same through `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.manifests.common import Manifest
+from components.specs.loader import STACKS_DIR
+
+from .controlplane import ControlPlane
+from .fake_node import FakeControllerManager
+from .helpers import apply_all, render
+from .kube import ApiError, Kube
+
+SHIPPED_STACKS = sorted(p.name.split(".")[1] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+CRD_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
+
+
+def tenants(manifests: list[Manifest]) -> list[str]:
+    return [m["metadata"]["name"] for m in manifests
+            if m["kind"] == "Namespace" and m["metadata"]["name"] != "agent-sandbox-system"]
+
+
+@pytest.fixture(scope="module")
+def kube(plane: ControlPlane) -> Iterator[Kube]:
+    namespaces = [ns for stack in SHIPPED_STACKS for ns in tenants(render(stack))]
+    kube = plane.client()
+    with FakeControllerManager(kube, namespaces):
+        yield kube
+
+
+@pytest.fixture(scope="module")
+def dev(kube: Kube) -> list[Manifest]:
+    manifests = render("dev")
+    apply_all(kube, manifests)
+    return manifests
+
+
+def contains(stored: Any, sent: Any) -> bool:
+    """Everything we sent is stored unchanged (the server may add defaults, but not drop or alter)."""
+    if isinstance(sent, dict):
+        return isinstance(stored, dict) and all(k in stored and contains(stored[k], v) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(stored, list) and len(stored) == len(sent) and all(map(contains, stored, sent))
+    return stored == sent or str(stored) == str(sent)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_object_of_a_shipped_stack_is_admitted_and_stored(kube: Kube, dev: list[Manifest], stack: str) -> None:
+    manifests = dev if stack == "dev" else render(stack)
+    if stack != "dev":
+        apply_all(kube, manifests)
+    custom = 0
+    for manifest in manifests:
+        meta = manifest["metadata"]
+        stored = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+        assert contains(stored, body), f"{manifest['kind']} {meta['name']}: the API server changed or pruned fields"
+        assert contains(stored["metadata"].get("labels", {}), meta.get("labels", {}))
+        custom += manifest["apiVersion"].split("/")[0] in CRD_GROUPS
+    assert custom >= 2, "the stack should contain a SandboxTemplate and a SandboxWarmPool"
+
+
+def test_crd_validation_rejects_what_the_schema_forbids(kube: Kube, dev: list[Manifest]) -> None:
+    """The control for the test above: the live CRD schemas really are enforced."""
+    pool = copy.deepcopy(next(m for m in dev if m["kind"] == "SandboxWarmPool"))
+    pool["metadata"]["name"] = "schema-probe"
+    misspelt = copy.deepcopy(pool)
+    misspelt["spec"]["replicaz"] = 1
+    with pytest.raises(ApiError, match=r'unknown field "spec.replicaz"'):
+        kube.create(misspelt, dry_run=True)
+    wrong_type = copy.deepcopy(pool)
+    wrong_type["spec"]["replicas"] = "two"
+    with pytest.raises(ApiError, match=r"spec.replicas"):
+        kube.create(wrong_type, dry_run=True)
+
+
+def test_reapplying_the_dev_stack_changes_nothing(kube: Kube, dev: list[Manifest]) -> None:
+    apply_all(kube, dev)  # the other stacks share the controller install: make dev current again
+    for manifest in dev:
+        meta = manifest["metadata"]
+        before = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        after = kube.apply(manifest)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (
+            f"{manifest['kind']} {meta['name']} changed on a second apply")
+
+
+def _pod_from_template(template: Manifest, name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": template["metadata"]["namespace"]},
+            "spec": copy.deepcopy(template["spec"]["podTemplate"]["spec"])}
+
+
+def test_template_pods_are_admitted_by_pod_security_restricted(kube: Kube, dev: list[Manifest]) -> None:
+    template = next(m for m in dev if m["kind"] == "SandboxTemplate")
+    namespace = kube.get("v1", "Namespace", template["metadata"]["namespace"])
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    admitted = kube.create(_pod_from_template(template, "psa-probe"), dry_run=True)
+    assert admitted["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_pod_security_rejects_a_violating_template(kube: Kube, dev: list[Manifest]) -> None:
+    template = copy.deepcopy(next(m for m in dev if m["kind"] == "SandboxTemplate"))
+    container = template["spec"]["podTemplate"]["spec"]["containers"][0]
+    container["securityContext"].update(privileged=True, allowPrivilegeEscalation=True, runAsNonRoot=False)
+    with pytest.raises(ApiError) as rejected:
+        kube.create(_pod_from_template(template, "psa-violation"), dry_run=True)
+    print(f"\nAPI server: {rejected.value}")
+    assert rejected.value.status == 403
+    assert 'violates PodSecurity "restricted:latest"' in rejected.value.message
+    assert "privileged" in rejected.value.message
