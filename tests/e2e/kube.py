@@ -160,7 +160,7 @@ class Kube:
 
 
 def condition(obj: Manifest, kind: str) -> dict[str, Any] | None:
-    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), None)
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
 
 
 def is_true(obj: Manifest, kind: str) -> bool:

@@ -72,10 +72,10 @@ def test_a_template_violating_pod_security_is_rejected_by_the_api_server(env: Wa
     print(f"\nSandbox status: {message}")
     assert 'violates PodSecurity "restricted:latest"' in message
     assert "privileged" in message
-    owned = [p for p in env.kube.list("v1", "Pod", namespace)["items"]
-             if p["metadata"].get("labels", {}).get("agents.x-k8s.io/pool") == "insecure"
-             or "insecure" in p["metadata"]["name"]]
-    assert owned == []
+    rejected = {s["metadata"]["uid"] for s in env.pool_sandboxes("insecure", namespace)}
+    owned = [p["metadata"]["name"] for p in env.kube.list("v1", "Pod", namespace)["items"]
+             if any(ref["uid"] in rejected for ref in p["metadata"].get("ownerReferences", []))]
+    assert owned == [], "no pod of the insecure template may exist"
     env.kube.delete(EXTENSIONS, "SandboxWarmPool", "insecure", namespace)
 
 
