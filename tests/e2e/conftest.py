@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from components.specs.loader import load_stack
+
 from .controlplane import ControlPlane, control_plane
-from .helpers import require
+from .helpers import SHIPPED_STACKS, require
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,5 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     require("etcd", "kube-apiserver")
-    with control_plane(tmp_path_factory.mktemp("plane")) as started:
+    contexts = [context for stack in SHIPPED_STACKS if (context := load_stack(stack).cluster.provider.context)]
+    with control_plane(tmp_path_factory.mktemp("plane"), contexts) as started:
         yield started

@@ -78,13 +78,15 @@ class ControlPlane:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
 
-def _write_kubeconfig(path: Path, server: str, pki: Path) -> None:
+def _write_kubeconfig(path: Path, server: str, pki: Path, contexts: list[str]) -> None:
+    """Admin kubeconfig; every name in `contexts` is a context for this same control plane
+    (the staging and prod stacks name their cluster's context in their config)."""
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
         "clusters": [{"name": "e2e", "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}],
         "users": [{"name": "admin", "user": {"client-certificate": str(pki / "admin.crt"),
                                              "client-key": str(pki / "admin.key")}}],
-        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "admin"}}],
+        "contexts": [{"name": name, "context": {"cluster": "e2e", "user": "admin"}} for name in ["e2e", *contexts]],
     }))
 
 
@@ -119,7 +121,7 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
 
 
 @contextlib.contextmanager
-def control_plane(workdir: Path) -> Iterator[ControlPlane]:
+def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[ControlPlane]:
     pki, logs = workdir / "pki", workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     make_pki(pki)
@@ -158,7 +160,7 @@ def control_plane(workdir: Path) -> Iterator[ControlPlane]:
             "--enable-priority-and-fairness=false", "--profiling=false",
         ], logs / "kube-apiserver.log"))
         kubeconfig = workdir / "kubeconfig"
-        _write_kubeconfig(kubeconfig, server, pki)
+        _write_kubeconfig(kubeconfig, server, pki, contexts or [])
         plane = ControlPlane(workdir, server, kubeconfig, pki, processes)
         _wait_ready(plane.client(), processes[-1], logs / "kube-apiserver.log", timeout=120)
         yield plane

@@ -5,11 +5,13 @@ job) and reports it Running and Ready through the pod's status subresource (the
 kubelet's job), so controllers see pods come up. Nothing runs: the pod IPs are
 made-up loopback addresses, never connected to.
 
-`FakeControllerManager` does the three chores of kube-controller-manager that the
-tests depend on: the `default` ServiceAccount in each namespace (the ServiceAccount
+`FakeControllerManager` does the chores of kube-controller-manager that the tests
+depend on: the `default` ServiceAccount in each namespace (the ServiceAccount
 admission plugin rejects pods without it), ResourceQuota status (the quota admission
 plugin rejects pods while a quota's status is unknown, and usage must fall again
-when pods go), and garbage collection of objects whose owner is gone.
+when pods go), garbage collection of objects whose owner is gone, finishing
+foreground deletions (pulumi-kubernetes deletes with propagation Foreground, which
+waits for the garbage collector) and finalizing deleted namespaces.
 """
 
 from __future__ import annotations
@@ -166,8 +168,10 @@ def pod_usage(pods: list[Manifest], hard: dict[str, str]) -> dict[str, str]:
 class FakeControllerManager:
     GC_KINDS = (("agents.x-k8s.io/v1beta1", "Sandbox"), ("v1", "Pod"), ("v1", "Service"))
 
-    def __init__(self, kube: Kube, namespaces: list[str], interval: float = 0.3):
+    def __init__(self, kube: Kube, namespaces: list[str], kinds: list[tuple[str, str]] = (), interval: float = 0.5):
+        """`kinds`: (apiVersion, kind) of the objects whose foreground deletion should complete."""
         self.kube, self.namespaces, self.interval = kube, namespaces, interval
+        self.kinds = sorted(set(kinds) | set(self.GC_KINDS)) if kinds else []
         self._loop = _Loop("fake-controller-manager", self.step)
 
     def __enter__(self) -> FakeControllerManager:
@@ -180,12 +184,54 @@ class FakeControllerManager:
 
     def step(self) -> None:
         for namespace in self.namespaces:
-            if not self.kube.exists("v1", "Namespace", namespace):
+            try:
+                state = self.kube.get("v1", "Namespace", namespace)
+            except ApiError as error:
+                if error.status == 404:
+                    continue
+                raise
+            if state["metadata"].get("deletionTimestamp"):
+                self._delete_namespace(state)
                 continue
             self._service_account(namespace)
             self._quota(namespace)
             self._collect_garbage(namespace)
+        self._finish_foreground_deletions()
         time.sleep(self.interval)
+
+    def _delete_namespace(self, namespace: Manifest) -> None:
+        name = namespace["metadata"]["name"]
+        for pod in self.kube.list("v1", "Pod", name)["items"]:
+            self.kube.delete("v1", "Pod", pod["metadata"]["name"], name, grace_period=0)
+        self.kube.finalize_namespace(namespace)
+
+    def _finish_foreground_deletions(self) -> None:
+        """Delete the dependents of an object deleted in the foreground, then drop its finalizer."""
+        dependents: dict[str, list[tuple[str, str, Manifest]]] = {}
+        doomed: list[tuple[str, str, Manifest]] = []
+        for api_version, kind in self.kinds:
+            try:
+                items = self.kube.list(api_version, kind)["items"]
+            except ApiError as error:
+                if error.status == 404:
+                    continue
+                raise
+            for item in items:
+                for ref in item["metadata"].get("ownerReferences", []):
+                    dependents.setdefault(ref["uid"], []).append((api_version, kind, item))
+                if "foregroundDeletion" in item["metadata"].get("finalizers", []):
+                    doomed.append((api_version, kind, item))
+        for api_version, kind, item in doomed:
+            meta = item["metadata"]
+            waiting = dependents.get(meta["uid"], [])
+            for dep_version, dep_kind, dependent in waiting:
+                self.kube.delete(dep_version, dep_kind, dependent["metadata"]["name"],
+                                 dependent["metadata"].get("namespace"), grace_period=0 if dep_kind == "Pod" else None)
+            if not waiting:
+                rest = [f for f in meta["finalizers"] if f != "foregroundDeletion"]
+                with contextlib.suppress(ApiError):  # gone or changed meanwhile: next step
+                    self.kube.patch(api_version, kind, meta["name"], meta.get("namespace"),
+                                    {"metadata": {"finalizers": rest or None, "resourceVersion": meta["resourceVersion"]}})
 
     def _service_account(self, namespace: str) -> None:
         if not self.kube.exists("v1", "ServiceAccount", "default", namespace):

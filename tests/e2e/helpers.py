@@ -8,11 +8,13 @@ import pytest
 
 from components.manifests.common import Manifest
 from components.manifests.stack import render_stack
-from components.specs.loader import load_stack
+from components.specs.loader import STACKS_DIR, load_stack
 from components.upstream import UpstreamLoader
 
 from .kube import Kube, wait_established
 from .toolchain import missing_reason
+
+SHIPPED_STACKS = sorted(p.name.split(".")[1] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
 def require(*binaries: str) -> None:

@@ -121,8 +121,9 @@ class Kube:
         return self.request("GET", self.resource(api_version, kind).url(namespace), params=params)
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               grace_period: int | None = None) -> None:
-        body = {"gracePeriodSeconds": grace_period} if grace_period is not None else None
+               grace_period: int | None = None, propagation: str | None = None) -> None:
+        options = {"gracePeriodSeconds": grace_period, "propagationPolicy": propagation}
+        body = {k: v for k, v in options.items() if v is not None} or None
         try:
             self.request("DELETE", self.resource(api_version, kind).url(namespace, name), body=body)
         except ApiError as error:
@@ -136,6 +137,11 @@ class Kube:
     def patch(self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict) -> Manifest:
         return self.request("PATCH", self.resource(api_version, kind).url(namespace, name),
                             body=patch, content_type="application/merge-patch+json")
+
+    def finalize_namespace(self, namespace: Manifest) -> None:
+        """What the namespace controller does once a namespace is empty: drop the `kubernetes` finalizer."""
+        body = {**namespace, "spec": {**namespace.get("spec", {}), "finalizers": []}}
+        self.request("PUT", f"/api/v1/namespaces/{namespace['metadata']['name']}/finalize", body=body)
 
     def bind(self, pod: Manifest, node: str) -> None:
         meta = pod["metadata"]

@@ -15,14 +15,12 @@ from typing import Any
 import pytest
 
 from components.manifests.common import Manifest
-from components.specs.loader import STACKS_DIR
 
 from .controlplane import ControlPlane
 from .fake_node import FakeControllerManager
-from .helpers import apply_all, render
+from .helpers import SHIPPED_STACKS, apply_all, render
 from .kube import ApiError, Kube
 
-SHIPPED_STACKS = sorted(p.name.split(".")[1] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 CRD_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
 
 

@@ -19,9 +19,10 @@ import pytest
 from components.upstream import upstream_dir
 
 from .controlplane import ControlPlane
-from .helpers import render, require
+from .fake_node import FakeControllerManager
+from .helpers import SHIPPED_STACKS, render, require
 from .kube import Kube
-from .test_api_server import SHIPPED_STACKS, contains
+from .test_api_server import contains
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
 PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
@@ -75,7 +76,12 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         project.pulumi("stack", "init", stack=stack)
         # No kubelet runs pods here: never wait for workloads to become ready.
         project.pulumi("config", "set", "--path", "cluster.waitForWorkloads", "false", stack=stack)
-    yield project
+    manifests = render("dev")
+    namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
+    # pulumi destroy deletes in the foreground and waits for namespaces to go: both need
+    # kube-controller-manager's garbage collector and namespace controller.
+    with FakeControllerManager(project.kube, namespaces, sorted({(m["apiVersion"], m["kind"]) for m in manifests})):
+        yield project
 
 
 def test_up_creates_every_object_and_the_api_server_admits_every_custom_resource(project: Project) -> None:

@@ -110,3 +110,16 @@ def test_v1alpha1_is_served_through_the_loopback_conversion_webhook(env: WarmPoo
         pytest.fail(f"v1alpha1 read failed (conversion webhook unreachable?): {error}\n{controller_log(env.plane)[-2000:]}")
     assert old["apiVersion"] == "extensions.agents.x-k8s.io/v1alpha1"
     assert old["spec"]["replicas"] == replicas
+
+
+def test_a_foreground_delete_of_the_pool_removes_its_sandboxes(env: WarmPoolEnv) -> None:
+    """pulumi-kubernetes deletes in the foreground; the pool must go, and its sandboxes and pods with it."""
+    name, namespace, _ = _pool(env)
+    sandboxes = {s["metadata"]["uid"]: s["metadata"]["name"] for s in env.pool_sandboxes(name, namespace)}
+    pods = [p["metadata"]["name"] for p in env.kube.list("v1", "Pod", namespace)["items"]
+            if any(ref["uid"] in sandboxes for ref in p["metadata"].get("ownerReferences", []))]
+    assert sandboxes and len(pods) == len(sandboxes)
+    env.kube.delete(EXTENSIONS, "SandboxWarmPool", name, namespace, propagation="Foreground")
+    wait_for("the pool to be deleted", lambda: not env.kube.exists(EXTENSIONS, "SandboxWarmPool", name, namespace))
+    assert not any(env.kube.exists(SANDBOXES, "Sandbox", sandbox, namespace) for sandbox in sandboxes.values())
+    wait_for("their pods to go", lambda: not any(env.kube.exists("v1", "Pod", p, namespace) for p in pods), timeout=30)

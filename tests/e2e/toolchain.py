@@ -26,11 +26,14 @@ def binary(name: str) -> Path:
 def missing_reason(*names: str) -> str | None:
     """None when every binary is there; otherwise one sentence saying which is missing and why
     (the build's recorded reason, e.g. the module proxy's refusal), for `pytest.skip`."""
-    reasons = []
+    reasons, seen = [], set()
     for name in names:
         if binary(name).is_file() and os.access(binary(name), os.X_OK):
             continue
         component = COMPONENT_OF[name]
+        if component in seen:
+            continue
+        seen.add(component)
         status_file = TOOLCHAIN_DIR / "status" / f"{component}.json"
         if status_file.is_file():
             status = json.loads(status_file.read_text())

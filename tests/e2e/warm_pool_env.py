@@ -19,7 +19,8 @@ from .controlplane import ControlPlane, control_plane
 from .fake_node import FakeControllerManager, FakeKubelet
 from .kube import Kube, is_true, wait_established
 
-EXTENSIONS = "extensions.agents.x-k8s.io/v1beta1"
+EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
+EXTENSIONS = f"{EXTENSIONS_GROUP}/v1beta1"
 SANDBOXES = "agents.x-k8s.io/v1beta1"
 
 
@@ -56,8 +57,9 @@ def warm_pool_env(workdir: Path, stack: str = "dev") -> Iterator[WarmPoolEnv]:
             kube.apply(crd)
         wait_established(kube, crds)
         namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
+        custom_kinds = sorted({(m["apiVersion"], m["kind"]) for m in others if m["apiVersion"].startswith(EXTENSIONS_GROUP)})
         # The controller first, so that the CRDs convert through its loopback webhook from the start.
-        with agent_sandbox_controller(plane), FakeControllerManager(kube, namespaces), FakeKubelet(kube):
+        with agent_sandbox_controller(plane), FakeControllerManager(kube, namespaces, custom_kinds), FakeKubelet(kube):
             for manifest in others:
                 kube.apply(manifest)
             yield WarmPoolEnv(plane, kube, manifests)
