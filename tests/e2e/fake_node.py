@@ -54,9 +54,12 @@ class _Loop(threading.Thread):
 
 
 class FakeKubelet:
-    def __init__(self, kube: Kube, node: str = NODE):
-        self.kube, self.node = kube, node
+    def __init__(self, kube: Kube, node: str = NODE, start_seconds: float = 0.0):
+        """`start_seconds`: how long a bound pod takes to report Running/Ready, standing in
+        for image pull and container start (0: at once)."""
+        self.kube, self.node, self.start_seconds = kube, node, start_seconds
         self._ips: dict[str, str] = {}
+        self._starting: set[str] = set()
         self._loop = _Loop("fake-kubelet", self._watch_once)
         self._stopping = False
 
@@ -106,10 +109,21 @@ class FakeKubelet:
             elif not spec.get("nodeName"):
                 self.kube.bind(pod, self.node)
             elif spec["nodeName"] == self.node and status.get("phase") != "Running":
-                self.kube.patch_status("v1", "Pod", meta["name"], meta["namespace"], self._running(pod))
+                if self.start_seconds <= 0:
+                    self._start(pod)
+                elif meta["uid"] not in self._starting:
+                    self._starting.add(meta["uid"])
+                    threading.Timer(self.start_seconds, self._start_quietly, args=(pod,)).start()
         except ApiError as error:
             if error.status not in (404, 409):  # gone or already bound/changed: the next event decides
                 raise
+
+    def _start(self, pod: Manifest) -> None:
+        self.kube.patch_status("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"], self._running(pod))
+
+    def _start_quietly(self, pod: Manifest) -> None:
+        with contextlib.suppress(ApiError):  # deleted before it "started"
+            self._start(pod)
 
     def _running(self, pod: Manifest) -> dict:
         ip, now = self._ip(pod["metadata"]["uid"]), _now()

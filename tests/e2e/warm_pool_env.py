@@ -47,7 +47,7 @@ class WarmPoolEnv:
 
 
 @contextlib.contextmanager
-def warm_pool_env(workdir: Path, stack: str = "dev") -> Iterator[WarmPoolEnv]:
+def warm_pool_env(workdir: Path, stack: str = "dev", pod_start_seconds: float = 0.0) -> Iterator[WarmPoolEnv]:
     manifests = render_stack(load_stack(stack), UpstreamLoader())
     with control_plane(workdir) as plane:
         kube = plane.client()
@@ -59,7 +59,8 @@ def warm_pool_env(workdir: Path, stack: str = "dev") -> Iterator[WarmPoolEnv]:
         namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
         custom_kinds = sorted({(m["apiVersion"], m["kind"]) for m in others if m["apiVersion"].startswith(EXTENSIONS_GROUP)})
         # The controller first, so that the CRDs convert through its loopback webhook from the start.
-        with agent_sandbox_controller(plane), FakeControllerManager(kube, namespaces, custom_kinds), FakeKubelet(kube):
+        with (agent_sandbox_controller(plane), FakeControllerManager(kube, namespaces, custom_kinds),
+              FakeKubelet(kube, start_seconds=pod_start_seconds)):
             for manifest in others:
                 kube.apply(manifest)
             yield WarmPoolEnv(plane, kube, manifests)
