@@ -4,7 +4,8 @@
 # pulumi-resource-kubernetes plugin. One Go module per set of dependencies that
 # would clash (tools/<module>/go.mod); see tools/README.md.
 #
-# Output: $TOOLCHAIN_DIR (default .cache/toolchain) with bin/ and status/<name>.json,
+# Output: $TOOLCHAIN_DIR (default ~/.cache/sandbox-infra/toolchain, outside the clone so
+# that a fresh CI checkout reuses it) with bin/ and status/<name>.json,
 # which the e2e tests read to skip a test with the exact reason when a piece is missing.
 #
 # Cached: Go's module and build caches (GOMODCACHE, GOCACHE) are reused as they are,
@@ -18,18 +19,21 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/tools"
-OUT="${TOOLCHAIN_DIR:-$ROOT/.cache/toolchain}"
+OUT="${TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sandbox-infra/toolchain}"
 STRICT=0
 ONLY=()
 for arg in "$@"; do
     case "$arg" in
         --strict) STRICT=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
         *) ONLY+=("$arg") ;;
     esac
 done
 
 mkdir -p "$OUT/bin" "$OUT/status" "$OUT/stamps" "$OUT/logs" "$OUT/src"
+# One build at a time per toolchain directory (several checkouts may share it).
+exec 9>"$OUT/.lock"
+flock 9
 if ! command -v go >/dev/null; then
     echo "tools/build.sh: no Go toolchain on PATH; the e2e tests will skip" >&2
     for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes; do

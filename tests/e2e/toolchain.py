@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLCHAIN_DIR = Path(os.environ.get("TOOLCHAIN_DIR", ROOT / ".cache" / "toolchain"))
+# Same default as tools/build.sh.
+TOOLCHAIN_DIR = Path(os.environ.get("TOOLCHAIN_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                     / "sandbox-infra" / "toolchain")
 
 COMPONENT_OF = {
     "etcd": "etcd",
