@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.kube import Kube, Manifest, is_true
+from tests.e2e.kube import Kube, Manifest, is_true, wait_for
 from tests.e2e.toolchain import missing_reason
 from tests.e2e.warm_pool_env import EXTENSIONS, SANDBOXES, WarmPoolEnv, warm_pool_env
 
@@ -46,14 +46,6 @@ def _until(kube: Kube, api_version: str, kind: str, namespace: str, name: str,
     raise TimeoutError(f"{kind} {name} not done within {timeout:.0f} s")
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 def _claim_bound(claim: Manifest) -> bool:
     return is_true(claim, "Ready") and bool(claim.get("status", {}).get("sandbox", {}).get("name"))
 
@@ -63,7 +55,7 @@ def warm_claims(env: WarmPoolEnv, count: int) -> tuple[list[float], int]:
     name, namespace, replicas = pool["metadata"]["name"], pool["metadata"]["namespace"], pool["spec"]["replicas"]
     latencies, warm_hits = [], 0
     for i in range(count):
-        _wait("warm pool refill", lambda: len(env.ready_pool_sandboxes(name, namespace)) >= replicas)
+        wait_for("warm pool refill", lambda: len(env.ready_pool_sandboxes(name, namespace)) >= replicas)
         warm = {s["metadata"]["name"] for s in env.ready_pool_sandboxes(name, namespace)}
         claim_name = f"bench-warm-{i}"
         claim = {"apiVersion": EXTENSIONS, "kind": "SandboxClaim", "metadata": {"name": claim_name, "namespace": namespace},
@@ -88,7 +80,7 @@ def cold_sandboxes(env: WarmPoolEnv, count: int) -> list[float]:
                             lambda sandbox=sandbox: env.kube.create(sandbox), lambda s: is_true(s, "Ready"))
         latencies.append(seconds)
         env.kube.delete(SANDBOXES, "Sandbox", sandbox_name, namespace)
-        _wait("cold sandbox pod collected", lambda name=sandbox_name: not env.kube.exists("v1", "Pod", name, namespace))
+        wait_for("cold sandbox pod collected", lambda name=sandbox_name: not env.kube.exists("v1", "Pod", name, namespace))
     return latencies
 
 
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="claim-latency-") as workdir, warm_pool_env(
             Path(workdir), pod_start_seconds=args.pod_start_seconds) as env:
         pool = env.first("SandboxWarmPool")
-        _wait("warm pool full", lambda: len(env.ready_pool_sandboxes(pool["metadata"]["name"],
+        wait_for("warm pool full", lambda: len(env.ready_pool_sandboxes(pool["metadata"]["name"],
                                                                       pool["metadata"]["namespace"])) >= pool["spec"]["replicas"])
         warm, hits = warm_claims(env, args.claims)
         cold = cold_sandboxes(env, args.cold)

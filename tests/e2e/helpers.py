@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from components.manifests.common import Manifest
@@ -27,27 +25,13 @@ def render(stack: str) -> list[Manifest]:
     return render_stack(load_stack(stack), UpstreamLoader())
 
 
-def wait_for(what: str, check, timeout: float = 60, interval: float = 0.2):
-    """Poll `check()` until it returns something truthy; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def apply_all(kube: Kube, manifests: list[Manifest]) -> dict[tuple[str, str, str], Manifest]:
+def apply_all(kube: Kube, manifests: list[Manifest]) -> None:
     """Apply in the rendered (dependency) order; CRDs must be Established before their CRs."""
     crds = [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
     crd_groups = {crd["spec"]["group"] for crd in crds}
-    applied, waited = {}, False
+    waited = False
     for manifest in manifests:
         if not waited and manifest["apiVersion"].split("/")[0] in crd_groups:
             wait_established(kube, crds)
             waited = True
-        meta = manifest["metadata"]
-        applied[(manifest["kind"], meta.get("namespace", ""), meta["name"])] = kube.apply(manifest)
-    return applied
+        kube.apply(manifest)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,3 +189,15 @@ def wait_established(kube: Kube, crds: list[Manifest], timeout: float = 30) -> N
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {crd['metadata']['name']} not Established after {timeout:.0f} s")
             time.sleep(0.1)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.1) -> Any:
+    """Poll `check()` until it returns something truthy and return that; TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from .controller import controller_log
-from .helpers import require, wait_for
-from .kube import ApiError, is_true
+from .helpers import require
+from .kube import ApiError, is_true, wait_for
 from .warm_pool_env import EXTENSIONS, SANDBOXES, WarmPoolEnv, warm_pool_env
 
 
