@@ -60,10 +60,16 @@ class Kube:
     def request(self, method: str, path: str, *, body: Any = None, content_type: str = "application/json",
                 params: dict[str, Any] | None = None, stream: bool = False, timeout: float = 30) -> Any:
         data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
-        response = self.session.request(
-            method, self.server + path, data=data, params=params, stream=stream, timeout=timeout,
-            headers={"Content-Type": content_type, "Accept": "application/json"},
-        )
+        for attempt in range(50):
+            response = self.session.request(
+                method, self.server + path, data=data, params=params, stream=stream, timeout=timeout,
+                headers={"Content-Type": content_type, "Accept": "application/json"},
+            )
+            # 429 with Retry-After: e.g. "storage is (re)initializing" just after a CRD is established.
+            if response.status_code != 429 or attempt == 49:
+                break
+            response.close()
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 1.0) / 5)
         if response.status_code >= 400:
             try:
                 status = response.json()
