@@ -8,18 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from components.policy.command import check_stack
 from components.specs.loader import load_stack
+from components.upstream import UpstreamLoader
 from tests.e2e import toolchain
 from tests.e2e.fake_node import pod_usage, quantity
 
 E2E_STACKS = Path(__file__).parent / "e2e" / "stacks"
 
 
-def test_the_insecure_e2e_stack_is_valid_config() -> None:
-    """The policy e2e test expects a policy failure on it, so it must not fail as bad config first."""
+def test_the_insecure_e2e_stack_is_valid_config_that_the_policy_rules_block() -> None:
+    """The CrossGuard e2e test expects `pulumi preview --policy-pack policies` to fail on it: it must
+    load as valid config and break a mandatory rule (the pack runs these same rules)."""
     spec = load_stack("insecure", E2E_STACKS)
     assert spec.policy.enforcement == "mandatory"
-    assert not spec.templates[0].read_only_root_filesystem
+    report, _ = check_stack("insecure", E2E_STACKS, UpstreamLoader())
+    assert not report.passed
+    assert "sandbox-image-source" in {finding.rule.name for finding in report.blocking}
 
 
 @pytest.mark.parametrize(("text", "value"), [("250m", "0.25"), ("1", "1"), ("512Mi", "536870912"), ("2G", "2000000000")])

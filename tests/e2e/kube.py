@@ -207,3 +207,34 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def served(kube: Kube, manifest: Manifest) -> bool:
+    try:
+        kube.resource(manifest["apiVersion"], manifest["kind"])
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def apply_all(kube: Kube, manifests: list[Manifest]) -> list[Manifest]:
+    """Apply in the rendered (dependency) order, CRDs Established before their objects.
+
+    Returns the objects left out because this control plane does not serve their kind:
+    kinds whose CRD an operator creates at run time (virt-operator installs VirtualMachine
+    and VirtualMachinePool), which needs a node to run the operator.
+    """
+    crds = [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
+    crd_groups = {crd["spec"]["group"] for crd in crds}
+    waited, left_out = False, []
+    for manifest in manifests:
+        if not waited and manifest["apiVersion"].split("/")[0] in crd_groups:
+            wait_established(kube, crds)
+            waited = True
+        if manifest["kind"] != "CustomResourceDefinition" and not served(kube, manifest):
+            left_out.append(manifest)
+            continue
+        kube.apply(manifest)
+    return left_out

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from components.manifests.common import Manifest
+from components.specs.loader import load_stack
 from components.upstream import upstream_dir
 
 from .controlplane import ControlPlane
@@ -28,8 +30,9 @@ from .toolchain import ROOT, TOOLCHAIN_DIR
 PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
 POLICY_PACK = ROOT / "policies" / "PulumiPolicy.yaml"
 FIXTURES = Path(__file__).parent / "stacks"
-# Only for the throwaway local backend of this test run: state secrets need a passphrase.
-E2E_PASSPHRASE = "sandbox-infra-e2e-local-backend"
+# The public, dev-only passphrase of the dev stack's secrets (see stacks/Pulumi.dev.yaml);
+# the other stacks get it too, for the throwaway local backend of this run.
+E2E_PASSPHRASE = "sandbox-infra-dev"
 
 
 @dataclass
@@ -37,6 +40,10 @@ class Project:
     path: Path
     env: dict[str, str]
     kube: Kube
+
+    def rendered(self, stack: str) -> list[Manifest]:
+        """The stack as this project copy configures it (after the test's config changes)."""
+        return render(stack, self.path / "stacks")
 
     def pulumi(self, *args: str, stack: str = "dev", check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
         result = subprocess.run(["pulumi", *args, "--stack", stack, "--non-interactive", "--color", "never"],
@@ -76,7 +83,12 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         project.pulumi("stack", "init", stack=stack)
         # No kubelet runs pods here: never wait for workloads to become ready.
         project.pulumi("config", "set", "--path", "cluster.waitForWorkloads", "false", stack=stack)
-    manifests = render("dev")
+    # VM runtimes need the VirtualMachinePool CRD, which virt-operator creates at run time;
+    # the operator needs a node. The KubeVirt install itself (operator, CR) stays.
+    dev = load_stack("dev", path / "stacks")
+    for index in reversed([i for i, r in enumerate(dev.runtimes) if r.execution_kind == "kubevirt-vm"]):
+        project.pulumi("config", "rm", "--path", f"runtimes[{index}]")
+    manifests = project.rendered("dev")
     namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
     # pulumi destroy deletes in the foreground and waits for namespaces to go: both need
     # kube-controller-manager's garbage collector and namespace controller.
@@ -86,7 +98,7 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 def test_up_creates_every_object_and_the_api_server_admits_every_custom_resource(project: Project) -> None:
     project.pulumi("up", "--yes", "--skip-preview")
-    for manifest in render("dev"):
+    for manifest in project.rendered("dev"):
         meta = manifest["metadata"]
         stored = project.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
         if "spec" in manifest and manifest["kind"] not in ("Deployment",):  # skipAwait annotations differ
@@ -117,10 +129,10 @@ def test_policy_pack_fails_an_insecure_stack(project: Project) -> None:
 
 def test_destroy_keeps_the_crds(project: Project) -> None:
     project.pulumi("destroy", "--yes", "--skip-preview")
-    crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"]
+    crds = [m for m in project.rendered("dev") if m["kind"] == "CustomResourceDefinition"]
     assert crds
     for crd in crds:
         assert project.kube.exists("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"])
-    pool = next(m for m in render("dev") if m["kind"] == "SandboxWarmPool")
+    pool = next(m for m in project.rendered("dev") if m["kind"] == "SandboxWarmPool")
     assert not project.kube.exists(pool["apiVersion"], "SandboxWarmPool", pool["metadata"]["name"],
                                    pool["metadata"]["namespace"])

@@ -17,7 +17,7 @@ from components.upstream import UpstreamLoader
 from .controller import agent_sandbox_controller
 from .controlplane import ControlPlane, control_plane
 from .fake_node import FakeControllerManager, FakeKubelet
-from .kube import Kube, is_true, wait_established
+from .kube import Kube, apply_all, is_true, wait_established
 
 EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
 EXTENSIONS = f"{EXTENSIONS_GROUP}/v1beta1"
@@ -53,14 +53,12 @@ def warm_pool_env(workdir: Path, stack: str = "dev", pod_start_seconds: float = 
         kube = plane.client()
         crds = [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
         others = [m for m in manifests if m["kind"] != "CustomResourceDefinition"]
-        for crd in crds:
-            kube.apply(crd)
+        apply_all(kube, crds)
         wait_established(kube, crds)
         namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
         custom_kinds = sorted({(m["apiVersion"], m["kind"]) for m in others if m["apiVersion"].startswith(EXTENSIONS_GROUP)})
         # The controller first, so that the CRDs convert through its loopback webhook from the start.
         with (agent_sandbox_controller(plane), FakeControllerManager(kube, namespaces, custom_kinds),
               FakeKubelet(kube, start_seconds=pod_start_seconds)):
-            for manifest in others:
-                kube.apply(manifest)
+            apply_all(kube, others)  # leaves out kinds only an operator would create (KubeVirt VMs)
             yield WarmPoolEnv(plane, kube, manifests)
