@@ -181,19 +181,24 @@ def is_true(obj: Manifest, kind: str) -> bool:
 
 
 def wait_established(kube: Kube, crds: list[Manifest], timeout: float = 30) -> None:
-    """Block until every CRD is Established (its API is served), or raise TimeoutError."""
+    """Block until every CRD is Established and its kinds are in discovery (which lags behind
+    Established, most under load), or raise TimeoutError."""
     deadline = time.monotonic() + timeout
     for crd in crds:
+        spec = crd["spec"]
+        kinds = [(f"{spec['group']}/{v['name']}", spec["names"]["kind"]) for v in spec["versions"] if v.get("served")]
         while True:
             try:
                 if is_true(kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"]),
                            "Established"):
+                    for api_version, kind in kinds:
+                        kube.resource(api_version, kind)
                     break
             except ApiError as error:
                 if error.status != 404:
                     raise
             if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {crd['metadata']['name']} not Established after {timeout:.0f} s")
+                raise TimeoutError(f"CRD {crd['metadata']['name']} not Established and discoverable after {timeout:.0f} s")
             time.sleep(0.1)
 
 
