@@ -1,8 +1,8 @@
 """A small Kubernetes REST client for the e2e tests (mutual TLS with the admin certificate).
 
 Only what the tests need: discovery, server-side apply, get/list/create/delete, the
-status and binding subresources, and watches. `requests` is already pinned (it is a
-dependency of kubernetes-validate), so this adds no dependency.
+status and binding subresources, and watches. `requests` was already in the lock
+(pulumi-kubernetes needs it), so this adds no package.
 """
 
 from __future__ import annotations
