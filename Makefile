@@ -33,9 +33,9 @@ toolchain:
 	tools/build.sh
 
 ## End-to-end tests against a live control plane; each skips with the reason when a
-## binary it needs could not be built.
+## binary it needs could not be built (-rsP: skip reasons and the API server messages printed).
 e2e: setup
-	$(BIN)/python -m pytest -m e2e tests/e2e
+	$(BIN)/python -m pytest -m e2e -rsP tests/e2e
 
 ## Claim-to-bound latency, warm claims vs cold sandboxes (prints figures).
 bench: setup
