@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render check test lint bench sizing-proof clean
+.PHONY: setup render check test lint clean toolchain e2e bench bench-claims sizing-proof
 
 setup: $(STAMP)
 
@@ -23,9 +23,24 @@ render: setup
 check: setup
 	$(BIN)/python -m components fleet check
 
-## The test suite (offline).
+## The test suite (offline; the e2e tests are left out).
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not e2e"
+
+## Build etcd, kube-apiserver, the agent-sandbox controller and the Pulumi engine pieces
+## from Go modules into ~/.cache/sandbox-infra/toolchain (cached; see tools/README.md).
+toolchain:
+	tools/build.sh
+
+## End-to-end tests against a live control plane; each skips with the reason when a
+## binary it needs could not be built (-rsP: skip reasons and the API server messages printed).
+e2e: setup
+	$(BIN)/python -m pytest -m e2e -rsP tests/e2e
+
+
+## Claim-to-bound latency, warm claims vs cold sandboxes, on the e2e control plane (prints figures).
+bench-claims: setup
+	$(BIN)/python -m benchmarks.claim_latency
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,121 @@
+"""Claim-to-bound latency: warm SandboxClaims against cold Sandbox creates, in one run.
+
+    make bench-claims     # or: .venv/bin/python -m benchmarks.claim_latency --claims 50
+
+Starts etcd + kube-apiserver, applies the dev stack, runs the real agent-sandbox
+controller, and plays kubelet (tests/e2e/fake_node.py). Then, one at a time:
+
+- warm: create a SandboxClaim on the dev warm pool (pool full before each claim),
+  time until the claim is Ready with a sandbox; count whether it got a warm one;
+- cold: create a Sandbox with the same pod template, time until it is Ready.
+
+Each claim/sandbox is deleted afterwards (the fake controller-manager collects its
+pod). By default the fake kubelet reports a pod Running as soon as it is bound, so the
+cold figures leave out image pull and container start, which is what a warm pool
+saves on a real node: they are the pure control-plane cost. `--pod-start-seconds`
+adds a simulated start time per pod. Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.kube import Kube, Manifest, is_true, wait_for
+from tests.e2e.toolchain import missing_reason
+from tests.e2e.warm_pool_env import EXTENSIONS, SANDBOXES, WarmPoolEnv, warm_pool_env
+
+
+def _until(kube: Kube, api_version: str, kind: str, namespace: str, name: str,
+           create: Callable[[], Manifest], done: Callable[[Manifest], bool], timeout: float = 60) -> tuple[float, Manifest]:
+    """Open a watch, create the object, return (seconds from create to `done`, final object)."""
+    resource_version = kube.list(api_version, kind, namespace, limit=1)["metadata"]["resourceVersion"]
+    events = kube.watch(api_version, kind, namespace, resource_version=resource_version, timeout=timeout,
+                        fieldSelector=f"metadata.name={name}")
+    started = time.perf_counter()
+    create()
+    for _, obj in events:
+        if done(obj):
+            return time.perf_counter() - started, obj
+    raise TimeoutError(f"{kind} {name} not done within {timeout:.0f} s")
+
+
+def _claim_bound(claim: Manifest) -> bool:
+    return is_true(claim, "Ready") and bool(claim.get("status", {}).get("sandbox", {}).get("name"))
+
+
+def warm_claims(env: WarmPoolEnv, count: int) -> tuple[list[float], int]:
+    pool = env.first("SandboxWarmPool")
+    name, namespace, replicas = pool["metadata"]["name"], pool["metadata"]["namespace"], pool["spec"]["replicas"]
+    latencies, warm_hits = [], 0
+    for i in range(count):
+        wait_for("warm pool refill", lambda: len(env.ready_pool_sandboxes(name, namespace)) >= replicas)
+        warm = {s["metadata"]["name"] for s in env.ready_pool_sandboxes(name, namespace)}
+        claim_name = f"bench-warm-{i}"
+        claim = {"apiVersion": EXTENSIONS, "kind": "SandboxClaim", "metadata": {"name": claim_name, "namespace": namespace},
+                 "spec": {"warmPoolRef": {"name": name}}}
+        seconds, bound = _until(env.kube, EXTENSIONS, "SandboxClaim", namespace, claim_name,
+                                lambda claim=claim: env.kube.create(claim), _claim_bound)
+        latencies.append(seconds)
+        warm_hits += bound["status"]["sandbox"]["name"] in warm
+        env.kube.delete(EXTENSIONS, "SandboxClaim", claim_name, namespace)
+    return latencies, warm_hits
+
+
+def cold_sandboxes(env: WarmPoolEnv, count: int) -> list[float]:
+    template = env.first("SandboxTemplate")
+    namespace = template["metadata"]["namespace"]
+    latencies = []
+    for i in range(count):
+        sandbox_name = f"bench-cold-{i}"
+        sandbox = {"apiVersion": SANDBOXES, "kind": "Sandbox", "metadata": {"name": sandbox_name, "namespace": namespace},
+                   "spec": {"podTemplate": template["spec"]["podTemplate"]}}
+        seconds, _ = _until(env.kube, SANDBOXES, "Sandbox", namespace, sandbox_name,
+                            lambda sandbox=sandbox: env.kube.create(sandbox), lambda s: is_true(s, "Ready"))
+        latencies.append(seconds)
+        env.kube.delete(SANDBOXES, "Sandbox", sandbox_name, namespace)
+        wait_for("cold sandbox pod collected", lambda name=sandbox_name: not env.kube.exists("v1", "Pod", name, namespace))
+    return latencies
+
+
+def summary(label: str, seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return (f"{label:<28} n={len(ms):<4} p50={cuts[49]:8.1f} ms  p90={cuts[89]:8.1f} ms  p99={cuts[98]:8.1f} ms  "
+            f"min={ms[0]:7.1f} ms  max={ms[-1]:8.1f} ms  mean={statistics.fmean(ms):8.1f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--claims", type=int, default=50, help="warm claims to time (default 50)")
+    parser.add_argument("--cold", type=int, default=50, help="cold Sandbox creates to time (default 50)")
+    parser.add_argument("--pod-start-seconds", type=float, default=0.0,
+                        help="simulated image pull + container start per pod (default 0: control-plane cost only)")
+    args = parser.parse_args(argv)
+    reason = missing_reason("etcd", "kube-apiserver", "agent-sandbox-controller")
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="claim-latency-") as workdir, warm_pool_env(
+            Path(workdir), pod_start_seconds=args.pod_start_seconds) as env:
+        pool = env.first("SandboxWarmPool")
+        wait_for("warm pool full", lambda: len(env.ready_pool_sandboxes(pool["metadata"]["name"],
+                                                                      pool["metadata"]["namespace"])) >= pool["spec"]["replicas"])
+        warm, hits = warm_claims(env, args.claims)
+        cold = cold_sandboxes(env, args.cold)
+    print(f"claim-to-bound latency: agent-sandbox controller out of cluster, fake kubelet "
+          f"(pod start {args.pod_start_seconds:g} s), {os.cpu_count()} cores")
+    print(summary(f"warm SandboxClaim ({hits}/{len(warm)} warm)", warm))
+    print(summary("cold Sandbox create", cold))
+    print(f"cold p50 / warm p50 = {statistics.median(cold) / statistics.median(warm):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

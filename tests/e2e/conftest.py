@@ -1,0 +1,33 @@
+"""Fixtures for the end-to-end tests: a live control plane built by tools/build.sh.
+
+Every test here is marked `e2e` and skips, with the reason tools/build.sh recorded,
+when a binary it needs is missing. `make test` runs the offline suite only; `make e2e`
+runs these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.specs.loader import load_stack
+
+from .controlplane import ControlPlane, control_plane
+from .helpers import SHIPPED_STACKS, require
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    require("etcd", "kube-apiserver")
+    contexts = [context for stack in SHIPPED_STACKS if (context := load_stack(stack).cluster.provider.context)]
+    with control_plane(tmp_path_factory.mktemp("plane"), contexts) as started:
+        yield started

@@ -1,0 +1,86 @@
+"""Run the real agent-sandbox controller out of cluster against the e2e control plane.
+
+The v0.5.6 CRDs convert between v1alpha1 and v1beta1 through the controller's
+webhook, addressed as a Service (`agent-sandbox-webhook-service` in
+`agent-sandbox-system`). Out of cluster there is no pod behind that Service and no
+kube-proxy to reach one, so the API server could not call it. Instead the controller
+serves the webhook on a loopback port with a certificate from the e2e CA
+(`--manage-webhook-certs=false`), and each CRD's conversion `clientConfig` is pointed
+at `https://127.0.0.1:<port>/convert` with that CA: a URL client config, which the
+CRD API allows exactly for webhooks running outside the cluster. The controller's
+own cert management is off because it would patch the CRDs back to the Service.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+from .controlplane import ControlPlane, free_port, stop
+from .kube import Kube
+from .toolchain import binary
+
+CRDS = (
+    "sandboxes.agents.x-k8s.io",
+    "sandboxclaims.extensions.agents.x-k8s.io",
+    "sandboxtemplates.extensions.agents.x-k8s.io",
+    "sandboxwarmpools.extensions.agents.x-k8s.io",
+)
+
+
+def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
+    for name in CRDS:
+        crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        if crd["spec"].get("conversion", {}).get("strategy") != "Webhook":
+            continue
+        kube.patch("apiextensions.k8s.io/v1", "CustomResourceDefinition", name, None, {"spec": {"conversion": {
+            "strategy": "Webhook",
+            "webhook": {
+                "conversionReviewVersions": ["v1"],
+                "clientConfig": {"service": None, "url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+            },
+        }}})
+
+
+@contextlib.contextmanager
+def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
+    """Start the controller (extensions on) and wait until it serves; CRDs must exist."""
+    certs = plane.workdir / "webhook-certs"
+    certs.mkdir(exist_ok=True)
+    shutil.copy(plane.pki / "webhook.crt", certs / "tls.crt")
+    shutil.copy(plane.pki / "webhook.key", certs / "tls.key")
+    webhook_port, probe_port = free_port(), free_port()
+    point_conversion_at(plane.client(), f"https://127.0.0.1:{webhook_port}/convert", (plane.pki / "ca.crt").read_bytes())
+
+    log = plane.workdir / "logs" / "agent-sandbox-controller.log"
+    process = subprocess.Popen([
+        str(binary("agent-sandbox-controller")), "--extensions", "--leader-elect=false",
+        "--manage-webhook-certs=false", f"--webhook-cert-dir={certs}", f"--webhook-port={webhook_port}",
+        "--metrics-bind-address=0", f"--health-probe-bind-address=127.0.0.1:{probe_port}", *extra_args,
+    ], env=plane.env(), stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"agent-sandbox-controller exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"http://127.0.0.1:{probe_port}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"agent-sandbox-controller not ready after 60 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield process
+    finally:
+        stop(process)
+
+
+def controller_log(plane: ControlPlane) -> str:
+    path: Path = plane.workdir / "logs" / "agent-sandbox-controller.log"
+    return path.read_text() if path.exists() else ""

@@ -1,0 +1,284 @@
+"""Stand-ins for the parts of a cluster that a node-less control plane lacks.
+
+`FakeKubelet` registers one Node, binds every pending pod to it (the scheduler's
+job) and reports it Running and Ready through the pod's status subresource (the
+kubelet's job), so controllers see pods come up. Nothing runs: the pod IPs are
+made-up loopback addresses, never connected to.
+
+`FakeControllerManager` does the chores of kube-controller-manager that the tests
+depend on: the `default` ServiceAccount in each namespace (the ServiceAccount
+admission plugin rejects pods without it), ResourceQuota status (the quota admission
+plugin rejects pods while a quota's status is unknown, and usage must fall again
+when pods go), garbage collection of objects whose owner is gone, finishing
+foreground deletions (pulumi-kubernetes deletes with propagation Foreground, which
+waits for the garbage collector) and finalizing deleted namespaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from .kube import ApiError, Kube, Manifest
+
+NODE = "e2e-node-1"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Loop(threading.Thread):
+    """A daemon thread that runs `step` until stopped, surviving transient API errors."""
+
+    def __init__(self, name: str, step: Callable[[], None]):
+        super().__init__(name=name, daemon=True)
+        self._step, self._halt = step, threading.Event()
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self._step()
+            except Exception as error:  # keep going: the tests check outcomes, not this thread
+                self.errors.append(repr(error))
+                self._halt.wait(0.2)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+
+class FakeKubelet:
+    def __init__(self, kube: Kube, node: str = NODE, start_seconds: float = 0.0):
+        """`start_seconds`: how long a bound pod takes to report Running/Ready, standing in
+        for image pull and container start (0: at once)."""
+        self.kube, self.node, self.start_seconds = kube, node, start_seconds
+        self._ips: dict[str, str] = {}
+        self._starting: set[str] = set()
+        self._loop = _Loop("fake-kubelet", self._watch_once)
+        self._stopping = False
+
+    def __enter__(self) -> FakeKubelet:
+        self._register_node()
+        self._loop.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping = True
+        self._loop.stop()
+
+    def _register_node(self) -> None:
+        with contextlib.suppress(ApiError):
+            self.kube.create({"apiVersion": "v1", "kind": "Node", "metadata": {
+                "name": self.node, "labels": {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux"}}})
+        self.kube.patch_status("v1", "Node", self.node, None, {
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "500"},
+            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "500"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "fake kubelet",
+                            "lastHeartbeatTime": _now(), "lastTransitionTime": _now()}],
+        })
+
+    def _watch_once(self) -> None:
+        listing = self.kube.list("v1", "Pod")
+        for pod in listing["items"]:
+            self.handle(pod)
+        for event, pod in self.kube.watch("v1", "Pod", resource_version=listing["metadata"]["resourceVersion"],
+                                          timeout=60):
+            if self._stopping:
+                return
+            if event in ("ADDED", "MODIFIED"):
+                self.handle(pod)
+
+    def _ip(self, uid: str) -> str:
+        if uid not in self._ips:
+            n = len(self._ips) + 1
+            self._ips[uid] = f"127.1.{n // 250}.{n % 250 + 1}"
+        return self._ips[uid]
+
+    def handle(self, pod: Manifest) -> None:
+        meta, spec, status = pod["metadata"], pod["spec"], pod.get("status", {})
+        try:
+            if meta.get("deletionTimestamp"):
+                if spec.get("nodeName") == self.node:  # confirm termination, as the kubelet does
+                    self.kube.delete("v1", "Pod", meta["name"], meta["namespace"], grace_period=0)
+            elif not spec.get("nodeName"):
+                self.kube.bind(pod, self.node)
+            elif spec["nodeName"] == self.node and status.get("phase") != "Running":
+                if self.start_seconds <= 0:
+                    self._start(pod)
+                elif meta["uid"] not in self._starting:
+                    self._starting.add(meta["uid"])
+                    threading.Timer(self.start_seconds, self._start_quietly, args=(pod,)).start()
+        except ApiError as error:
+            if error.status not in (404, 409):  # gone or already bound/changed: the next event decides
+                raise
+
+    def _start(self, pod: Manifest) -> None:
+        self.kube.patch_status("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"], self._running(pod))
+
+    def _start_quietly(self, pod: Manifest) -> None:
+        with contextlib.suppress(ApiError):  # deleted before it "started"
+            self._start(pod)
+
+    def _running(self, pod: Manifest) -> dict:
+        ip, now = self._ip(pod["metadata"]["uid"]), _now()
+        containers = pod["spec"]["containers"]
+        return {
+            "phase": "Running", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": ip, "podIPs": [{"ip": ip}], "startTime": now, "qosClass": "Burstable",
+            "conditions": [
+                {"type": kind, "status": "True", "lastTransitionTime": now, "lastProbeTime": None}
+                for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ],
+            "containerStatuses": [{
+                "name": c["name"], "image": c["image"], "imageID": "", "ready": True, "started": True,
+                "restartCount": 0, "containerID": f"fake://{pod['metadata']['uid']}/{c['name']}",
+                "state": {"running": {"startedAt": now}},
+            } for c in containers],
+        }
+
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_DECIMAL = {"m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def quantity(value: str) -> Decimal:
+    for suffix, factor in {**_BINARY, **_DECIMAL}.items():
+        if value.endswith(suffix):
+            return Decimal(value[: -len(suffix)]) * factor
+    return Decimal(value)
+
+
+def _format(resource: str, amount: Decimal) -> str:
+    if resource.endswith("cpu"):
+        return f"{int(amount * 1000)}m"
+    return str(int(amount))
+
+
+QUOTA_RESOURCES = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+
+
+def pod_usage(pods: list[Manifest], hard: dict[str, str]) -> dict[str, str]:
+    """What the quota controller would report as `used` for these pods."""
+    live = [p for p in pods if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+            and not p["metadata"].get("deletionTimestamp")]
+    used: dict[str, str] = {}
+    for resource in hard:
+        if resource == "pods":
+            used[resource] = str(len(live))
+        elif resource in QUOTA_RESOURCES:
+            section, name = resource.split(".")
+            total = sum((quantity(c.get("resources", {}).get(section, {}).get(name, "0"))
+                         for p in live for c in p["spec"]["containers"]), Decimal(0))
+            used[resource] = _format(resource, total)
+    return used
+
+
+class FakeControllerManager:
+    GC_KINDS = (("agents.x-k8s.io/v1beta1", "Sandbox"), ("v1", "Pod"), ("v1", "Service"))
+
+    def __init__(self, kube: Kube, namespaces: list[str], kinds: list[tuple[str, str]] = (), interval: float = 0.5):
+        """`kinds`: (apiVersion, kind) of the objects whose foreground deletion should complete."""
+        self.kube, self.namespaces, self.interval = kube, namespaces, interval
+        self.kinds = sorted(set(kinds) | set(self.GC_KINDS)) if kinds else []
+        self._loop = _Loop("fake-controller-manager", self.step)
+
+    def __enter__(self) -> FakeControllerManager:
+        self.step()
+        self._loop.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.stop()
+
+    def step(self) -> None:
+        for namespace in self.namespaces:
+            try:
+                state = self.kube.get("v1", "Namespace", namespace)
+            except ApiError as error:
+                if error.status == 404:
+                    continue
+                raise
+            if state["metadata"].get("deletionTimestamp"):
+                self._delete_namespace(state)
+                continue
+            self._service_account(namespace)
+            self._quota(namespace)
+            self._collect_garbage(namespace)
+        self._finish_foreground_deletions()
+        time.sleep(self.interval)
+
+    def _delete_namespace(self, namespace: Manifest) -> None:
+        name = namespace["metadata"]["name"]
+        for pod in self.kube.list("v1", "Pod", name)["items"]:
+            self.kube.delete("v1", "Pod", pod["metadata"]["name"], name, grace_period=0)
+        self.kube.finalize_namespace(namespace)
+
+    def _finish_foreground_deletions(self) -> None:
+        """Delete the dependents of an object deleted in the foreground, then drop its finalizer."""
+        dependents: dict[str, list[tuple[str, str, Manifest]]] = {}
+        doomed: list[tuple[str, str, Manifest]] = []
+        for api_version, kind in self.kinds:
+            try:
+                items = self.kube.list(api_version, kind)["items"]
+            except ApiError as error:
+                if error.status == 404:
+                    continue
+                raise
+            for item in items:
+                for ref in item["metadata"].get("ownerReferences", []):
+                    dependents.setdefault(ref["uid"], []).append((api_version, kind, item))
+                if "foregroundDeletion" in item["metadata"].get("finalizers", []):
+                    doomed.append((api_version, kind, item))
+        for api_version, kind, item in doomed:
+            meta = item["metadata"]
+            waiting = dependents.get(meta["uid"], [])
+            for dep_version, dep_kind, dependent in waiting:
+                self.kube.delete(dep_version, dep_kind, dependent["metadata"]["name"],
+                                 dependent["metadata"].get("namespace"), grace_period=0 if dep_kind == "Pod" else None)
+            if not waiting:
+                rest = [f for f in meta["finalizers"] if f != "foregroundDeletion"]
+                with contextlib.suppress(ApiError):  # gone or changed meanwhile: next step
+                    self.kube.patch(api_version, kind, meta["name"], meta.get("namespace"),
+                                    {"metadata": {"finalizers": rest or None, "resourceVersion": meta["resourceVersion"]}})
+
+    def _service_account(self, namespace: str) -> None:
+        if not self.kube.exists("v1", "ServiceAccount", "default", namespace):
+            with contextlib.suppress(ApiError):
+                self.kube.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                                  "metadata": {"name": "default", "namespace": namespace}})
+
+    def _quota(self, namespace: str) -> None:
+        pods = self.kube.list("v1", "Pod", namespace)["items"]
+        for quota in self.kube.list("v1", "ResourceQuota", namespace)["items"]:
+            hard = quota["spec"].get("hard", {})
+            status = {"hard": hard, "used": pod_usage(pods, hard)}
+            if quota.get("status") != status:
+                with contextlib.suppress(ApiError):  # a concurrent admission update wins; retry next step
+                    self.kube.patch_status("v1", "ResourceQuota", quota["metadata"]["name"], namespace, status)
+
+    def _collect_garbage(self, namespace: str) -> None:
+        live: set[str] = set()
+        objects: list[tuple[str, str, Manifest]] = []
+        owner_kinds = (("extensions.agents.x-k8s.io/v1beta1", "SandboxClaim"),
+                       ("extensions.agents.x-k8s.io/v1beta1", "SandboxWarmPool"), *self.GC_KINDS)
+        for api_version, kind in owner_kinds:
+            try:
+                items = self.kube.list(api_version, kind, namespace)["items"]
+            except ApiError as error:
+                if error.status == 404:  # CRDs not installed (yet)
+                    continue
+                raise
+            live.update(item["metadata"]["uid"] for item in items)
+            if (api_version, kind) in self.GC_KINDS:
+                objects += [(api_version, kind, item) for item in items]
+        for api_version, kind, item in objects:
+            refs = item["metadata"].get("ownerReferences", [])
+            if refs and not any(ref["uid"] in live for ref in refs):
+                self.kube.delete(api_version, kind, item["metadata"]["name"], namespace,
+                                 grace_period=0 if kind == "Pod" else None)

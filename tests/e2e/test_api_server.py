@@ -1,0 +1,134 @@
+"""The rendered stacks against a live kube-apiserver: its own schema validation (built-in
+types and the agent-sandbox CRDs' openAPIV3Schema) and its own admission (Pod Security
+`restricted`, ResourceQuota, LimitRange) decide, not our copy of the schemas.
+
+This needs only etcd + kube-apiserver, so it runs even where the Pulumi engine cannot
+be built; test_pulumi_engine.py does the same through `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.manifests.common import Manifest
+
+from .controlplane import ControlPlane
+from .fake_node import FakeControllerManager
+from .helpers import SHIPPED_STACKS, render
+from .kube import ApiError, Kube, apply_all
+
+CRD_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
+
+
+def tenants(manifests: list[Manifest]) -> list[str]:
+    return [m["metadata"]["name"] for m in manifests
+            if m["kind"] == "Namespace" and m["metadata"]["name"] != "agent-sandbox-system"]
+
+
+@pytest.fixture(scope="module")
+def kube(plane: ControlPlane) -> Iterator[Kube]:
+    namespaces = [ns for stack in SHIPPED_STACKS for ns in tenants(render(stack))]
+    kube = plane.client()
+    with FakeControllerManager(kube, namespaces):
+        yield kube
+
+
+# Kinds whose CRDs virt-operator creates at run time; without a node it never runs.
+OPERATOR_CREATED = {("pool.kubevirt.io", "VirtualMachinePool"), ("kubevirt.io", "VirtualMachine")}
+
+
+def apply_stack(kube: Kube, manifests: list[Manifest]) -> list[Manifest]:
+    """Apply a rendered stack; return what was applied. Only operator-created kinds may be left out."""
+    left_out = apply_all(kube, manifests)
+    unexpected = [(m["kind"], m["metadata"]["name"]) for m in left_out
+                  if (m["apiVersion"].split("/")[0], m["kind"]) not in OPERATOR_CREATED]
+    assert not unexpected, f"the API server serves no kind for {unexpected}"
+    return [m for m in manifests if m not in left_out]
+
+
+@pytest.fixture(scope="module")
+def dev(kube: Kube) -> list[Manifest]:
+    return apply_stack(kube, render("dev"))
+
+
+def contains(stored: Any, sent: Any) -> bool:
+    """Everything we sent is stored unchanged (the server may add defaults, but not drop or alter;
+    zero values of `omitempty` fields, like `globalDefault: false`, are not stored at all)."""
+    if isinstance(sent, dict):
+        return isinstance(stored, dict) and all(
+            contains(stored[k], v) if k in stored else v in (False, "", [], {}, None) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(stored, list) and len(stored) == len(sent) and all(map(contains, stored, sent))
+    return stored == sent or str(stored) == str(sent)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_object_of_a_shipped_stack_is_admitted_and_stored(kube: Kube, dev: list[Manifest], stack: str) -> None:
+    manifests = dev if stack == "dev" else apply_stack(kube, render(stack))
+    custom = 0
+    for manifest in manifests:
+        meta = manifest["metadata"]
+        stored = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+        if "stringData" in body:  # write-only: the API server stores it base64-encoded in `data`
+            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
+            body["data"] = {**body.get("data", {}), **encoded}
+        assert contains(stored, body), f"{manifest['kind']} {meta['name']}: the API server changed or pruned fields"
+        assert contains(stored["metadata"].get("labels", {}), meta.get("labels", {}))
+        custom += manifest["apiVersion"].split("/")[0] in CRD_GROUPS
+    assert custom >= 2, "the stack should contain a SandboxTemplate and a SandboxWarmPool"
+
+
+def test_crd_validation_rejects_what_the_schema_forbids(kube: Kube, dev: list[Manifest]) -> None:
+    """The control for the test above: the live CRD schemas really are enforced."""
+    pool = copy.deepcopy(next(m for m in dev if m["kind"] == "SandboxWarmPool"))
+    pool["metadata"]["name"] = "schema-probe"
+    misspelt = copy.deepcopy(pool)
+    misspelt["spec"]["replicaz"] = 1
+    with pytest.raises(ApiError, match=r'unknown field "spec.replicaz"'):
+        kube.create(misspelt, dry_run=True)
+    wrong_type = copy.deepcopy(pool)
+    wrong_type["spec"]["replicas"] = "two"
+    with pytest.raises(ApiError, match=r"spec.replicas"):
+        kube.create(wrong_type, dry_run=True)
+
+
+def test_reapplying_the_dev_stack_changes_nothing(kube: Kube, dev: list[Manifest]) -> None:
+    apply_stack(kube, dev)  # the other stacks share the controller install: make dev current again
+    for manifest in dev:
+        meta = manifest["metadata"]
+        before = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        after = kube.apply(manifest)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (
+            f"{manifest['kind']} {meta['name']} changed on a second apply")
+
+
+def _pod_from_template(template: Manifest, name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": template["metadata"]["namespace"]},
+            "spec": copy.deepcopy(template["spec"]["podTemplate"]["spec"])}
+
+
+def test_template_pods_are_admitted_by_pod_security_restricted(kube: Kube, dev: list[Manifest]) -> None:
+    template = next(m for m in dev if m["kind"] == "SandboxTemplate")
+    namespace = kube.get("v1", "Namespace", template["metadata"]["namespace"])
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    admitted = kube.create(_pod_from_template(template, "psa-probe"), dry_run=True)
+    assert admitted["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_pod_security_rejects_a_violating_template(kube: Kube, dev: list[Manifest]) -> None:
+    template = copy.deepcopy(next(m for m in dev if m["kind"] == "SandboxTemplate"))
+    container = template["spec"]["podTemplate"]["spec"]["containers"][0]
+    container["securityContext"].update(privileged=True, allowPrivilegeEscalation=True, runAsNonRoot=False)
+    with pytest.raises(ApiError) as rejected:
+        kube.create(_pod_from_template(template, "psa-violation"), dry_run=True)
+    print(f"\nAPI server: {rejected.value}")
+    assert rejected.value.status == 403
+    assert 'violates PodSecurity "restricted:latest"' in rejected.value.message
+    assert "privileged" in rejected.value.message

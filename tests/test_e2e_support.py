@@ -1,0 +1,63 @@
+"""Offline checks of the e2e support code (these run without the toolchain)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from components.policy.command import check_stack
+from components.specs.loader import load_stack
+from components.upstream import UpstreamLoader
+from tests.e2e import toolchain
+from tests.e2e.fake_node import pod_usage, quantity
+
+E2E_STACKS = Path(__file__).parent / "e2e" / "stacks"
+
+
+def test_the_insecure_e2e_stack_is_valid_config_that_the_policy_rules_block() -> None:
+    """The CrossGuard e2e test expects `pulumi preview --policy-pack policies` to fail on it: it must
+    load as valid config and break a mandatory rule (the pack runs these same rules)."""
+    spec = load_stack("insecure", E2E_STACKS)
+    assert spec.policy.enforcement == "mandatory"
+    report, _ = check_stack("insecure", E2E_STACKS, UpstreamLoader())
+    assert not report.passed
+    assert "sandbox-image-source" in {finding.rule.name for finding in report.blocking}
+
+
+@pytest.mark.parametrize(("text", "value"), [("250m", "0.25"), ("1", "1"), ("512Mi", "536870912"), ("2G", "2000000000")])
+def test_quantity(text: str, value: str) -> None:
+    assert quantity(text) == Decimal(value)
+
+
+def _pod(cpu: str, memory: str, phase: str = "Running", deleting: bool = False) -> dict:
+    meta = {"name": "p", **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {})}
+    return {"metadata": meta, "status": {"phase": phase}, "spec": {"containers": [
+        {"resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu}}}]}}
+
+
+def test_quota_usage_counts_live_pods_only() -> None:
+    hard = {"pods": "20", "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8"}
+    pods = [_pod("250m", "512Mi"), _pod("1", "1Gi"), _pod("2", "1Gi", phase="Succeeded"), _pod("2", "1Gi", deleting=True)]
+    assert pod_usage(pods, hard) == {
+        "pods": "2", "requests.cpu": "1250m", "requests.memory": str(1536 * 2**20), "limits.cpu": "1250m",
+    }
+
+
+def test_a_missing_binary_is_skipped_with_the_recorded_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(toolchain, "TOOLCHAIN_DIR", tmp_path)
+    (tmp_path / "status").mkdir()
+    (tmp_path / "status" / "pulumi-resource-kubernetes.json").write_text(json.dumps({
+        "name": "pulumi-resource-kubernetes", "state": "unavailable", "version": "v4.34.2",
+        "detail": "Go module download refused: 403 Forbidden"}))
+    reason = toolchain.missing_reason("pulumi-resource-kubernetes", "etcd")
+    assert reason is not None
+    assert "pulumi-resource-kubernetes v4.34.2 is unavailable: Go module download refused: 403 Forbidden" in reason
+    assert "etcd is not built (run tools/build.sh" in reason
+    (tmp_path / "bin").mkdir()
+    for name in ("etcd", "pulumi-resource-kubernetes"):
+        (tmp_path / "bin" / name).write_text("#!/bin/sh\n")
+        (tmp_path / "bin" / name).chmod(0o755)
+    assert toolchain.missing_reason("pulumi-resource-kubernetes", "etcd") is None
