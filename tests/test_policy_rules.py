@@ -169,3 +169,17 @@ def test_allowed_registries_match_whole_path_components() -> None:
     assert not from_allowed_registry("ghcr.io/example-evil/app", ["ghcr.io/example"])
     assert not from_allowed_registry("python", ["ghcr.io"])
     assert from_allowed_registry("python", ["docker.io/library"])
+
+
+def test_tenant_guardrails_report_the_same_object_in_any_order() -> None:
+    from components.policy import RULES_BY_NAME, Context
+
+    rule = RULES_BY_NAME["tenant-namespace-guardrails"]
+    objects = [
+        {"apiVersion": "pool.kubevirt.io/v1beta1", "kind": "VirtualMachinePool", "metadata": {"name": "vm", "namespace": "t"}},
+        {"apiVersion": "extensions.agents.x-k8s.io/v1beta1", "kind": "SandboxTemplate",
+         "metadata": {"name": "python", "namespace": "t"}},
+    ]
+    for ordered in (objects, objects[::-1]):
+        reported = [ordered[i]["kind"] for i, _ in rule.stack_violations(ordered, Context())]
+        assert reported == ["SandboxTemplate"]

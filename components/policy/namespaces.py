@@ -34,6 +34,10 @@ def is_default_deny(policy: Manifest) -> bool:
     )
 
 
+def _identity(manifest: Manifest) -> tuple[str, str]:
+    return str(manifest.get("kind")), str(dig(manifest, "metadata", "name"))
+
+
 @FAMILY.stack_rule(
     "tenant-namespace-guardrails", severity="high",
     description="Every namespace that holds sandboxes is created by the stack and carries a ResourceQuota, a "
@@ -48,7 +52,10 @@ def tenant_namespace_guardrails(manifests: list[Manifest], context: Context) -> 
         if kind == "Namespace":
             present.setdefault(str(dig(manifest, "metadata", "name")), set()).add("Namespace")
         elif namespace and kind in SANDBOX_KINDS:
-            first_sandbox.setdefault(namespace, index)
+            # Report at the same object whatever order the objects arrive in (the engine's is not fixed).
+            current = first_sandbox.get(namespace)
+            if current is None or _identity(manifest) < _identity(manifests[current]):
+                first_sandbox[namespace] = index
         elif namespace and kind in ("ResourceQuota", "LimitRange"):
             present.setdefault(namespace, set()).add(kind)
         elif namespace and kind == "NetworkPolicy" and is_default_deny(manifest):
