@@ -48,20 +48,31 @@ def _verdict(name: str, value: float) -> str:
 # --- children: each measurement in a fresh process, so peak memory is its own ----------
 
 
-def _per_run(work: Callable[[], object], min_cpu_s: float = 0.5, samples: int = 5) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of one `work()`: the fastest of `samples` batches, each
-    repeating `work` until it has used `min_cpu_s`, so small and large fleets are timed over
-    similar spans. CPU time counts only this process, but other load on a shared machine
-    still slows it (shared caches and cores) by up to a few tens of percent; the fastest
-    batch is the least disturbed one (as `timeit` advises). Wall time is printed next to it."""
-    results = []
+def _per_run(*works: Callable[[], object], min_cpu_s: float = 0.5, samples: int = 5) -> list[tuple[float, float]]:
+    """(CPU seconds, wall seconds) of one call of each of `works`: the fastest of `samples`
+    batches, each repeating the work until it has used `min_cpu_s`, so small and large fleets
+    are timed over similar spans. The works take turns batch by batch, so that changes in
+    the machine's load hit them alike. CPU time counts only this process, but other load on
+    a shared machine still slows it (shared caches and cores) by up to a few tens of percent;
+    the fastest batch is the least disturbed one (as `timeit` advises)."""
+    results: list[list[tuple[float, float]]] = [[] for _ in works]
     for _ in range(samples):
-        runs, cpu, wall = 0, time.process_time(), time.perf_counter()
-        while time.process_time() - cpu < min_cpu_s or runs == 0:
-            work()
-            runs += 1
-        results.append(((time.process_time() - cpu) / runs, (time.perf_counter() - wall) / runs))
-    return min(results)
+        for work, times in zip(works, results, strict=True):
+            runs, cpu, wall = 0, time.process_time(), time.perf_counter()
+            while time.process_time() - cpu < min_cpu_s or runs == 0:
+                work()
+                runs += 1
+            times.append(((time.process_time() - cpu) / runs, (time.perf_counter() - wall) / runs))
+    return [min(times) for times in results]
+
+
+# Growth is also measured inside the largest run: its first REFERENCE clusters, timed in turns
+# with the whole fleet. Across separate runs, the machine's load differs between the two.
+REFERENCE = 10
+
+
+def _reference(items: list[Any], clusters: int) -> list[Any]:
+    return items[:REFERENCE] if clusters > REFERENCE else []
 
 
 def child_render(clusters: int) -> dict[str, Any]:
@@ -87,9 +98,17 @@ def child_render(clusters: int) -> dict[str, Any]:
     first_render = time.process_time() - validated
     peak = _rss_mb()
     del rendered
-    cpu, wall = _per_run(lambda: [render_stack(s, loader) for s in specs])
-    # As `fleet render` works: each stack's objects are written out before the next is rendered.
-    each, _ = _per_run(lambda: [len(render_stack(s, loader)) for s in specs])
+    def held(specs: list[Any]) -> Callable[[], object]:
+        return lambda: [render_stack(s, loader) for s in specs]
+
+    def each(specs: list[Any]) -> Callable[[], object]:
+        # As `fleet render` works: each stack's objects are written out before the next is rendered.
+        return lambda: [len(render_stack(s, loader)) for s in specs]
+
+    first = _reference(specs, clusters)
+    (cpu, wall), (each_s, _), *reference = _per_run(
+        held(specs), each(specs), *([held(first), each(first)] if first else [])
+    )
     return {
         "clusters": clusters,
         "objects": sum(len(render_stack(s, loader)) for s in specs),
@@ -99,7 +118,9 @@ def child_render(clusters: int) -> dict[str, Any]:
         "first_render_s": first_render,
         "render_s": cpu,
         "render_wall_s": wall,
-        "render_each_s": each,
+        "render_each_s": each_s,
+        "reference_held_s": reference[0][0] if reference else None,
+        "reference_each_s": reference[1][0] if reference else None,
         "baseline_mb": baseline,
         "peak_mb": peak,
     }
@@ -119,8 +140,15 @@ def child_check(clusters: int) -> dict[str, Any]:
     object_rules = [r for r in RULES if r.scope == "object"]
     stack_rules = len(RULES) - len(object_rules)
     reports = [check(manifests, context) for manifests, context in stacks]
-    cpu, wall = _per_run(lambda: [check(manifests, context) for manifests, context in stacks])
-    objects_only, _ = _per_run(lambda: [evaluate(manifests, context, object_rules) for manifests, context in stacks])
+    def checked(stacks: list[Any]) -> Callable[[], object]:
+        return lambda: [check(manifests, context) for manifests, context in stacks]
+
+    first = _reference(stacks, clusters)
+    (cpu, wall), (objects_only, _), *reference = _per_run(
+        checked(stacks),
+        lambda: [evaluate(manifests, context, object_rules) for manifests, context in stacks],
+        *([checked(first)] if first else []),
+    )
     return {
         "clusters": clusters,
         "objects": sum(r.objects for r in reports),
@@ -133,6 +161,7 @@ def child_check(clusters: int) -> dict[str, Any]:
         "seconds": cpu,
         "wall_s": wall,
         "object_rules_s": objects_only,
+        "reference_s": reference[0][0] if reference else None,
     }
 
 
@@ -218,8 +247,8 @@ def report_render(sizes: list[int]) -> None:
         print(f"       cold, end to end {total:.3f}s CPU = {r['objects'] / total:,.0f} objects/s (one-time upstream parse "
               f"{r['upstream_s']:.3f}s, config validation + sizing {r['validate_s']:.3f}s, first render "
               f"{r['first_render_s']:.3f}s); peak RSS {r['peak_mb']:.0f} MB (after imports {r['baseline_mb']:.0f} MB)")
-    _growth(runs, lambda r: r["render_s"], "render time, all objects held")
-    _growth(runs, lambda r: r["render_each_s"], "render time, stack by stack")
+    _growth(runs, lambda r: r["render_s"], "render time, all objects held", "reference_held_s")
+    _growth(runs, lambda r: r["render_each_s"], "render time, stack by stack", "reference_each_s")
     _growth(runs, lambda r: r["upstream_s"] + r["validate_s"] + r["first_render_s"], "end-to-end time")
     big = max(runs, key=lambda r: r["clusters"])
     if big["clusters"] >= 100:
@@ -239,7 +268,7 @@ def report_check(sizes: list[int]) -> None:
               f"({_verdict('check evaluations/s', rate)}); object rules alone "
               f"{r['object_evaluations'] / r['object_rules_s']:,.0f}/s; engine count incl. stack rules "
               f"{r['evaluations']:,} = {r['evaluations'] / r['seconds']:,.0f}/s")
-    _growth(runs, lambda r: r["seconds"], "check time")
+    _growth(runs, lambda r: r["seconds"], "check time", "reference_s")
 
 
 def report_mocks(sizes: list[int]) -> None:
@@ -254,14 +283,23 @@ def report_mocks(sizes: list[int]) -> None:
     _growth(runs, lambda r: r["program_s"], "program time")
 
 
-def _growth(runs: list[dict[str, Any]], seconds: Callable[[dict[str, Any]], float], what: str) -> None:
+def _growth(
+    runs: list[dict[str, Any]], seconds: Callable[[dict[str, Any]], float], what: str, reference: str | None = None
+) -> None:
+    """Growth from the smallest to the largest run; with `reference`, also within the largest
+    run (its first REFERENCE clusters timed in turns with the whole fleet)."""
     if len(runs) < 2:
         return
     small, big = runs[0], runs[-1]
     growth = seconds(big) / seconds(small)
     scale = big["clusters"] / small["clusters"]
     print(f"  growth {small['clusters']} -> {big['clusters']} clusters ({scale:g}x): {what} x{growth:.2f} "
-          f"({_verdict('growth 10->100', growth * 10 / scale)})")
+          f"across runs ({_verdict('growth 10->100', growth * 10 / scale)})")
+    if reference and big.get(reference):
+        inside = seconds(big) / big[reference]
+        scale = big["clusters"] / REFERENCE
+        print(f"      within the {big['clusters']}-cluster run, against its first {REFERENCE} clusters in turns: "
+              f"x{inside:.2f} ({_verdict('growth 10->100', inside * 10 / scale)})")
 
 
 def main(argv: list[str] | None = None) -> int:
