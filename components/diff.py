@@ -225,21 +225,36 @@ def diff_stack(stack: str, base_ref: str, stacks_dir: Path, loader: UpstreamLoad
 def render_at_ref(ref: str, stack: str, root: Path = PROJECT_ROOT) -> list[Manifest]:
     """Render `stack` with the code and config of `ref`. A stack that does not exist
     at the ref renders as nothing (everything is added)."""
-    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", ref],
-                             capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise ConfigError(f"--base {ref}: not a git ref of {root} ({archive.stderr.decode().strip()})")
-    with tempfile.TemporaryDirectory(prefix="sandbox-infra-base-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
-        if not (Path(tmp) / "stacks" / f"Pulumi.{stack}.yaml").is_file():
-            return []
-        env = {**os.environ, "UPSTREAM_DIR": str(upstream_dir().resolve()), "PYTHONPATH": tmp}
-        rendered = subprocess.run([sys.executable, "-m", "components", "render", "--stack", stack],
-                                  cwd=tmp, env=env, capture_output=True, text=True, check=False)
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                            capture_output=True, text=True, check=False)
+    if commit.returncode != 0:
+        raise ConfigError(f"--base {ref}: not a git ref of {root} (fatal: not a valid object name: {ref})")
+    tree = _checkout(root, commit.stdout.strip())
+    if not (tree / "stacks" / f"Pulumi.{stack}.yaml").is_file():
+        return []
+    env = {**os.environ, "UPSTREAM_DIR": str(upstream_dir().resolve()), "PYTHONPATH": str(tree)}
+    rendered = subprocess.run([sys.executable, "-m", "components", "render", "--stack", stack],
+                              cwd=tree, env=env, capture_output=True, text=True, check=False)
     if rendered.returncode != 0:
         raise ConfigError(f"--base {ref}: rendering stack {stack!r} at that ref failed: {rendered.stderr.strip()}")
     return [doc for doc in yaml.load_all(rendered.stdout, Loader=yaml.CSafeLoader) if doc]
+
+
+_checkouts: dict[tuple[Path, str], tempfile.TemporaryDirectory] = {}
+
+
+def _checkout(root: Path, commit: str) -> Path:
+    """The tree of `commit`, extracted once per process (fleet diff renders many stacks
+    of one base); keyed by commit id, so a moved ref is never served stale."""
+    key = (root.resolve(), commit)
+    if key not in _checkouts:
+        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", commit],
+                                 capture_output=True, check=True)
+        directory = tempfile.TemporaryDirectory(prefix="sandbox-infra-base-")  # removed at exit
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(directory.name, filter="data")
+        _checkouts[key] = directory
+    return Path(_checkouts[key].name)
 
 
 # --- reports ----------------------------------------------------------------------------
