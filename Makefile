@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render check test lint clean toolchain e2e bench bench-claims sizing-proof
+.PHONY: setup render check test lint clean toolchain e2e local-cluster bench bench-claims bench-engine sizing-proof
 
 setup: $(STAMP)
 
@@ -37,10 +37,17 @@ toolchain:
 e2e: setup
 	$(BIN)/python -m pytest -m e2e -rsP tests/e2e
 
+## A local control plane (the e2e one) to run `pulumi up` against, until Ctrl-C; see README.
+local-cluster: setup
+	$(BIN)/python -m tests.e2e.local_cluster
 
 ## Claim-to-bound latency, warm claims vs cold sandboxes, on the e2e control plane (prints figures).
 bench-claims: setup
 	$(BIN)/python -m benchmarks.claim_latency
+
+## `pulumi preview` / `pulumi up` wall time per shipped stack on the e2e control plane (prints figures).
+bench-engine: setup
+	$(BIN)/python -m benchmarks.pulumi_engine
 
 lint: setup
 	$(BIN)/ruff check .

@@ -21,11 +21,16 @@ from .warm_pool import WarmPool
 
 def provider(spec: StackSpec) -> k8s.Provider:
     settings = spec.cluster.provider
+    if settings.render_yaml_to_directory:
+        # Render-only: nothing is read from or applied to a cluster, so the cluster's
+        # credentials are not needed (the provider refuses a context missing from the
+        # local kubeconfig, which is the usual case on the machine that renders).
+        return k8s.Provider(spec.cluster.name, render_yaml_to_directory=settings.render_yaml_to_directory,
+                            enable_server_side_apply=True)
     return k8s.Provider(
         spec.cluster.name,
         kubeconfig=settings.kubeconfig,
         context=settings.context,
-        render_yaml_to_directory=settings.render_yaml_to_directory,
         enable_server_side_apply=True,
     )
 

@@ -86,6 +86,23 @@ def test_every_kubernetes_resource_uses_the_stack_provider(dev: dict[str, Regist
         assert registration.provider.startswith(provider.urn + "::"), registration.urn
 
 
+def test_render_only_provider_needs_no_cluster_credentials(loader: UpstreamLoader) -> None:
+    config = stack_config("staging")
+    config["cluster"]["provider"] = {"context": "staging-eu-west", "kubeconfig": "/etc/kube/staging.yaml",
+                                     "renderYamlToDirectory": "out/staging"}
+    config["cluster"]["waitForWorkloads"] = False
+    provider = next(r for r in _deploy(config, loader).values() if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs.get("renderYamlToDirectory") == "out/staging"
+    assert "context" not in provider.inputs and "kubeconfig" not in provider.inputs
+
+    del config["cluster"]["provider"]["renderYamlToDirectory"]
+    config["cluster"]["waitForWorkloads"] = True
+    provider = next(r for r in _deploy(config, loader).values() if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["context"] == "staging-eu-west"
+    assert provider.inputs["kubeconfig"] == "/etc/kube/staging.yaml"
+    assert "renderYamlToDirectory" not in provider.inputs
+
+
 def test_only_crds_are_retained_on_delete(dev: dict[str, Registration]) -> None:
     retained = sorted(r.name for r in dev.values() if r.retain_on_delete)
     assert retained == sorted(r.name for r in _of_type(dev, ":CustomResourceDefinition"))

@@ -54,14 +54,73 @@ K8S_VERSION="$(module_version "$TOOLS/kubernetes/go.mod" k8s.io/kubernetes)"
 K8S_MINOR="$(echo "$K8S_VERSION" | cut -d. -f2)"
 K8S_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$K8S_MINOR -X k8s.io/component-base/version.gitTreeState=clean"
 
+# Sources that are not Go modules: the Python language host's upstream source, kept in the
+# shared mirror because the module proxy refuses its module (see tools/README.md).
+UPSTREAM_DIR="${UPSTREAM_DIR:-$ROOT/../shared/upstream}"
+LANGUAGE_HOST_TAG=v3.259.0
+LANGUAGE_HOST_DIR="pulumi/$LANGUAGE_HOST_TAG/sdk/python/cmd"
+# sha256 as listed in ../shared/upstream/README.md: a changed file is refused, not built.
+LANGUAGE_HOST_FILES=(
+    "af5496a36f89a58e5bc67dfeebe0053411da7dc2626107b665354b4a4c5a38e8 pulumi-language-python/main.go"
+    "f33d1a121a49d5b042b472990f56de858a35ec12a7f9c67e620519fd86c8a37d pulumi-language-python-exec"
+)
+PULUMI_VERSION="$(module_version "$TOOLS/pulumi/go.mod" github.com/pulumi/pulumi/pkg/v3)"
+PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+PROVIDER_VERSION="$(module_version "$TOOLS/pulumi-kubernetes/go.mod" "$PROVIDER_MODULE")"
+# The plugin reports the version it was really built from (a pseudo-version), without the "v".
+PROVIDER_LDFLAGS="-s -w -X $PROVIDER_MODULE/pkg/version.Version=${PROVIDER_VERSION#v}"
+PULUMI_LDFLAGS="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+
 # name | module dir | pinned module | output binary=package ... | ldflags
+# A package starting with ./ is a folder that prepare_<name> puts into the build copy.
 COMPONENTS=(
     "etcd|etcd|go.etcd.io/etcd/server/v3|etcd=go.etcd.io/etcd/server/v3|-s -w"
     "kube-apiserver|kubernetes|k8s.io/kubernetes|kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver|$K8S_LDFLAGS"
     "agent-sandbox-controller|agent-sandbox|sigs.k8s.io/agent-sandbox|agent-sandbox-controller=sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller|-s -w"
-    "pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3|pulumi=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi-language-python=github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|-s -w"
-    "pulumi-resource-kubernetes|pulumi-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4|pulumi-resource-kubernetes=github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes|-s -w"
+    "pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3|pulumi=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi-language-python=./pulumi-language-python|$PULUMI_LDFLAGS"
+    "pulumi-resource-kubernetes|pulumi-kubernetes|$PROVIDER_MODULE|pulumi-resource-kubernetes=./pulumi-resource-kubernetes|$PROVIDER_LDFLAGS"
 )
+
+# prepare_<name> WORKDIR: put non-module sources into the build copy. Prints a reason and
+# returns 2 when a source is not available (the component is then "unavailable"), 1 on a
+# real failure. Its stdout's last line is added to the build stamp.
+prepare_pulumi() {
+    local workdir="$1" src="$UPSTREAM_DIR/$LANGUAGE_HOST_DIR" entry digest file
+    if [[ ! -d "$src" ]]; then
+        echo "the Python language host source is not in the upstream mirror: $src does not exist (set UPSTREAM_DIR to ../shared/upstream)"
+        return 2
+    fi
+    for entry in "${LANGUAGE_HOST_FILES[@]}"; do
+        read -r digest file <<<"$entry"
+        if [[ "$(sha256sum "$src/$file" 2>/dev/null | cut -d' ' -f1)" != "$digest" ]]; then
+            echo "$src/$file is missing or does not match its pinned sha256 $digest"
+            return 2
+        fi
+    done
+    mkdir -p "$workdir/pulumi-language-python"
+    cp "$src/pulumi-language-python/main.go" "$workdir/pulumi-language-python/"
+    # The host runs programs through this shim and looks for it beside its own binary.
+    install -m 0755 "$src/pulumi-language-python-exec" "$OUT/bin/pulumi-language-python-exec"
+    echo "language host $LANGUAGE_HOST_TAG $(printf '%s\n' "${LANGUAGE_HOST_FILES[@]}" | sha256sum | cut -c1-16)"
+}
+
+prepare_pulumi-resource-kubernetes() {
+    local workdir="$1" dir
+    # The plugin's main package embeds schema-embed.json and terraform-mapping-embed.json,
+    # which upstream generates at build time from the schema.json and
+    # terraform-mapping.json the module ships: copy the folder, run the generator.
+    dir="$(cd "$workdir" && go mod download -json "$PROVIDER_MODULE@$PROVIDER_VERSION" 2>&1 \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    if [[ -z "$dir" || ! -f "$dir/cmd/pulumi-resource-kubernetes/generate.go" ]]; then
+        echo "cannot download $PROVIDER_MODULE@$PROVIDER_VERSION"
+        return 2
+    fi
+    rm -rf "$workdir/pulumi-resource-kubernetes"
+    cp -r "$dir/cmd/pulumi-resource-kubernetes" "$workdir/"
+    chmod -R u+w "$workdir/pulumi-resource-kubernetes"
+    (cd "$workdir/pulumi-resource-kubernetes" && VERSION="${PROVIDER_VERSION#v}" go run -mod=readonly generate.go) >&2 || return 1
+    echo "generated for ${PROVIDER_VERSION#v}"
+}
 
 write_status() {  # name state seconds version detail binaries
     python3 - "$OUT/status/$1.json" "$@" <<'PY'
@@ -72,34 +131,54 @@ json.dump({"name": name, "state": state, "seconds": float(seconds), "version": v
 PY
 }
 
+# What, beyond go.mod/go.sum, decides a component's binaries (part of its build stamp),
+# and files it installs besides its Go binaries.
+declare -A STAMP_EXTRA=(
+    [pulumi]="language host $LANGUAGE_HOST_TAG ${LANGUAGE_HOST_FILES[*]}"
+    [pulumi-resource-kubernetes]="generated for $PROVIDER_VERSION"
+)
+declare -A EXTRA_FILES=([pulumi]="pulumi-language-python-exec")
+
 build_component() {
     local name="$1" dir="$2" module="$3" targets="$4" ldflags="$5"
     local mod="$TOOLS/$dir" version stamp binaries="" started elapsed log="$OUT/logs/$name.log"
     version="$(module_version "$mod/go.mod" "$module")"
-    stamp="$(cat "$mod/go.mod" "$mod/go.sum" 2>/dev/null | sha256sum | cut -c1-16) $(go env GOVERSION) $ldflags $GOFLAGS"
+    stamp="$(cat "$mod/go.mod" "$mod/go.sum" 2>/dev/null | sha256sum | cut -c1-16) $(go env GOVERSION) $ldflags $GOFLAGS ${STAMP_EXTRA[$name]:-}"
     local missing=0
     for target in $targets; do
         binaries+="$OUT/bin/${target%%=*} "
         [[ -x "$OUT/bin/${target%%=*}" ]] || missing=1
     done
+    for file in ${EXTRA_FILES[$name]:-}; do
+        [[ -x "$OUT/bin/$file" ]] || missing=1
+    done
     if [[ $missing == 0 && -f "$OUT/stamps/$name" && "$(cat "$OUT/stamps/$name")" == "$stamp" ]]; then
-        printf '%-28s %-10s cached\n' "$name" "$version"
+        printf '%-28s %-36s cached\n' "$name" "$version"
         write_status "$name" built 0 "$version" "cached: binaries exist for this go.mod/go.sum" "$binaries"
         return 0
     fi
 
     started=$(date +%s)
-    local workdir="$mod" modflag="-mod=readonly"
-    if [[ ! -f "$mod/go.sum" ]]; then
-        # No committed go.sum (see that go.mod): resolve it in a scratch copy.
-        workdir="$OUT/src/$dir"
-        rm -rf "$workdir" && mkdir -p "$workdir" && cp "$mod/go.mod" "$workdir/"
-        modflag="-mod=mod"
-    fi
     : > "$log"
-    local ok=1
-    if [[ "$modflag" == "-mod=mod" ]]; then
+    # Build in a copy: generated and copied-in sources never land in the checkout.
+    local workdir="$OUT/src/$dir" modflag="-mod=readonly" ok=1 reason=""
+    rm -rf "$workdir" && mkdir -p "$workdir" && cp "$mod/go.mod" "$workdir/"
+    if [[ -f "$mod/go.sum" ]]; then
+        cp "$mod/go.sum" "$workdir/"
+    else
+        # No committed go.sum (see that go.mod): resolve it here.
+        modflag="-mod=mod"
         (cd "$workdir" && go mod tidy >>"$log" 2>&1) || ok=0
+    fi
+    if [[ $ok == 1 ]] && declare -F "prepare_$name" >/dev/null; then
+        local prepared status
+        prepared="$("prepare_$name" "$workdir" 2>>"$log")"; status=$?
+        echo "prepare: $prepared" >>"$log"
+        case $status in
+            0) ;;
+            2) reason="$(tail -1 <<<"$prepared")"; ok=0 ;;
+            *) ok=0 ;;
+        esac
     fi
     for target in $targets; do
         [[ $ok == 1 ]] || break
@@ -107,22 +186,25 @@ build_component() {
     done
     elapsed=$(( $(date +%s) - started ))
     if [[ $ok == 0 ]]; then
-        # A module the proxy refuses (or no network) is not a build failure: tell them apart.
-        local reason
-        reason="$(grep -m1 -E 'reading .*(403|404|410)|This module version is not available|dial tcp|no such host|Could not resolve host' "$log" \
-            | sed -E 's#https?://[^ ]*/(@v/[^ :]+)#\1#' | cut -c1-400)"
+        # A module the proxy refuses (or no network) or a source missing from the mirror is
+        # not a build failure: tell them apart.
+        if [[ -z "$reason" ]]; then
+            reason="$(grep -m1 -E 'reading .*(403|404|410)|This module version is not available|dial tcp|no such host|Could not resolve host' "$log" \
+                | sed -E 's#https?://[^ ]*/(@v/[^ :]+)#\1#' | cut -c1-400)"
+            [[ -z "$reason" ]] || reason="Go module download refused: $reason"
+        fi
         if [[ -n "$reason" ]]; then
-            write_status "$name" unavailable "$elapsed" "$version" "Go module download refused: $reason" "$binaries"
-            printf '%-28s %-10s UNAVAILABLE: %s\n' "$name" "$version" "$reason"
+            write_status "$name" unavailable "$elapsed" "$version" "$reason" "$binaries"
+            printf '%-28s %-36s UNAVAILABLE: %s\n' "$name" "$version" "$reason"
             return 2
         fi
         write_status "$name" failed "$elapsed" "$version" "go build failed: $(tail -3 "$log" | tr '\n' ' ')" "$binaries"
-        printf '%-28s %-10s BUILD FAILED, see %s\n' "$name" "$version" "$log"
+        printf '%-28s %-36s BUILD FAILED, see %s\n' "$name" "$version" "$log"
         return 1
     fi
     echo "$stamp" > "$OUT/stamps/$name"
     write_status "$name" built "$elapsed" "$version" "built in ${elapsed} s" "$binaries"
-    printf '%-28s %-10s built in %6d s\n' "$name" "$version" "$elapsed"
+    printf '%-28s %-36s built in %6d s\n' "$name" "$version" "$elapsed"
 }
 
 total_started=$(date +%s)

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components.specs.loader import load_stack
-
 from .controlplane import ControlPlane, control_plane
-from .helpers import SHIPPED_STACKS, require
+from .helpers import require, shipped_contexts
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -28,6 +26,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     require("etcd", "kube-apiserver")
-    contexts = [context for stack in SHIPPED_STACKS if (context := load_stack(stack).cluster.provider.context)]
-    with control_plane(tmp_path_factory.mktemp("plane"), contexts) as started:
+    with control_plane(tmp_path_factory.mktemp("plane"), shipped_contexts()) as started:
         yield started

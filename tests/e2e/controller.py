@@ -17,6 +17,7 @@ import base64
 import contextlib
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import requests
 
 from .controlplane import ControlPlane, free_port, stop
-from .kube import Kube
+from .kube import ApiError, Kube
 from .toolchain import binary
 
 CRDS = (
@@ -38,7 +39,8 @@ CRDS = (
 def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
     for name in CRDS:
         crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-        if crd["spec"].get("conversion", {}).get("strategy") != "Webhook":
+        conversion = crd["spec"].get("conversion", {})
+        if conversion.get("strategy") != "Webhook" or conversion["webhook"]["clientConfig"].get("url") == url:
             continue
         kube.patch("apiextensions.k8s.io/v1", "CustomResourceDefinition", name, None, {"spec": {"conversion": {
             "strategy": "Webhook",
@@ -50,8 +52,14 @@ def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
 
 
 @contextlib.contextmanager
-def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
-    """Start the controller (extensions on) and wait until it serves; CRDs must exist."""
+def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = (),
+                             follow_crd_updates: bool = False) -> Iterator[subprocess.Popen]:
+    """Start the controller (extensions on) and wait until it serves; CRDs must exist.
+
+    `follow_crd_updates`: keep pointing the CRDs' conversion at the loopback webhook while the
+    controller runs, for tests in which `pulumi up` applies new CRDs (an upgrade): in a
+    cluster the controller's own certificate management re-injects its CA the same way.
+    """
     certs = plane.workdir / "webhook-certs"
     certs.mkdir(exist_ok=True)
     shutil.copy(plane.pki / "webhook.crt", certs / "tls.crt")
@@ -76,7 +84,25 @@ def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"agent-sandbox-controller not ready after 60 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.25)
-        yield process
+        if not follow_crd_updates:
+            yield process
+            return
+        stopped = threading.Event()
+        url, ca = f"https://127.0.0.1:{webhook_port}/convert", (plane.pki / "ca.crt").read_bytes()
+
+        def follow() -> None:
+            kube = plane.client("agent-sandbox-cert-manager")
+            while not stopped.wait(0.1):
+                with contextlib.suppress(ApiError, requests.RequestException):
+                    point_conversion_at(kube, url, ca)
+
+        follower = threading.Thread(target=follow, name="conversion-follower", daemon=True)
+        follower.start()
+        try:
+            yield process
+        finally:
+            stopped.set()
+            follower.join()
     finally:
         stop(process)
 

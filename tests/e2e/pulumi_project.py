@@ -1,0 +1,150 @@
+"""A throwaway copy of the project driven by the real Pulumi CLI, against one control plane.
+
+Each copy has its own `PULUMI_HOME` and a `file://` backend in its own directory, the
+toolchain's `pulumi`, language host and `pulumi-resource-kubernetes` first on PATH, and
+automatic plugin downloads off: nothing is fetched, every engine piece is the one
+tools/build.sh built. Stacks and config changes happen in the copy, never in the
+working tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.manifests.common import Manifest
+from components.specs.loader import load_stack
+from components.upstream import upstream_dir
+
+from .controlplane import ControlPlane
+from .helpers import render, require
+from .kube import Kube, wait_established
+from .toolchain import ROOT, TOOLCHAIN_DIR
+
+PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
+FIXTURES = Path(__file__).parent / "stacks"
+# The public, dev-only passphrase of the dev stack's secrets (see stacks/Pulumi.dev.yaml);
+# the other stacks get it too, for the throwaway local backend of this run.
+E2E_PASSPHRASE = "sandbox-infra-dev"
+
+
+@dataclass
+class Project:
+    path: Path
+    env: dict[str, str]
+    kube: Kube | None
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.path / "stacks"
+
+    def rendered(self, stack: str) -> list[Manifest]:
+        """The stack as this project copy configures it (after the test's config changes)."""
+        return render(stack, self.stacks_dir)
+
+    def pulumi(self, *args: str, stack: str | None = "dev", check: bool = True,
+               timeout: float = 900) -> subprocess.CompletedProcess:
+        command = ["pulumi", *args, "--non-interactive", "--color", "never"]
+        if stack is not None:
+            command += ["--stack", stack]
+        result = subprocess.run(command, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            pytest.fail(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                        f"{result.stderr[-4000:]}")
+        return result
+
+    def init(self, stack: str) -> None:
+        self.pulumi("stack", "init", stack=stack)
+        # No kubelet runs pods here: never wait for workloads to become ready. The only
+        # config change from the shipped stack file.
+        self.config(stack, "cluster.waitForWorkloads", False)
+
+    def config(self, stack: str, path: str, value: object) -> None:
+        """Set one config value by path, typed as YAML would type it."""
+        kind = "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "string"
+        self.pulumi("config", "set", "--path", path, str(value).lower() if isinstance(value, bool) else str(value),
+                    "--type", kind, stack=stack)
+
+    def stack_file(self, stack: str) -> dict:
+        return yaml.safe_load((self.stacks_dir / f"Pulumi.{stack}.yaml").read_text())
+
+
+def engine_env(path: Path, base: dict[str, str]) -> dict[str, str]:
+    return {
+        **base,
+        "PATH": f"{TOOLCHAIN_DIR / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "PULUMI_HOME": str(path / ".pulumi-home"),
+        "PULUMI_CONFIG_PASSPHRASE": E2E_PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "UPSTREAM_DIR": str(upstream_dir()),
+    }
+
+
+def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...],
+                 extra_stack_files: tuple[Path, ...] = ()) -> Project:
+    """Copy the project to `path`, log in to a local backend, init `stacks` (waitForWorkloads off).
+
+    Without a plane the copy has no kubeconfig at all (render-only runs must not need one).
+    """
+    require(*PULUMI)
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, path / name)
+    for name in ("components", "policies"):
+        (path / name).symlink_to(ROOT / name)
+    shutil.copytree(ROOT / "stacks", path / "stacks")
+    for extra in extra_stack_files:
+        shutil.copy(extra, path / "stacks")
+    (path / ".venv").symlink_to(ROOT / ".venv")
+    base = plane.env() if plane else {**os.environ, "KUBECONFIG": str(path / "no-kubeconfig")}
+    env = engine_env(path, base)
+    state = path / ".state"
+    state.mkdir()
+    subprocess.run(["pulumi", "login", f"file://{state}"], cwd=path, env=env, check=True, capture_output=True)
+    project = Project(path, env, plane.client() if plane else None)
+    for stack in stacks:
+        project.init(stack)
+    return project
+
+
+# --- playing virt-operator ---------------------------------------------------------------
+# virt-operator registers the VM CRDs once the KubeVirt CR exists; it needs a node to run,
+# and this control plane has none. These stand-ins register the same names and versions
+# with an open schema, so that the stack's VM objects can be created; their content is
+# validated offline against KubeVirt's own OpenAPI schema (tests/test_kubevirt_manifests.py).
+
+def _open_crd(group: str, plural: str, kind: str, versions: list[str]) -> Manifest:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}", "labels": {"sandbox-infra.e2e/stands-in-for": "virt-operator"}},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
+            "versions": [{"name": v, "served": True, "storage": i == 0, "subresources": {"status": {}},
+                          "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                         for i, v in enumerate(versions)],
+        },
+    }
+
+
+VIRT_OPERATOR_CRDS = (
+    _open_crd("kubevirt.io", "virtualmachines", "VirtualMachine", ["v1"]),
+    _open_crd("pool.kubevirt.io", "virtualmachinepools", "VirtualMachinePool", ["v1beta1", "v1alpha1"]),
+)
+
+
+def register_virt_operator_crds(kube: Kube) -> None:
+    for crd in VIRT_OPERATOR_CRDS:
+        kube.apply(crd)
+    wait_established(kube, list(VIRT_OPERATOR_CRDS))
+
+
+def uses_kubevirt(project: Project, stack: str) -> bool:
+    return load_stack(stack, project.stacks_dir).kubevirt is not None

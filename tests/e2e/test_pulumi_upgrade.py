@@ -1,0 +1,59 @@
+"""A real agent-sandbox upgrade through the engine: the dev stack goes up on v0.4.6
+(v1alpha1 only), its config moves to v0.5.6 (v1beta1 storage, v1alpha1 converted by the
+controller's webhook), the preview plans templates and pools as in-place updates (no
+replace, no delete), `pulumi up` succeeds, and the live SandboxWarmPool keeps its UID.
+
+The v0.5.6 controller runs out of cluster (tests/e2e/controller.py) to serve the
+conversion webhook that reading the v1alpha1-stored objects as v1beta1 needs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .controller import agent_sandbox_controller
+from .controlplane import control_plane
+from .fake_node import FakeControllerManager
+from .helpers import require, shipped_contexts
+from .pulumi_project import PULUMI, make_project, register_virt_operator_crds
+
+OLD, NEW = "v0.4.6", "v0.5.6"
+AGENT_SANDBOX_KINDS = ("SandboxTemplate", "SandboxWarmPool")
+
+
+def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
+    require("etcd", "kube-apiserver", "agent-sandbox-controller", *PULUMI)
+    with control_plane(tmp_path / "plane", shipped_contexts()) as plane:
+        project = make_project(tmp_path / "project", plane, ("dev",))
+        project.config("dev", "agentSandbox.version", OLD)
+        register_virt_operator_crds(project.kube)
+        old = project.rendered("dev")
+        namespaces = [m["metadata"]["name"] for m in old if m["kind"] == "Namespace"]
+        with FakeControllerManager(project.kube, namespaces):
+            project.pulumi("up", "--yes", "--skip-preview")
+            pool = next(m for m in old if m["kind"] == "SandboxWarmPool")
+            assert pool["apiVersion"].endswith("/v1alpha1")
+            name, namespace = pool["metadata"]["name"], pool["metadata"]["namespace"]
+            uid = project.kube.get(pool["apiVersion"], "SandboxWarmPool", name, namespace)["metadata"]["uid"]
+
+            project.config("dev", "agentSandbox.version", NEW)
+            print(project.pulumi("preview", "--diff").stdout[-6000:])
+            steps = json.loads(project.pulumi("preview", "--json").stdout)["steps"]
+            ops = {(step["urn"].split("::")[-2].split("$")[-1], step["urn"].split("::")[-1]): step["op"]
+                   for step in steps}
+            print(json.dumps({f"{t} {n}": op for (t, n), op in sorted(ops.items())}, indent=1))
+            destructive = {k: op for k, op in ops.items() if op in ("replace", "create-replacement", "delete-replaced",
+                                                                     "delete", "discard")}
+            assert not destructive, f"the upgrade would replace or delete: {destructive}"
+            for kind in AGENT_SANDBOX_KINDS:
+                planned = {op for (t, _), op in ops.items() if t.endswith(f":{kind}")}
+                assert planned == {"update"}, f"{kind}: planned {planned}, expected in-place updates"
+
+            with agent_sandbox_controller(plane, follow_crd_updates=True):
+                project.pulumi("up", "--yes", "--skip-preview")
+            new_pool = next(m for m in project.rendered("dev") if m["kind"] == "SandboxWarmPool")
+            assert new_pool["apiVersion"].endswith("/v1beta1")
+            live = project.kube.get(new_pool["apiVersion"], "SandboxWarmPool", name, namespace)
+            assert live["metadata"]["uid"] == uid, "the pool was replaced, not updated"
+            assert live["spec"]["replicas"] == new_pool["spec"]["replicas"]
