@@ -131,10 +131,15 @@ json.dump({"name": name, "state": state, "seconds": float(seconds), "version": v
 PY
 }
 
+# Binaries whose version stamp differs from their component's: the language host reports
+# the tag of its source, not the CLI's version.
+declare -A TARGET_LDFLAGS=(
+    [pulumi-language-python]="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGUAGE_HOST_TAG"
+)
 # What, beyond go.mod/go.sum, decides a component's binaries (part of its build stamp),
 # and files it installs besides its Go binaries.
 declare -A STAMP_EXTRA=(
-    [pulumi]="language host $LANGUAGE_HOST_TAG ${LANGUAGE_HOST_FILES[*]}"
+    [pulumi]="language host $LANGUAGE_HOST_TAG ${LANGUAGE_HOST_FILES[*]} ${TARGET_LDFLAGS[*]}"
     [pulumi-resource-kubernetes]="generated for $PROVIDER_VERSION"
 )
 declare -A EXTRA_FILES=([pulumi]="pulumi-language-python-exec")
@@ -182,7 +187,8 @@ build_component() {
     fi
     for target in $targets; do
         [[ $ok == 1 ]] || break
-        (cd "$workdir" && go build "$modflag" -ldflags "$ldflags" -o "$OUT/bin/${target%%=*}" "${target#*=}" >>"$log" 2>&1) || ok=0
+        (cd "$workdir" && go build "$modflag" -ldflags "${TARGET_LDFLAGS[${target%%=*}]:-$ldflags}" \
+            -o "$OUT/bin/${target%%=*}" "${target#*=}" >>"$log" 2>&1) || ok=0
     done
     elapsed=$(( $(date +%s) - started ))
     if [[ $ok == 0 ]]; then

@@ -87,6 +87,17 @@ def engine_env(path: Path, base: dict[str, str]) -> dict[str, str]:
     }
 
 
+def copy_project(path: Path) -> None:
+    """What a checkout holds for `pulumi` to run: the program, its stacks, its venv and the pack."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, path / name)
+    for name in ("components", "policies"):
+        (path / name).symlink_to(ROOT / name)
+    shutil.copytree(ROOT / "stacks", path / "stacks")
+    (path / ".venv").symlink_to(ROOT / ".venv")
+
+
 def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...],
                  extra_stack_files: tuple[Path, ...] = ()) -> Project:
     """Copy the project to `path`, log in to a local backend, init `stacks` (waitForWorkloads off).
@@ -94,15 +105,9 @@ def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...]
     Without a plane the copy has no kubeconfig at all (render-only runs must not need one).
     """
     require(*PULUMI)
-    path.mkdir(parents=True, exist_ok=True)
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, path / name)
-    for name in ("components", "policies"):
-        (path / name).symlink_to(ROOT / name)
-    shutil.copytree(ROOT / "stacks", path / "stacks")
+    copy_project(path)
     for extra in extra_stack_files:
         shutil.copy(extra, path / "stacks")
-    (path / ".venv").symlink_to(ROOT / ".venv")
     base = plane.env() if plane else {**os.environ, "KUBECONFIG": str(path / "no-kubeconfig")}
     env = engine_env(path, base)
     state = path / ".state"
