@@ -123,9 +123,9 @@ def test_kubevirt_cr_settings_reach_the_cr() -> None:
 
 def test_kubevirt_cr_waits_for_available_unless_workloads_cannot_run() -> None:
     waiting = build_kubevirt_cr(KubeVirtSpec(), ClusterSpec(name="c", environment="dev"), "kubevirt")
-    assert waiting["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Available"}
+    assert waiting["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Available", "pulumi.com/patchForce": "true"}
     no_nodes = build_kubevirt_cr(KubeVirtSpec(), ClusterSpec(name="c", environment="dev", wait_for_workloads=False), "kubevirt")
-    assert no_nodes["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert no_nodes["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true"}
 
 
 # --- the operator install ---------------------------------------------------------------

@@ -12,7 +12,10 @@ from components.manifests.stack import render_stack
 from components.manifests.tenant import build_tenant
 from components.manifests.warm_pool import build_warm_pool
 from components.specs import spec_from_config
+from components.specs.loader import available_stacks
 from components.upstream import UpstreamLoader
+
+from .conftest import stack_config
 
 
 def _spec(config: dict[str, Any], **agent_sandbox: Any):
@@ -185,14 +188,44 @@ def test_unmanaged_network_records_the_enforcer(minimal_config) -> None:
     assert template["metadata"]["annotations"]["sandbox-infra.dev/allowed-domains"] == "api.github.com"
 
 
+def awaits(manifest: dict[str, Any]) -> dict[str, str]:
+    """The pulumi-kubernetes await annotations of an object."""
+    return {k: v for k, v in manifest["metadata"].get("annotations", {}).items()
+            if k in ("pulumi.com/skipAwait", "pulumi.com/waitFor")}
+
+
+# Kinds whose pulumi-kubernetes await needs pods to run (pkg/await/awaiters.go): a Service
+# waits for endpoints, a PersistentVolumeClaim to be bound, the rest for ready pods.
+WORKLOAD_AWAITS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicationController", "Service",
+                   "Ingress", "PersistentVolumeClaim"}
+
+
+@pytest.mark.parametrize("stack", available_stacks())
+def test_wait_for_workloads_false_turns_off_every_await_on_pods(stack: str, loader: UpstreamLoader) -> None:
+    config = stack_config(stack)
+    config["cluster"]["waitForWorkloads"] = False
+    manifests = render_stack(spec_from_config(config), loader)
+    waiting = [(m["kind"], m["metadata"]["name"]) for m in manifests
+               if "pulumi.com/waitFor" in awaits(m)
+               or (m["kind"] in WORKLOAD_AWAITS and awaits(m) != {"pulumi.com/skipAwait": "true"})]
+    assert not waiting, f"these would block `pulumi up` on a cluster where no pod runs: {waiting}"
+    assert {"Service", "Deployment"} <= {m["kind"] for m in manifests}
+
+
+@pytest.mark.parametrize("stack", available_stacks())
+def test_the_stack_owns_every_field_it_declares(stack: str, loader: UpstreamLoader) -> None:
+    # Drift is put back by the next `pulumi up` instead of failing on a field conflict.
+    for manifest in render_stack(spec_from_config(stack_config(stack)), loader):
+        assert manifest["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", manifest["metadata"]["name"]
+
+
 def test_warm_pool_waits_for_ready_replicas_only_when_asked(minimal_config) -> None:
     spec = spec_from_config(minimal_config)
     pool, template = spec.warm_pools[0], spec.templates[0]
-    assert build_warm_pool(pool, template, "v1beta1", wait=True)["metadata"]["annotations"] == {
-        "pulumi.com/skipAwait": "true"}
+    assert awaits(build_warm_pool(pool, template, "v1beta1", wait=True)) == {"pulumi.com/skipAwait": "true"}
     waiting = pool.model_copy(update={"wait_for_ready": True, "update_strategy": "Recreate"})
     manifest = build_warm_pool(waiting, template, "v1beta1", wait=True)
-    assert manifest["metadata"]["annotations"] == {"pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=2"}
+    assert awaits(manifest) == {"pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=2"}
     assert manifest["metadata"]["namespace"] == "team-a"
     assert manifest["spec"] == {"replicas": 2, "sandboxTemplateRef": {"name": "python"},
                                 "updateStrategy": {"type": "Recreate"}}

@@ -44,6 +44,10 @@ def build_agent_sandbox(spec: AgentSandboxSpec, cluster: ClusterSpec, loader: Up
         manifest["metadata"]["labels"] = {**manifest["metadata"].get("labels", {}), **labels}
         if manifest["kind"] == "Namespace":
             manifest["metadata"]["labels"].update(RESTRICTED_NAMESPACE_LABELS)
+        if manifest["kind"] == "Service" and not cluster.wait_for_workloads:
+            # pulumi-kubernetes waits up to 10 minutes for a Service's endpoints, which
+            # only the controller's running pods provide.
+            manifest["metadata"]["annotations"][SKIP_AWAIT] = "true"
 
     _enable_extensions(controller, extensions)
     _harden(controller, spec, cluster)

@@ -24,6 +24,12 @@ GPU_OPT_IN_ANNOTATION = f"{DOMAIN}/allow-gpu"
 # pulumi-kubernetes await control (https://www.pulumi.com/docs/iac/clouds/kubernetes/).
 SKIP_AWAIT = "pulumi.com/skipAwait"
 WAIT_FOR = "pulumi.com/waitFor"
+# The stack owns every field it declares: `pulumi up` takes a field back from whoever changed
+# it behind Pulumi's back (kubectl edit/scale, another tool) instead of failing with a
+# server-side apply conflict, so drift found by `pulumi refresh` is put back. Fields the stack
+# does not declare (an autoscaler's replicas, via ignore_changes; a CA bundle injected into a
+# CRD) stay with their managers.
+PATCH_FORCE = "pulumi.com/patchForce"
 
 RESTRICTED_NAMESPACE_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -65,8 +71,7 @@ def obj(
     if namespace is not None:
         metadata["namespace"] = namespace
     metadata["labels"] = {**(labels or {}), **MANAGED_BY}
-    if annotations:
-        metadata["annotations"] = dict(annotations)
+    metadata["annotations"] = {**(annotations or {}), PATCH_FORCE: "true"}
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
 
 
@@ -93,9 +98,11 @@ def from_upstream(document: Manifest, deep_kinds: frozenset[str] = frozenset({"D
     schemas, stays shared with the cache: deep-copying it was 96 % of render time. Rendered
     objects are read-only."""
     if document["kind"] in deep_kinds:
-        return copy.deepcopy(document)
+        document = copy.deepcopy(document)
+        document["metadata"].setdefault("annotations", {})[PATCH_FORCE] = "true"
+        return document
     metadata = dict(document["metadata"])
-    for key in ("labels", "annotations"):
-        if key in metadata:
-            metadata[key] = dict(metadata[key])
+    if "labels" in metadata:
+        metadata["labels"] = dict(metadata["labels"])
+    metadata["annotations"] = {**metadata.get("annotations", {}), PATCH_FORCE: "true"}
     return {**document, "metadata": metadata}

@@ -56,7 +56,9 @@ def build_vm_environment(runtime: RuntimeSpec) -> list[Manifest]:
                              type="Opaque", stringData={AUTHORIZED_KEYS_KEY: REDACTED}))
     if runtime.network.management == "Managed":
         manifests.append(build_vm_network_policy(runtime))
-    manifests.append(obj("v1", "Service", runtime.id, ns, labels, spec={
+    # Like the VM itself, never block `pulumi up` on the VM booting: pulumi-kubernetes would
+    # wait up to 10 minutes for the Service's endpoints, which only a running VM provides.
+    manifests.append(obj("v1", "Service", runtime.id, ns, labels, {SKIP_AWAIT: "true"}, spec={
         "type": "ClusterIP",
         "selector": _pod_selector(runtime),
         "ports": [{"name": name, "port": port, "targetPort": port, "protocol": "TCP"} for name, port in _ports(runtime)],
