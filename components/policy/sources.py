@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError
+from ..inputs import load_documents as load_yaml_documents
 from ..manifests.common import DOMAIN
 from ..specs.layers import Layered
 from ..specs.loader import load_layered
@@ -30,37 +29,47 @@ class Located:
 
 def load_documents(text: str, uri: str | None, label: str) -> list[Located]:
     """Every Kubernetes object of a multi-document YAML text; `kind: List` documents
-    (as `kubectl get -o yaml` prints them) contribute their items."""
-    loader = yaml.SafeLoader(text)
+    (as `kubectl get -o yaml` prints them) contribute their items. Anything that is not
+    a Kubernetes object is an input error: a gate must never pass what it could not read."""
     located: list[Located] = []
-    try:
-        number = 0
-        while loader.check_node():
-            node = loader.get_node()
-            number += 1
-            document = loader.construct_document(node)
-            if document is None:
-                continue
-            if not isinstance(document, dict) or not document.get("kind") or not document.get("apiVersion"):
-                raise ConfigError(
-                    f"{label}: document {number} (line {node.start_mark.line + 1}) is not a Kubernetes object; "
-                    "expected a mapping with apiVersion and kind"
-                )
-            if str(document["kind"]).endswith("List") and isinstance(document.get("items"), list):
-                item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
-                for item, item_node in zip(document["items"], item_nodes, strict=False):
-                    if isinstance(item, dict):
-                        located.append(Located(item, uri, item_node.start_mark.line + 1))
-                continue
-            located.append(Located(document, uri, node.start_mark.line + 1))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or " ".join(str(error).split())
-        raise ConfigError(f"{label}: not valid YAML{where}: {problem}") from None
-    finally:
-        loader.dispose()
+    for number, document in enumerate(load_yaml_documents(text, label), start=1):
+        if document.data is None:
+            continue
+        where = f"{label}: document {number} (line {document.line})"
+        manifest = document.data
+        if isinstance(manifest, dict) and isinstance(manifest.get("kind"), str) and manifest["kind"].endswith("List") \
+                and "items" in manifest:
+            items = manifest["items"]
+            if not isinstance(items, list):
+                raise ConfigError(f"{where}: items must be a list of Kubernetes objects")
+            item_nodes = next((v.value for k, v in document.node.value if k.value == "items"), [])
+            for index, (item, item_node) in enumerate(zip(items, item_nodes, strict=True)):
+                _require_object(item, f"{where}: items[{index}] (line {item_node.start_mark.line + 1})")
+                located.append(Located(item, uri, item_node.start_mark.line + 1))
+            continue
+        _require_object(manifest, where)
+        located.append(Located(manifest, uri, document.line))
     return located
+
+
+def _require_object(manifest: object, where: str) -> None:
+    """The shape every rule may rely on: string apiVersion and kind, a metadata mapping
+    with a string name and string labels and annotations."""
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{where}: is not a Kubernetes object; expected a mapping with apiVersion and kind")
+    for key in ("apiVersion", "kind"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise ConfigError(f"{where}: {key} must be a non-empty string; a Kubernetes object needs apiVersion and kind")
+    metadata = manifest.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ConfigError(f"{where}: metadata must be a mapping")
+    for key in ("name", "namespace", "generateName"):
+        if key in metadata and not isinstance(metadata[key], str):
+            raise ConfigError(f"{where}: metadata.{key} must be a string")
+    for key in ("labels", "annotations"):
+        values = metadata.get(key) or {}
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise ConfigError(f"{where}: metadata.{key} must be a mapping of strings to strings")
 
 
 # Which section of the stack config an object comes from, so findings point at its entry.
