@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-
 from .exceptions import PolicyException, exception_for
 from .rule import Context, Enforcement, Manifest, Rule, Violation
 from .workloads import as_dict

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from .base import Spec
+from .base import NodeSelector, Spec, label_value_problem, qualified_name_problem
 
 KubeVirtVersion = Literal["v1.9.0"]
 DEFAULT_KUBEVIRT_VERSION: KubeVirtVersion = "v1.9.0"
@@ -49,6 +49,21 @@ class Toleration(Spec):
     key: str | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
     value: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _qualified_key(cls, key: str | None) -> str | None:
+        problem = None if key is None else qualified_name_problem(key)
+        if problem is not None:
+            raise ValueError(problem)
+        return key
+
+    @model_validator(mode="after")
+    def _label_value(self) -> Toleration:
+        problem = None if self.value is None else label_value_problem(self.key or "", self.value)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
     def as_manifest(self) -> dict[str, str]:
@@ -56,7 +71,7 @@ class Toleration(Spec):
 
 
 class PlacementSpec(Spec):
-    node_selector: dict[str, str] = {}
+    node_selector: NodeSelector = {}
     tolerations: list[Toleration] = []
 
     def as_manifest(self) -> dict[str, object]:
