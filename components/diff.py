@@ -27,9 +27,8 @@ from .manifests.common import Manifest
 from .manifests.stack import render_stack
 from .policy import Context, check
 from .specs.loader import load_stack
+from .specs.secrets import REDACTED
 from .upstream import PROJECT_ROOT, UpstreamLoader, upstream_dir
-
-REDACTED = "<redacted>"
 
 Key = tuple[str, str, str, str]  # (api group, kind, namespace, name)
 

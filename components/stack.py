@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -12,6 +14,8 @@ from .manifests.kubevirt import DATA_VOLUME_CRD
 from .manifests.sizing import SCALED_OBJECT_CRD
 from .prerequisites import RequiredCrds, agent_sandbox_crd_names
 from .sandbox_template import SandboxTemplate
+from .errors import ConfigError
+from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
 from .tenant import Tenant
 from .upstream import UpstreamLoader
@@ -19,11 +23,23 @@ from .vm_environment import VmEnvironment
 from .warm_pool import WarmPool
 
 
+def _kubeconfig(value: str | SecretValue | None) -> pulumi.Input[str] | None:
+    """Contents only as a Pulumi secret (encrypted in state, masked in logs); a path with
+    `~` expanded, as the docs' `~/.kube/config` example promises."""
+    if isinstance(value, SecretValue):
+        if value.sealed:
+            raise ConfigError("sandbox-infra:cluster.provider.kubeconfig: is a 'secure:' value the Pulumi engine did "
+                              "not decrypt; set it in the stack file with `pulumi config set --secret --path "
+                              "'cluster.provider.kubeconfig' < kubeconfig`")
+        return pulumi.Output.secret(value.reveal())
+    return os.path.expanduser(value) if value is not None else None
+
+
 def provider(spec: StackSpec) -> k8s.Provider:
     settings = spec.cluster.provider
     return k8s.Provider(
         spec.cluster.name,
-        kubeconfig=settings.kubeconfig,
+        kubeconfig=_kubeconfig(settings.kubeconfig),
         context=settings.context,
         render_yaml_to_directory=settings.render_yaml_to_directory,
         enable_server_side_apply=True,

@@ -19,7 +19,8 @@ from pydantic import PlainSerializer, PlainValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 SECRET_REQUIRED = "secret_required"
-REDACTED = "<redacted: Pulumi secret>"
+REDACTED = "<secret>"
+"""What every output (render, config explain, diff, messages) shows instead of a secret value."""
 
 # Validation context key: set by the engine loader, whose config values arrive decrypted.
 REVEALED_CONTEXT = "secrets_revealed"
@@ -72,3 +73,35 @@ SecretText = Annotated[
     PlainValidator(_secret_value),
     PlainSerializer(lambda _value: REDACTED, return_type=str),
 ]
+
+
+def _kubeconfig(value: Any, info: ValidationInfo) -> str | SecretValue:
+    """A path to a kubeconfig file, or its contents as a Pulumi secret; never contents in clear."""
+    if isinstance(value, SecretValue) or isinstance(value, dict):
+        return _secret_value(value, info)
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("kubeconfig_type", "must be the path to a kubeconfig file, or its contents as a "
+                                                     "Pulumi secret (a 'secure:' value)")
+    if looks_like_kubeconfig(value):
+        if info.context and info.context.get(REVEALED_CONTEXT):
+            return SecretValue(value)  # decrypted by the engine; spec_from_config checks it was a secret
+        raise PydanticCustomError(SECRET_REQUIRED, "holds kubeconfig contents in plain text")
+    return value
+
+
+def looks_like_kubeconfig(value: str) -> bool:
+    """Contents rather than a path: several lines, or YAML/JSON with a kubeconfig's keys."""
+    return "\n" in value.strip() or value.lstrip().startswith("{") or any(
+        word in value for word in ("apiVersion", "clusters:", "users:", "client-key-data", "token:"))
+
+
+def _shown_kubeconfig(value: str | SecretValue) -> str:
+    return REDACTED if isinstance(value, SecretValue) else value
+
+
+Kubeconfig = Annotated[
+    str | SecretValue,
+    PlainValidator(_kubeconfig),
+    PlainSerializer(_shown_kubeconfig, return_type=str),
+]
+"""`cluster.provider.kubeconfig`: a file path (shown as is), or the contents as a Pulumi secret (shown as <secret>)."""
