@@ -9,12 +9,12 @@ import pulumi_kubernetes as k8s
 
 from .agent_sandbox import AgentSandbox
 from .catalogue import RuntimeCatalogue
+from .errors import ConfigError
 from .kubevirt import KubeVirt
 from .manifests.kubevirt import DATA_VOLUME_CRD
 from .manifests.sizing import SCALED_OBJECT_CRD
 from .prerequisites import RequiredCrds, agent_sandbox_crd_names
 from .sandbox_template import SandboxTemplate
-from .errors import ConfigError
 from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
 from .tenant import Tenant

@@ -77,7 +77,7 @@ SecretText = Annotated[
 
 def _kubeconfig(value: Any, info: ValidationInfo) -> str | SecretValue:
     """A path to a kubeconfig file, or its contents as a Pulumi secret; never contents in clear."""
-    if isinstance(value, SecretValue) or isinstance(value, dict):
+    if isinstance(value, SecretValue | dict):
         return _secret_value(value, info)
     if not isinstance(value, str) or not value.strip():
         raise PydanticCustomError("kubeconfig_type", "must be the path to a kubeconfig file, or its contents as a "
