@@ -334,7 +334,7 @@ def test_config_explain_shows_secrets_redacted_with_their_layer(capsys: pytest.C
     assert main(["config", "explain", "--stack", "dev"]) == 0
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if ".vmConfig.cloudInitTemplate" in row)
-    assert 'REDACTED' in line and line.endswith("# stacks/Pulumi.dev.yaml")
+    assert '"<secret>"' in line and line.endswith("# stacks/Pulumi.dev.yaml")
     assert not any(ciphertext in out for ciphertext in ciphertexts)
 
 
