@@ -76,7 +76,8 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     if any(r.vm_config and r.vm_config.disks for r in vm_runtimes):
         vm_ready = [*vm_ready, *RequiredCrds("cdi-crds", [DATA_VOLUME_CRD], "CDI (containerized data importer)", opts).ready]
     for runtime in vm_runtimes:
-        assert runtime.tenant is not None
+        if runtime.tenant not in tenants:  # spec validation rules this out; never a traceback under the engine
+            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} names no tenant of this stack")
         VmEnvironment(runtime, tenants[runtime.tenant].namespace, vm_ready, opts)
     if spec.runtimes:
         RuntimeCatalogue(spec, {name: t.namespace for name, t in tenants.items()}, opts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -41,6 +42,18 @@ class OperatorManifestSpec(Spec):
     """Where to fetch `kubevirt-operator.yaml` when no local mirror has it. Default: the
     GitHub release asset of `version`."""
     sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$")
+
+    @field_validator("url")
+    @classmethod
+    def _well_formed(cls, url: str | None) -> str | None:
+        try:
+            host = urllib.parse.urlsplit(url).hostname if url is not None else ""
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if url is not None and not host:
+            raise ValueError("must be a well-formed https URL with a host, such as "
+                             "https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml")
+        return url
     """Digest the manifest must match (mirror or download). Without it a download is
     accepted with a warning: no digest of the upstream asset is pinned in this project."""
 

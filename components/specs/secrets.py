@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from ..errors import ConfigError
+
 SECRET_REQUIRED = "secret_required"
 REDACTED = "<secret>"
 """What every output (render, config explain, diff, messages) shows instead of a secret value."""
@@ -41,7 +43,8 @@ class SecretValue:
     def reveal(self) -> str:
         """The decrypted text; callers pass it straight into `pulumi.Output.secret`."""
         if self._plaintext is None:
-            raise ValueError("this secret is sealed: its value is only available under the Pulumi engine")
+            raise ConfigError("a 'secure:' value was not decrypted: its value is only available under the Pulumi engine, "
+                              "from the stack file (stacks/Pulumi.<stack>.yaml)")
         return self._plaintext
 
     def __repr__(self) -> str:
