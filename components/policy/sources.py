@@ -16,7 +16,7 @@ from ..manifests.common import DOMAIN
 from ..specs.layers import Layered
 from ..specs.loader import load_layered
 from .rule import Manifest
-from .workloads import dig, labels
+from .workloads import POD_TEMPLATE_PATHS, dig, labels
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,32 @@ def _require_object(manifest: object, where: str) -> None:
         values = metadata.get(key) or {}
         if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
             raise ConfigError(f"{where}: metadata.{key} must be a mapping of strings to strings")
+    _require_pod_shape(manifest, where)
+
+
+def _require_pod_shape(manifest: dict, where: str) -> None:
+    """The pod spec fields the security rules read. A privileged container hidden in a
+    mapping where Kubernetes wants a list would otherwise be skipped, and the check pass."""
+    path = POD_TEMPLATE_PATHS.get(manifest["kind"])
+    if path is None:
+        return
+    node: object = manifest
+    for depth, key in enumerate((*path, "spec")):
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return  # nothing to check (a rule may still flag what is missing)
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: {'.'.join((*path, 'spec')[: depth + 1])} must be a mapping")
+    spec_path = ".".join((*path, "spec"))
+    for field in ("initContainers", "containers", "ephemeralContainers", "volumes"):
+        items = node.get(field)
+        if items is not None and not (isinstance(items, list) and all(isinstance(i, dict) for i in items)):
+            raise ConfigError(f"{where}: {spec_path}.{field} must be a list of mappings")
+        for index, item in enumerate(items or []):
+            if not isinstance(item.get("securityContext", {}), dict):
+                raise ConfigError(f"{where}: {spec_path}.{field}[{index}].securityContext must be a mapping")
+    if not isinstance(node.get("securityContext", {}), dict):
+        raise ConfigError(f"{where}: {spec_path}.securityContext must be a mapping")
 
 
 # Which section of the stack config an object comes from, so findings point at its entry.

@@ -55,7 +55,8 @@ def leaves(value: Any, path: Path_ = ()) -> list[tuple[Path_, Any]]:
 def duplicate_entries(value: Any, path: Path_ = ()) -> list[tuple[Path_, str, int]]:
     """Entries of named lists that repeat a `name` of the same list: (path of the name, the
     name, index of its first entry). Layers merge such lists by name, which would silently
-    fold the two entries into one."""
+    fold the two entries into one. A name that is not a string comes with index -1: such an
+    entry cannot be merged by name, and a later layer would silently drop it."""
     found = []
     if isinstance(value, dict):
         for key, item in value.items():
@@ -64,7 +65,9 @@ def duplicate_entries(value: Any, path: Path_ = ()) -> list[tuple[Path_, str, in
         first: dict[str, int] = {}
         for index, item in enumerate(value):
             name = item.get("name") if isinstance(item, dict) else None
-            if isinstance(name, str):
+            if isinstance(item, dict) and "name" in item and not isinstance(name, str):
+                found.append(((*path, index, "name"), name, -1))
+            elif isinstance(name, str):
                 if name in first:
                     found.append(((*path, index, "name"), name, first[name]))
                 first.setdefault(name, index)

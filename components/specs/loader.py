@@ -54,8 +54,9 @@ def load_layered(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[Layered, st
     return with_layers(read_config_file(path, source, stack_file=True), source, stacks_dir), source
 
 
-def with_layers(stack_config: dict[str, Any], stack_source: str, stacks_dir: Path = STACKS_DIR) -> Layered:
+def with_layers(stack_config: dict[str, Any], stack_source: str, stacks_dir: Path | None = None) -> Layered:
     """Put the project and environment layers under a stack's own config."""
+    stacks_dir = stacks_dir or STACKS_DIR  # looked up per call: tests point the Pulumi program elsewhere
     layers = []
     project = stacks_dir / "layers" / "project.yaml"
     if project.is_file():
@@ -129,6 +130,9 @@ def read_config_file(path: Path, label: str, stack_file: bool) -> dict[str, Any]
             problems.append(f"{key}: unknown config namespace {namespace!r}{guess}; "
                             f"allowed: {', '.join(n + ':' for n in KNOWN_NAMESPACES)}")
     for entry_path, name, first in duplicate_entries(own):
+        if first < 0:
+            problems.append(f"{key_path(entry_path)}: must be a string (entries are merged across layers by name)")
+            continue
         problems.append(f"{key_path(entry_path)} = {name!r}: entry listed twice in this file (first at index {first}); "
                         "layers merge entries by name, so the two would silently become one")
     if not stack_file:
