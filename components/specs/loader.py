@@ -105,7 +105,11 @@ def _did_you_mean(word: str, choices: Collection[str]) -> str:
 def read_config_file(path: Path, label: str, stack_file: bool) -> dict[str, Any]:
     """The project's config of a stack file or layer file, checked as a whole document:
     known top-level keys and namespaces, no entry listed twice, no secret in a layer."""
-    document = load_file(path, label)
+    return config_from_document(load_file(path, label), label, stack_file)
+
+
+def config_from_document(document: Any, label: str, stack_file: bool) -> dict[str, Any]:
+    """`read_config_file` after the YAML is loaded (the property tests drive it directly)."""
     kind = "stack file" if stack_file else "layer file"
     if document is None and not stack_file:
         return {}  # an empty layer adds nothing

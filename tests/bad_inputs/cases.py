@@ -131,7 +131,8 @@ CASES = [
          "cannot read it: a field has a type Kubernetes would reject",
          {"in.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: agents}\n"
                      "spec: {podSelector: {}, policyTypes: [[Ingress], [Egress]]}\n"}),
-    Case("fleet-tab", ["fleet", "render"], "stacks/fleet.yaml, line 2, column 1: not valid YAML: found character '\\t'",
+    Case("fleet-tab", ["fleet", "render"],
+         "stacks/fleet.yaml, line 2, column 1: not valid YAML: found character that cannot start any token (a tab",
          {"stacks/fleet.yaml": "waves:\n\t- name: canary\n"}),
     Case("render-out-existing-file", [*RENDER, "--out", "{root}/taken"], "is an existing file, not a directory",
          {"taken": "user data\n"}),
