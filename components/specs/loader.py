@@ -57,6 +57,10 @@ def load_layered(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[Layered, st
 def with_layers(stack_config: dict[str, Any], stack_source: str, stacks_dir: Path | None = None) -> Layered:
     """Put the project and environment layers under a stack's own config."""
     stacks_dir = stacks_dir or STACKS_DIR  # looked up per call: tests point the Pulumi program elsewhere
+    # Under the engine the stack's config did not come through read_config_file: check its entries here.
+    problems = _entry_problems(stack_config)
+    if problems:
+        raise ConfigError(_report(stack_source, problems))
     layers = []
     project = stacks_dir / "layers" / "project.yaml"
     if project.is_file():
@@ -133,18 +137,25 @@ def config_from_document(document: Any, label: str, stack_file: bool) -> dict[st
             guess = _did_you_mean(namespace, KNOWN_NAMESPACES).replace(f"{PROJECT!r}", f"'{PROJECT}:{name}'")
             problems.append(f"{key}: unknown config namespace {namespace!r}{guess}; "
                             f"allowed: {', '.join(n + ':' for n in KNOWN_NAMESPACES)}")
-    for entry_path, name, first in duplicate_entries(own):
-        if first < 0:
-            problems.append(f"{key_path(entry_path)}: must be a string (entries are merged across layers by name)")
-            continue
-        problems.append(f"{key_path(entry_path)} = {name!r}: entry listed twice in this file (first at index {first}); "
-                        "layers merge entries by name, so the two would silently become one")
+    problems += _entry_problems(own)
     if not stack_file:
         problems += [f"{key_path(secret)}: is a 'secure:' value in a layer file, which the Pulumi engine never decrypts: "
                      "set it in the stack file (stacks/Pulumi.<stack>.yaml)" for secret in secure_values(own)]
     if problems:
         raise ConfigError(_report(label, problems))
     return own
+
+
+def _entry_problems(own: dict[str, Any]) -> list[str]:
+    """Named entries that layer merging would silently fold together or drop."""
+    problems = []
+    for entry_path, name, first in duplicate_entries(own):
+        if first < 0:
+            problems.append(f"{key_path(entry_path)}: must be a string (entries are merged across layers by name)")
+        else:
+            problems.append(f"{key_path(entry_path)} = {name!r}: entry listed twice in this file (first at index {first}); "
+                            "layers merge entries by name, so the two would silently become one")
+    return problems
 
 
 def project_config(config: dict[str, Any]) -> dict[str, Any]:

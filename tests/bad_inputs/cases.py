@@ -3,8 +3,8 @@ message each must produce (exit 2, no traceback, no planted secret in any output
 
 Every case starts from BASE, a small valid project (its `render` passes: see
 test_bad_inputs.py), and overwrites or adds files. `{root}` in args is the case's
-directory. Cases with `engine=True` are also run as the Pulumi program under mocks:
-their bad input is in a layer file, or in stack config the engine would pass as is.
+directory. Stack-config cases (`render`) whose stack file the engine itself can read
+are also run as the Pulumi program under mocks (test_bad_inputs.py).
 """
 
 from __future__ import annotations
@@ -89,7 +89,6 @@ class Case:
     """Parts of the error message (stderr) that name the problem and where it is."""
     files: dict[str, str | bytes] = field(default_factory=dict)
     stdin: bytes = b""
-    engine: bool = False
 
 
 def stack(extra: str = "", replace: tuple[str, str] | None = None) -> str:
@@ -106,7 +105,7 @@ CASES = [
     Case("stack-not-utf8", RENDER, "stacks/Pulumi.dev.yaml, line 19, column 6: is not UTF-8 text (byte 0xe9)",
          {"stacks/Pulumi.dev.yaml": STACK.encode() + b"# caf\xe9\n"}),
     Case("layer-utf16", RENDER, "stacks/layers/project.yaml: is UTF-16 encoded; save it as UTF-8",
-         {"stacks/layers/project.yaml": codecs.BOM_UTF16_LE + PROJECT_LAYER.encode("utf-16-le")}, engine=True),
+         {"stacks/layers/project.yaml": codecs.BOM_UTF16_LE + PROJECT_LAYER.encode("utf-16-le")}),
     Case("deep-nesting", RENDER, "nested more than 64 levels deep",
          {"stacks/Pulumi.dev.yaml": stack("  sandbox-infra:policy: " + "[" * 5000 + "\n")}),
     Case("int-key-under-config", RENDER, "config has the key '123', which YAML reads as int",
@@ -115,7 +114,7 @@ CASES = [
          {"stacks/Pulumi.dev.yaml": stack("  yes: x\n")}),
     Case("list-as-pool-name-in-layer", RENDER, "sandbox-infra:warmPools[0].name: must be a string",
          {"stacks/layers/project.yaml": PROJECT_LAYER + "  sandbox-infra:warmPools:\n    - name: [python]\n"
-                                                        "      replicas: 3\n"}, engine=True),
+                                                        "      replicas: 3\n"}),
     Case("list-as-pool-name-in-stack", RENDER, "sandbox-infra:warmPools[0].name: must be a string",
          {"stacks/Pulumi.dev.yaml": stack(replace=("    - name: python\n      template", "    - name: [python]\n"
                                                                                       "      template"))}),
@@ -151,8 +150,7 @@ CASES = [
     Case("alias-bomb-in-stack", RENDER, "(a YAML alias bomb?)",
          {"stacks/Pulumi.dev.yaml": stack("  sandbox-infra:catalogue:\n" + "".join(f"    {line}\n" for line in
                                                                                    BOMB.splitlines()))}),
-    Case("alias-bomb-in-layer", RENDER, "stacks/layers/project.yaml, line", {"stacks/layers/project.yaml": BOMB},
-         engine=True),
+    Case("alias-bomb-in-layer", RENDER, "stacks/layers/project.yaml, line", {"stacks/layers/project.yaml": BOMB}),
     Case("alias-bomb-in-fleet", ["fleet", "render"], "(a YAML alias bomb?)", {"stacks/fleet.yaml": BOMB}),
     # --- would have leaked a secret ------------------------------------------------------
     Case("syntax-error-inside-a-secret", RENDER, "stacks/Pulumi.dev.yaml, line 31, column 1: not valid YAML",
@@ -166,12 +164,11 @@ CASES = [
     Case("plain-text-kubeconfig", EXPLAIN, "sandbox-infra:cluster.provider.kubeconfig: must be a Pulumi secret",
          {"stacks/Pulumi.dev.yaml": stack(replace=("    environment: dev\n", "    environment: dev\n    provider:\n"
                                                    f"      kubeconfig: 'apiVersion: v1\n\n        users: [{{user: "
-                                                   f"{{token: {SECRET}}}}}]'\n"))}, engine=True),
+                                                   f"{{token: {SECRET}}}}}]'\n"))}),
     Case("plain-text-cloud-init", EXPLAIN, "vmConfig.cloudInitTemplate: must be a Pulumi secret",
-         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME)}, engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME)}),
     Case("secret-at-an-unknown-key", RENDER, "cloudInitTemplat: unknown key",
-         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace("cloudInitTemplate:", "cloudInitTemplat:"))},
-         engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace("cloudInitTemplate:", "cloudInitTemplat:"))}),
     Case("secret-of-the-wrong-type", RENDER, "sshAuthorizedKeys: must be a Pulumi secret",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace(
              "        cloudInitTemplate:", f"        sshAuthorizedKeys: [{SECRET}]\n        cloudInitTemplate:"))}),
@@ -179,37 +176,35 @@ CASES = [
     Case("duplicate-key", RENDER, "sandbox-infra:warmPools[0] has the key 'replicas' twice (first at line",
          {"stacks/Pulumi.dev.yaml": stack("      replicas: 3\n")}),
     Case("misspelt-top-level-key-in-layer", RENDER, "confg: unknown top-level key (did you mean 'config'?)",
-         {"stacks/layers/project.yaml": PROJECT_LAYER.replace("config:", "confg:")}, engine=True),
+         {"stacks/layers/project.yaml": PROJECT_LAYER.replace("config:", "confg:")}),
     Case("misspelt-namespace", RENDER, "sandbox-infr:warmPools: unknown config namespace 'sandbox-infr' "
                                        "(did you mean 'sandbox-infra:warmPools'?)",
          {"stacks/Pulumi.dev.yaml": stack(replace=("sandbox-infra:warmPools", "sandbox-infr:warmPools"))}),
     Case("misspelt-namespace-in-layer", RENDER, "(did you mean 'sandbox-infra:policy'?)",
-         {"stacks/layers/project.yaml": PROJECT_LAYER.replace("sandbox-infra:", "sandbox-infa:")}, engine=True),
+         {"stacks/layers/project.yaml": PROJECT_LAYER.replace("sandbox-infra:", "sandbox-infa:")}),
     Case("pool-listed-twice", RENDER, "sandbox-infra:warmPools[1].name = 'python': entry listed twice in this file",
          {"stacks/Pulumi.dev.yaml": stack("    - name: python\n      template: python\n      replicas: 5\n")}),
     Case("pool-listed-twice-in-layer", RENDER, "entry listed twice in this file",
          {"stacks/layers/project.yaml": PROJECT_LAYER + "  sandbox-infra:warmPools:\n    - {name: python, replicas: 1}\n"
-                                                        "    - {name: python, replicas: 4}\n"}, engine=True),
+                                                        "    - {name: python, replicas: 4}\n"}),
     *[Case(f"tenant-named-{name}", RENDER, f"sandbox-infra:tenants[0].name = '{name}': '{name}' is a system namespace",
-           {"stacks/Pulumi.dev.yaml": stack(replace=("agents-dev", name))}, engine=True)
+           {"stacks/Pulumi.dev.yaml": stack(replace=("agents-dev", name))})
       for name in ("kube-system", "kubevirt", "agent-sandbox-system", "default")],
     Case("catalogue-in-kube-system", RENDER, "sandbox-infra:catalogue.namespace = 'kube-system'",
-         {"stacks/Pulumi.dev.yaml": stack("  sandbox-infra:catalogue: {namespace: kube-system}\n")}, engine=True),
+         {"stacks/Pulumi.dev.yaml": stack("  sandbox-infra:catalogue: {namespace: kube-system}\n")}),
     Case("replicas-true", RENDER, "sandbox-infra:warmPools[0].replicas = True: input should be a valid integer",
-         {"stacks/Pulumi.dev.yaml": stack(replace=("replicas: 2", "replicas: true"))}, engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(replace=("replicas: 2", "replicas: true"))}),
     Case("port-as-string", RENDER, "sandbox-infra:templates[0].port = '8888': input should be a valid integer",
-         {"stacks/Pulumi.dev.yaml": stack(replace=("port: 8888", "port: '8888'"))}, engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(replace=("port: 8888", "port: '8888'"))}),
     Case("bool-as-number", RENDER, "sandbox-infra:cluster.waitForWorkloads = 1: input should be a valid boolean",
          {"stacks/Pulumi.dev.yaml": stack(replace=("    environment: dev\n",
-                                                   "    environment: dev\n    waitForWorkloads: 1\n"))}, engine=True),
+                                                   "    environment: dev\n    waitForWorkloads: 1\n"))}),
     Case("invalid-label-key", RENDER, "key 'team name': the name must be 1-63",
-         {"stacks/Pulumi.dev.yaml": stack(replace=("      port: 8888\n", "      port: 8888\n      labels: {'team name': x}\n"))},
-         engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(replace=("      port: 8888\n", "      port: 8888\n      labels: {'team name': x}\n"))}),
     Case("invalid-label-value", RENDER, "value of 'team' must be at most 63",
-         {"stacks/Pulumi.dev.yaml": stack(replace=("      port: 8888\n", "      port: 8888\n      labels: {team: 'a b'}\n"))},
-         engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(replace=("      port: 8888\n", "      port: 8888\n      labels: {team: 'a b'}\n"))}),
     Case("invalid-node-selector-key", RENDER, "sandbox-infra:kubevirt.workloads.nodeSelector: key 'gpu/': the name",
-         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + "    workloads: {nodeSelector: {'gpu/': 'true'}}\n")}, engine=True),
+         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + "    workloads: {nodeSelector: {'gpu/': 'true'}}\n")}),
     Case("invalid-toleration-key", RENDER, "key 'Bad_Prefix/x': the prefix before '/' must be a DNS subdomain",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + "    infra: {tolerations: [{key: Bad_Prefix/x}]}\n")}),
     Case("vm-runtime-id-not-a-service-name", RENDER, "sandbox-infra:runtimes[0].id = '1box': must start with a letter",
@@ -218,7 +213,7 @@ CASES = [
     Case("secure-value-in-a-layer", RENDER, "sandbox-infra:runtimes[0].vmConfig.cloudInitTemplate: is a 'secure:' value "
                                             "in a layer file",
          {"stacks/layers/project.yaml": PROJECT_LAYER + KUBEVIRT + VM_RUNTIME.replace(
-             f'"#cloud-config\\npassword: {SECRET}"', "{secure: v1:abc}")}, engine=True),
+             f'"#cloud-config\\npassword: {SECRET}"', "{secure: v1:abc}")}),
     Case("check-empty-stdin", ["check", "-f", "-"], "-f -: holds no Kubernetes objects"),
     Case("check-only-comments", ["check", "-f", "{root}/in.yaml"], "holds no Kubernetes objects",
          {"in.yaml": "# nothing here\n---\n---\n"}),
@@ -232,7 +227,7 @@ CASES = [
     Case("empty-stack-file", RENDER, "a stack file must be a mapping with a 'config:' mapping", {"stacks/Pulumi.dev.yaml": ""}),
     Case("infinite-ready-time", RENDER, ("sandbox-infra:warmPools[0].slo.readyTime = '99999", "...: is too large"),
          {"stacks/Pulumi.dev.yaml": stack(replace=("      replicas: 2\n", "      slo: {claimRate: 30/min, readyTime: "
-                                                   + "9" * 400 + "s, hitRatio: 0.99}\n"))}, engine=True),
+                                                   + "9" * 400 + "s, hitRatio: 0.99}\n"))}),
     Case("size-ready-overflow", ["size", "--rate", "30/min", "--ready", "9" * 400 + "s", "--target", "0.99"],
          "--ready '999", ),
     Case("size-ready-cv-nan", ["size", "--rate", "30/min", "--ready", "8s", "--p99-latency", "2s", "--ready-cv", "nan"],
