@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -109,3 +110,17 @@ def test_the_pulumi_program_raises_one_run_error(case: Case, tmp_path: Path, mon
     assert all(part in message for part in expected(case)), message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chained traceback
     assert SECRET not in message
+
+
+@pytest.mark.parametrize("case_id", ["deep-nesting", "alias-bomb-in-stack", "check-empty-stdin", "stack-not-utf8"])
+def test_the_real_command_exits_2(case_id: str, tmp_path: Path) -> None:
+    """A few cases as real processes: the exit status the shell sees, and no crash of the
+    YAML parser's C code (which an in-process test would not survive either)."""
+    case = next(c for c in CASES if c.id == case_id)
+    materialise(case, tmp_path)
+    args = [arg.format(root=tmp_path) for arg in case.args]
+    result = subprocess.run([sys.executable, "-m", "components", "--stacks-dir", str(tmp_path / "stacks"), *args],
+                            input=case.stdin, capture_output=True, cwd=ROOT, timeout=60, check=False)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert all(part in err for part in expected(case)) and "Traceback" not in err
