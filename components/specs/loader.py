@@ -45,10 +45,14 @@ def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackSpec:
 
 def load_layered(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[Layered, str]:
     """The merged, not yet validated config of a stack, and the file it came from."""
+    if not stacks_dir.is_dir():
+        raise ConfigError(f"--stacks-dir {stacks_dir}: no such directory; give the directory of Pulumi.<stack>.yaml files")
     path = stack_file(stack, stacks_dir)
-    if not path.is_file():
+    # Only the stacks of the directory: a name like '../x' must not reach a file elsewhere.
+    if stack not in available_stacks(stacks_dir) or not path.is_file():
         raise ConfigError(
-            f"--stack: no stack named {stack!r} (no file {path}); allowed: {', '.join(available_stacks(stacks_dir))}"
+            f"--stack: no stack named {stack!r} (no file Pulumi.{stack}.yaml in {stacks_dir}); "
+            f"allowed: {', '.join(available_stacks(stacks_dir)) or 'none (no Pulumi.<stack>.yaml files there)'}"
         )
     source = _display(path, stacks_dir)
     return with_layers(read_config_file(path, source, stack_file=True), source, stacks_dir), source

@@ -233,3 +233,13 @@ CASES = [
     Case("size-ready-cv-nan", ["size", "--rate", "30/min", "--ready", "8s", "--p99-latency", "2s", "--ready-cv", "nan"],
          "--ready-cv nan: ready-time cv must be between 0 and 10"),
 ]
+
+# Command-line arguments that point outside what they should.
+CASES += [
+    Case("stack-name-leaves-the-directory", ["render", "--stack", "../stacks/Pulumi.dev"],
+         "--stack: no stack named '../stacks/Pulumi.dev'", {"Pulumi.dev.yaml": STACK}),
+    Case("stacks-dir-missing", ["--stacks-dir", "{root}/nowhere", "render", "--stack", "dev"],
+         "--stacks-dir {root}/nowhere: no such directory"),
+    Case("diff-base-looks-like-an-option", ["diff", "--stack", "dev", "--base=--output=x"],
+         "--base --output=x: a git ref cannot start with '-'"),
+]
