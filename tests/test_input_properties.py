@@ -50,6 +50,8 @@ PROPERTY_SETTINGS = dict(
 ROOT = Path(__file__).resolve().parents[1]
 # The shipped stacks, each merged with its layers: valid, realistic starting points.
 CONFIG_BASES = [load_layered(stack)[0].config for stack in available_stacks()]
+# Layers hold no runtimes: those carry `secure:` values, which only a stack file may hold.
+LAYER_BASES = [{key: value for key, value in base.items() if key != "runtimes"} for base in CONFIG_BASES]
 MANIFEST_BASES = [
     document
     for path in sorted((ROOT / "tests" / "policy_examples").rglob("*.yaml"))
@@ -68,15 +70,17 @@ WRONG = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), ODD_TEXT,
     st.lists(st.integers(), max_size=3), st.dictionaries(KEY, st.integers(), max_size=2),
 )
-OUT_OF_RANGE = st.sampled_from([-1, 0, -(2**63), 2**63, 10**30, 1e308, float("inf"), float("-inf"), float("nan"), 0.5])
-SECRET_VALUES = st.sampled_from([
+OUT_OF_RANGE = [-1, 0, -(2**63), 2**63, 10**30, 1e308, float("inf"), float("-inf"), float("nan"), 0.5]
+SECRET_VALUES = [
     {"secure": f"v1:{SECRET}"},
     f"#cloud-config\npassword: {SECRET}\n",
     f"apiVersion: v1\nusers:\n- user: {{token: {SECRET}}}\n",
     f"ssh-ed25519 {SECRET} user@host",
-])
+]
 SECRET_KEYS = ("cloudInitTemplate", "sshAuthorizedKeys", "kubeconfig")
-OPERATIONS = st.sampled_from(["delete", "wrong", "range", "unicode", "deep", "unknown", "secret", "duplicate"])
+# Half the texts stay intact, so that most examples reach validation and the rules.
+TEXT_OPERATIONS = ["none"] * 7 + ["byte", "tab", "dup-line", "truncate", "namespace", "bomb", "nesting"]
+OPERATIONS = ["delete", "wrong", "range", "unicode", "deep", "unknown", "secret", "duplicate"]
 
 
 def paths_of(value: Any, path: tuple = ()) -> list[tuple]:
@@ -105,13 +109,16 @@ def _nested(depth: int) -> Any:
 
 @st.composite
 def mutated(draw: st.DrawFn, bases: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-    """A base tree with 0-3 mutations, and whether a secret was planted at a secret key."""
-    tree = copy.deepcopy(bases[draw(st.integers(0, len(bases) - 1))])
+    """A base tree with 0-3 mutations, and whether a secret was planted at a secret key.
+
+    Where to mutate comes from one seeded Random (a hypothesis draw per choice cost more than
+    the rest of an example); the bad values themselves are hypothesis strategies."""
+    rnd = draw(st.randoms(use_true_random=True))
+    tree = copy.deepcopy(rnd.choice(bases))
     planted = False
-    for _ in range(draw(st.integers(min_value=0, max_value=3))):
-        paths = paths_of(tree)
-        path = paths[draw(st.integers(0, len(paths) - 1))]  # cheaper than a new sampled_from per draw
-        operation = draw(OPERATIONS)
+    for _ in range(rnd.randint(0, 3)):
+        path = rnd.choice(paths_of(tree))
+        operation = rnd.choice(OPERATIONS)
         if not path:
             continue  # the document itself: its shape is mutated as text below
         parent, last = _parent(tree, path), path[-1]
@@ -120,25 +127,24 @@ def mutated(draw: st.DrawFn, bases: list[dict[str, Any]]) -> tuple[dict[str, Any
         elif operation == "wrong":
             parent[last] = draw(WRONG)
         elif operation == "range":
-            parent[last] = draw(OUT_OF_RANGE)
+            parent[last] = rnd.choice(OUT_OF_RANGE)
         elif operation == "unicode":
             current = parent[last]
             parent[last] = (current + draw(ODD_TEXT)) if isinstance(current, str) else draw(ODD_TEXT)
         elif operation == "deep":
-            parent[last] = _nested(draw(st.integers(min_value=1, max_value=120)))
+            parent[last] = _nested(rnd.randint(1, 120))
         elif operation == "unknown" and isinstance(parent[last], dict):
-            keys = [*parent[last], "x"]
-            near = str(keys[draw(st.integers(0, len(keys) - 1))])
-            parent[last][[near[:-1] or "y", near + "s", near.upper(), draw(KEY)][draw(st.integers(0, 3))]] = 1
+            near = str(rnd.choice([*parent[last], "x"]))
+            parent[last][rnd.choice([near[:-1] or "y", near + "s", near.upper(), draw(KEY)])] = 1
         elif operation == "duplicate" and isinstance(parent, list):
             parent.append(copy.deepcopy(parent[last]))
         elif operation == "secret":
-            value = copy.deepcopy(draw(SECRET_VALUES))  # sampled values are shared objects
+            value = copy.deepcopy(rnd.choice(SECRET_VALUES))  # the listed values are shared objects
             if isinstance(parent, dict) and (isinstance(value, dict) or last in SECRET_KEYS):
                 parent[last] = value
                 planted = True
             elif isinstance(parent, dict):
-                parent[draw(st.sampled_from(SECRET_KEYS))] = value  # an unknown key holding a secret
+                parent[rnd.choice(SECRET_KEYS)] = value  # an unknown key holding a secret
                 planted = True
     return tree, planted
 
@@ -146,28 +152,28 @@ def mutated(draw: st.DrawFn, bases: list[dict[str, Any]]) -> tuple[dict[str, Any
 @st.composite
 def as_text(draw: st.DrawFn, document: Any, multi: bool) -> bytes:
     """YAML text of `document`, sometimes broken on the way: bytes, tabs, lines, bombs."""
+    rnd = draw(st.randoms(use_true_random=True))
     dump = yaml.dump_all if multi else yaml.dump
-    text = dump(document, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=draw(st.booleans()),
-                width=draw(st.sampled_from([80, 10**6])))
+    text = dump(document, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=rnd.random() < 0.5,
+                width=rnd.choice([80, 10**6]))
     lines = text.splitlines(keepends=True)
-    operation = draw(st.sampled_from(["none", "none", "none", "byte", "tab", "dup-line", "truncate", "namespace",
-                                      "bomb", "nesting"]))
-    at = draw(st.integers(min_value=0, max_value=max(len(lines) - 1, 0)))
+    operation = rnd.choice(TEXT_OPERATIONS)
+    at = rnd.randrange(max(len(lines), 1))
     if operation == "byte":
-        return text.encode()[: at * 7] + draw(st.sampled_from([b"\xe9", b"\xff\xfe", b"\x80", b"\x07"])) + text.encode()[at * 7:]
+        return text.encode()[: at * 7] + rnd.choice([b"\xe9", b"\xff\xfe", b"\x80", b"\x07"]) + text.encode()[at * 7:]
     if operation == "tab" and lines:
         lines[at] = "\t" + lines[at]
     elif operation == "dup-line" and lines:
         lines.insert(at, lines[at])
     elif operation == "truncate":
-        return text.encode()[: draw(st.integers(min_value=0, max_value=len(text)))]
+        return text.encode()[: rnd.randint(0, len(text))]
     elif operation == "namespace":
-        return text.replace("sandbox-infra:", draw(st.sampled_from(["sandbox-infr:", "sandbox_infra:", "Sandbox-Infra:",
-                                                                    ":", "kubernetes:"])), 1).encode()
+        near = rnd.choice(["sandbox-infr:", "sandbox_infra:", "Sandbox-Infra:", ":", "kubernetes:"])
+        return text.replace("sandbox-infra:", near, 1).encode()
     elif operation == "bomb":
         lines.append(BOMB)
     elif operation == "nesting":
-        lines.append("deep: " + "[" * draw(st.integers(min_value=60, max_value=3000)) + "\n")
+        lines.append("deep: " + "[" * rnd.randint(60, 3000) + "\n")
     return "".join(lines).encode()
 
 
@@ -196,22 +202,22 @@ def _resolves(tree: Any, text: str) -> bool:
     return False
 
 
-def assert_names_the_input(message: str, document: Any, text: str) -> None:
+def assert_names_the_input(message: str, document: Any, text: str, configs: list[dict[str, Any]]) -> None:
     """Text that is not YAML is located by line; a loaded document's problems by key paths
     that exist in it (`sandbox-infra:warmPools[0].replicas` under `config:`)."""
     line = _LINE.search(message.splitlines()[0])
     if line is not None:
         assert 1 <= int(line["line"]) <= text.count("\n") + 1, message
-    if not isinstance(document, dict):
-        return
+    document = document if isinstance(document, dict) else {}
     config = document.get("config") if isinstance(document.get("config"), dict) else {}
     own = {key.rpartition(":")[2]: value for key, value in config.items() if isinstance(key, str)}
     for problem in filter(None, (_PROBLEM.match(row) for row in message.splitlines()[1:])):
         path = problem["path"]
         if "missing" in problem.string or "is required" in problem.string:  # the parent is what exists
             path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path) if re.search(r"[.\[]", path.partition(":")[2] or path) else ""
-        assert (_resolves(document, path) or _resolves(config, path)
-                or _resolves(own, path.removeprefix("sandbox-infra:"))), f"{path!r} is not in the input:\n{message}"
+        short = path.removeprefix("sandbox-infra:")
+        assert (_resolves(document, path) or _resolves(config, path) or _resolves(own, short)
+                or any(_resolves(other, short) for other in configs)), f"{path!r} is not in the input:\n{message}"
 
 
 # --- the properties ---------------------------------------------------------------------
@@ -226,18 +232,25 @@ def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> N
         document = data.draw(st.sampled_from([{"confg": document["config"]}, {}, {"config": None}, {"config": []},
                                               {**document, "encryptionsalt": "v1:x", "secretprovider": "x"}]))
     raw = data.draw(as_text(document, multi=False))
+    # Half the stacks sit on a (mutated) project layer, as in stacks/layers/project.yaml.
+    layer, layer_planted = data.draw(mutated(LAYER_BASES)) if data.draw(st.booleans()) else ({}, False)
+    planted = planted or layer_planted
     outputs = []
     loaded: Any = None
+    layered: dict[str, Any] = {}
     try:
         text = decode(raw, LABEL)
         loaded = load_yaml(text, LABEL)
         own = config_from_document(loaded, LABEL, stack_file=True)
-        spec = spec_from_config(merge([Layer(LABEL, own)]).config, source=LABEL)
+        layer_own = config_from_document({"config": {f"sandbox-infra:{k}": v for k, v in layer.items()}},
+                                         "stacks/layers/project.yaml", stack_file=False)
+        layered = merge([Layer("stacks/layers/project.yaml", layer_own), Layer(LABEL, own)]).config
+        spec = spec_from_config(layered, source=LABEL)
         outputs.append(json.dumps(spec.model_dump(mode="json", by_alias=True)))  # what `config explain` prints
     except ConfigError as error:
         message = str(error)
         outputs.append(message)
-        assert_names_the_input(message, loaded, raw.decode("utf-8", "replace"))
+        assert_names_the_input(message, loaded, raw.decode("utf-8", "replace"), [layer, layered])
     if planted:
         assert all(SECRET not in output for output in outputs), outputs
 
@@ -245,7 +258,7 @@ def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> N
 @settings(max_examples=MANIFEST_EXAMPLES, **PROPERTY_SETTINGS)
 @given(st.data())
 def test_any_manifest_stream_is_checked_or_one_named_error(data: st.DataObject) -> None:
-    objects = [data.draw(mutated(MANIFEST_BASES))[0] for _ in range(data.draw(st.integers(1, 3)))]
+    objects = [data.draw(mutated(MANIFEST_BASES))[0] for _ in range(data.draw(st.integers(1, 3)))]  # a stream
     raw = data.draw(as_text(objects, multi=True))
     try:
         located = load_documents(decode(raw, LABEL), None, LABEL)
