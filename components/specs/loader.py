@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError
 from ..inputs import is_secret_path, load_file
 from .layers import Layer, Layered, duplicate_entries, merge, secure_values
-from .secrets import REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
+from .secrets import REDACTED, REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
 from .stack import Issue, StackSpec, cross_reference_issues
 
 PROJECT = "sandbox-infra"
@@ -268,9 +268,13 @@ def key_path(loc: tuple[str | int, ...], prefix: str = f"{PROJECT}:") -> str:
 
 
 def shown_value(loc: tuple[str | int, ...], value: Any) -> str:
-    """` = <value>` for a message, or nothing where the value is or may be secret, is a whole
-    mapping or list, or the whole document (a non-YAML file passed by mistake)."""
-    if value is None or not loc or (isinstance(value, dict | list) and value) or is_secret_path(loc):
+    """` = <value>` for a message: ` = <secret>` where the value is or may be secret, nothing
+    for a whole mapping or list, or the whole document (a non-YAML file passed by mistake)."""
+    if value is None or not loc:
+        return ""
+    if is_secret_path(loc):
+        return f" = {REDACTED}"
+    if isinstance(value, dict | list) and value:
         return ""
     text = repr(value)
     return f" = {text if len(text) <= 80 else text[:77] + '...'}"
