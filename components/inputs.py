@@ -1,11 +1,13 @@
 """The one front door for every file the project reads: stack files, layers, fleet.yaml,
 `check -f` input and upstream manifests.
 
-Bytes are decoded as UTF-8 (anything else is named, not guessed), YAML is loaded by a
-PyYAML SafeLoader subclass that rejects what YAML would silently accept or blow up on:
+Bytes are decoded as UTF-8 (anything else is named, not guessed), YAML is loaded by
+PyYAML's libyaml-based safe loader plus checks that reject what YAML would silently
+accept or blow up on:
 
 - duplicate keys (YAML keeps the last one, so a pool or a setting would vanish);
 - keys that are not strings (`123:`, `yes:` read as a boolean, `? [a]`);
+- aliases to themselves (`a: &a [*a]`, a structure no walk of it would end);
 - nesting deeper than MAX_DEPTH (deep `[[[[...` overflows the parser's recursion);
 - aliases that expand to more than MAX_ALIAS_NODES nodes (a "billion laughs" bomb is
   rejected after counting, before anything walks the expanded tree);
@@ -137,17 +139,23 @@ class _Problem(Exception):
 
 
 def _inspect(root: Node) -> None:
-    """Reject duplicate and non-string keys, and alias expansion beyond the budget.
+    """Reject duplicate and non-string keys, recursive aliases, and alias expansion beyond
+    the budget.
 
     Aliased nodes are shared in the composed graph; `seen` keeps the walk linear in the
-    nodes as written while `expanded` counts what construction and every later walk
-    would see.
+    nodes as written, while the sizes it records count what construction and every later
+    walk would see (aliases expanded).
     """
     seen: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+    open_nodes: set[int] = set()  # on the current path: an alias to one of them is a cycle
     written = 0
 
     def visit(node: Node, path: tuple[str | int, ...], depth: int) -> tuple[int, int]:
         nonlocal written
+        if id(node) in open_nodes:
+            raise _Problem(node.start_mark.line, node.start_mark.column,
+                           "contains an alias to itself (a recursive structure), which no config or "
+                           "Kubernetes object can be", path)
         known = seen.get(id(node))
         if known is not None:
             size, height = known
@@ -181,6 +189,7 @@ def _inspect(root: Node) -> None:
                                    "YAML would silently keep only the last one, so remove one", path)
                 first_line[key.value] = key.start_mark.line + 1
                 children.append((value, (*path, key.value)))
+        open_nodes.add(id(node))
         for child, child_path in children:
             child_size, child_height = visit(child, child_path, depth + 1)
             size += child_size
@@ -189,6 +198,7 @@ def _inspect(root: Node) -> None:
                 raise _Problem(node.start_mark.line, node.start_mark.column,
                                f"expands its aliases to more than {MAX_ALIAS_NODES:,} nodes (a YAML alias bomb?); "
                                "write the values out or use fewer nested anchors", path)
+        open_nodes.discard(id(node))
         seen[id(node)] = (size, height)
         return size, height
 

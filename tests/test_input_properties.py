@@ -79,7 +79,7 @@ SECRET_VALUES = [
 ]
 SECRET_KEYS = ("cloudInitTemplate", "sshAuthorizedKeys", "kubeconfig")
 # Half the texts stay intact, so that most examples reach validation and the rules.
-TEXT_OPERATIONS = ["none"] * 7 + ["byte", "tab", "dup-line", "truncate", "namespace", "bomb", "nesting"]
+TEXT_OPERATIONS = ["none"] * 7 + ["byte", "tab", "dup-line", "truncate", "namespace", "bomb", "cycle", "nesting"]
 OPERATIONS = ["delete", "wrong", "range", "unicode", "deep", "unknown", "secret", "duplicate"]
 
 
@@ -172,6 +172,8 @@ def as_text(draw: st.DrawFn, document: Any, multi: bool) -> bytes:
         return text.replace("sandbox-infra:", near, 1).encode()
     elif operation == "bomb":
         lines.append(BOMB)
+    elif operation == "cycle":
+        lines.append("cycle: &cycle {self: [*cycle]}\n")
     elif operation == "nesting":
         lines.append("deep: " + "[" * rnd.randint(60, 3000) + "\n")
     return "".join(lines).encode()

@@ -152,6 +152,11 @@ CASES = [
                                                                                    BOMB.splitlines()))}),
     Case("alias-bomb-in-layer", RENDER, "stacks/layers/project.yaml, line", {"stacks/layers/project.yaml": BOMB}),
     Case("alias-bomb-in-fleet", ["fleet", "render"], "(a YAML alias bomb?)", {"stacks/fleet.yaml": BOMB}),
+    Case("recursive-alias", RENDER, "sandbox-infra:policy.allowedRegistries[0] contains an alias to itself",
+         {"stacks/Pulumi.dev.yaml": stack("  sandbox-infra:policy: &p\n    allowedRegistries: [*p]\n")}),
+    Case("recursive-alias-in-check", ["check", "-f", "-"], "metadata.labels.self contains an alias to itself",
+         stdin=POD.replace("metadata: {name: p, namespace: agents}",
+                           "metadata: &m {name: p, namespace: agents, labels: {self: *m}}").encode()),
     # --- would have leaked a secret ------------------------------------------------------
     Case("syntax-error-inside-a-secret", RENDER, "stacks/Pulumi.dev.yaml, line 31, column 1: not valid YAML",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace(
