@@ -290,7 +290,7 @@ def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
     where = key_path(loc, prefix) if loc else prefix.rstrip(":.") or "(top level)"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1], model)
-        return f"{where}: unknown key; allowed keys here: {', '.join(allowed)}"
+        return f"{where}: unknown key{_did_you_mean(str(loc[-1]), allowed)}; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
         return f"{where}: required key is missing"
     if kind == SECRET_REQUIRED:  # never echo the value: it may be the secret itself

@@ -172,7 +172,7 @@ CASES = [
                                                    f"{{token: {SECRET}}}}}]'\n"))}),
     Case("plain-text-cloud-init", EXPLAIN, "vmConfig.cloudInitTemplate: must be a Pulumi secret",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME)}),
-    Case("secret-at-an-unknown-key", RENDER, "cloudInitTemplat: unknown key",
+    Case("secret-at-an-unknown-key", RENDER, "cloudInitTemplat: unknown key (did you mean 'cloudInitTemplate'?)",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace("cloudInitTemplate:", "cloudInitTemplat:"))}),
     Case("secret-of-the-wrong-type", RENDER, "sshAuthorizedKeys: must be a Pulumi secret",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace(
@@ -185,6 +185,8 @@ CASES = [
     Case("misspelt-namespace", RENDER, "sandbox-infr:warmPools: unknown config namespace 'sandbox-infr' "
                                        "(did you mean 'sandbox-infra:warmPools'?)",
          {"stacks/Pulumi.dev.yaml": stack(replace=("sandbox-infra:warmPools", "sandbox-infr:warmPools"))}),
+    Case("misspelt-nested-key", RENDER, "sandbox-infra:warmPools[0].replica: unknown key (did you mean 'replicas'?)",
+         {"stacks/Pulumi.dev.yaml": stack(replace=("replicas: 2", "replica: 2"))}),
     Case("misspelt-namespace-in-layer", RENDER, "(did you mean 'sandbox-infra:policy'?)",
          {"stacks/layers/project.yaml": PROJECT_LAYER.replace("sandbox-infra:", "sandbox-infa:")}),
     Case("pool-listed-twice", RENDER, "sandbox-infra:warmPools[1].name = 'python': entry listed twice in this file",
