@@ -294,7 +294,8 @@ def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
     if kind == "missing":
         return f"{where}: required key is missing"
     if kind == SECRET_REQUIRED:  # never echo the value: it may be the secret itself
-        path_instead = "; or give the path of a kubeconfig file instead" if loc and loc[-1] == "kubeconfig" else ""
+        path_instead = ("; or give the path of a kubeconfig file instead (one word: a value with spaces or line "
+                        "breaks is taken for the file's contents)") if loc and loc[-1] == "kubeconfig" else ""
         return f"{where}: {_SECRET_HINT.format(path=where)}{path_instead}"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return f"{where}{shown_value(loc, value)}: {message[0].lower()}{message[1:]}"

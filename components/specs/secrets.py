@@ -93,9 +93,11 @@ def _kubeconfig(value: Any, info: ValidationInfo) -> str | SecretValue:
 
 
 def looks_like_kubeconfig(value: str) -> bool:
-    """Contents rather than a path: several lines, or YAML/JSON with a kubeconfig's keys."""
-    return "\n" in value.strip() or value.lstrip().startswith("{") or any(
-        word in value for word in ("apiVersion", "clusters:", "users:", "client-key-data", "token:"))
+    """Contents rather than a path. A path is one word (no spaces or line breaks); anything
+    else, or YAML/JSON with a kubeconfig's keys, may hold credentials and is treated as such."""
+    text = value.strip()
+    return any(c.isspace() for c in text) or text.startswith(("{", "[")) or any(
+        word in text for word in ("apiVersion", "clusters:", "users:", "client-key-data", "token:"))
 
 
 def _shown_kubeconfig(value: str | SecretValue) -> str:

@@ -170,6 +170,9 @@ CASES = [
          {"stacks/Pulumi.dev.yaml": stack(replace=("    environment: dev\n", "    environment: dev\n    provider:\n"
                                                    f"      kubeconfig: 'apiVersion: v1\n\n        users: [{{user: "
                                                    f"{{token: {SECRET}}}}}]'\n"))}),
+    Case("one-line-credential-as-kubeconfig", EXPLAIN, "cluster.provider.kubeconfig: must be a Pulumi secret",
+         {"stacks/Pulumi.dev.yaml": stack(replace=("    environment: dev\n", "    environment: dev\n    provider:\n"
+                                                   f"      kubeconfig: Bearer {SECRET}\n"))}),
     Case("plain-text-cloud-init", EXPLAIN, "vmConfig.cloudInitTemplate: must be a Pulumi secret",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME)}),
     Case("secret-at-an-unknown-key", RENDER, "cloudInitTemplat: unknown key (did you mean 'cloudInitTemplate'?)",
