@@ -18,13 +18,13 @@ from components.errors import ConfigError
 from components.inputs import load_yaml
 from components.specs import loader
 
-from .bad_inputs.cases import BASE, CASES, RENDER, SECRET, Case
+from .bad_inputs.cases import BASE, CASES, EXPLAIN, RENDER, SECRET, Case
 from .pulumi_harness import run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # A stack-config case is also fed to these commands: each reads the stack before doing anything else.
-STACK_COMMANDS = [RENDER, ["config", "explain", "--stack", "dev"], ["check", "--stack", "dev"],
+STACK_COMMANDS = [RENDER, EXPLAIN, ["check", "--stack", "dev"],
                   ["diff", "--stack", "dev", "--base", "HEAD"], ["fleet", "render"]]
 
 
@@ -65,7 +65,7 @@ def test_bad_input_is_named_and_exits_2(case: Case, tmp_path: Path, monkeypatch:
                                         capsys: pytest.CaptureFixture[str]) -> None:
     materialise(case, tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    commands = STACK_COMMANDS if case.args == RENDER else [case.args]
+    commands = STACK_COMMANDS if case.args in (RENDER, EXPLAIN) else [case.args]
     for args in commands:
         code, out, err = run_cli(args, tmp_path, case.stdin, monkeypatch, capsys)
         assert code == 2, f"{args}: exit {code}\n{err}"
@@ -89,7 +89,7 @@ def _engine_config(case: Case) -> dict[str, str] | None:
     return {key: json.dumps(value) for key, value in document["config"].items()}
 
 
-ENGINE_CASES = [c for c in CASES if c.args == RENDER and _engine_config(c) is not None]
+ENGINE_CASES = [c for c in CASES if c.args in (RENDER, EXPLAIN) and _engine_config(c) is not None]
 
 
 @pytest.mark.usefixtures("upstream")
