@@ -56,6 +56,15 @@ class InputError(ConfigError):
     """A file (or stdin) that cannot be read as the YAML it should be."""
 
 
+def public_path(path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """`path` cut after its first secret-like key: below it even key names may be secret
+    (a credential pasted where a key was expected)."""
+    for index in range(len(path)):
+        if is_secret_path(path[: index + 1]):
+            return path[: index + 1]
+    return path
+
+
 def format_path(path: tuple[str | int, ...]) -> str:
     text = ""
     for part in path:
@@ -120,16 +129,53 @@ class _Loader(yaml.CSafeLoader):
     libyaml's parser (a state machine, no recursion) over the text first."""
 
 
-def _check_depth(text: str) -> None:
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+class _Position:
+    """The key path of the parser's position, from its event stream: where a syntax error
+    sits, as a key path (keys are never secret; the values are not kept)."""
+
+    def __init__(self) -> None:
+        self.frames: list[list] = []  # [is_mapping, expecting_key, key or index]
+
+    def path(self) -> tuple[str | int, ...]:
+        return tuple(frame[2] for frame in self.frames if frame[2] is not None)
+
+    def _value_done(self) -> None:
+        if self.frames:
+            frame = self.frames[-1]
+            if frame[0]:
+                frame[1] = True
+            else:
+                frame[2] = frame[2] + 1 if frame[2] is not None else 0
+
+    def feed(self, event: yaml.Event) -> None:
+        top = self.frames[-1] if self.frames else None
+        if top is not None and not top[0] and not isinstance(event, yaml.CollectionEndEvent):
+            top[2] = 0 if top[2] is None else top[2]  # the sequence item being parsed
         if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
+            if top is not None and top[0] and top[1]:
+                top[1], top[2] = False, "?"  # a complex key: a list or mapping as a key
+            self.frames.append([isinstance(event, yaml.MappingStartEvent), True, None])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.frames.pop()
+            self._value_done()
+        elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+            if top is not None and top[0] and top[1]:
+                top[1], top[2] = False, event.value if isinstance(event, yaml.ScalarEvent) else "*"
+            else:
+                self._value_done()
+
+
+def _check_depth(text: str) -> None:
+    position = _Position()
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent) and len(position.frames) >= MAX_DEPTH:
                 mark = event.start_mark
                 raise _Problem(mark.line, mark.column, f"is nested more than {MAX_DEPTH} levels deep")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+            position.feed(event)
+    except yaml.YAMLError as error:
+        error.key_path = position.path()  # type: ignore[attr-defined]
+        raise
 
 
 class _Problem(Exception):
@@ -184,8 +230,9 @@ def _inspect(root: Node) -> None:
                                    f"has the key{shown}, which YAML reads as {read_as}, not a string; "
                                    "keys must be strings (quote it)", path)
                 if key.value in first_line:
+                    shown = "a key" if is_secret_path(path) else f"the key {key.value!r}"
                     raise _Problem(key.start_mark.line, key.start_mark.column,
-                                   f"has the key {key.value!r} twice (first at line {first_line[key.value]}); "
+                                   f"has {shown} twice (first at line {first_line[key.value]}); "
                                    "YAML would silently keep only the last one, so remove one", path)
                 first_line[key.value] = key.start_mark.line + 1
                 children.append((value, (*path, key.value)))
@@ -206,7 +253,7 @@ def _inspect(root: Node) -> None:
 
 
 def _located(label: str, problem: _Problem) -> InputError:
-    subject = format_path(problem.path) or "the document"
+    subject = format_path(public_path(problem.path)) or "the document"
     return InputError(f"{label}, line {problem.line + 1}, column {problem.column + 1}: {subject} {problem.message}")
 
 
@@ -225,7 +272,9 @@ def _syntax(label: str, error: yaml.YAMLError, text: str) -> InputError:
     lines = text.splitlines()
     if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
         problem += " (a tab: YAML indents with spaces only)"
-    return InputError(f"{label}{where}: not valid YAML: {problem}" + (f" ({context})" if context else ""))
+    path = format_path(public_path(getattr(error, "key_path", ())))
+    near = f" (in {path})" if path else ""
+    return InputError(f"{label}{where}: not valid YAML{near}: {problem}" + (f" ({context})" if context else ""))
 
 
 def load_documents(text: str, label: str, digest_verified: bool = False) -> list[Document]:

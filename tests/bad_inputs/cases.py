@@ -131,7 +131,7 @@ CASES = [
          {"in.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: agents}\n"
                      "spec: {podSelector: {}, policyTypes: [[Ingress], [Egress]]}\n"}),
     Case("fleet-tab", ["fleet", "render"],
-         "stacks/fleet.yaml, line 2, column 1: not valid YAML: found character that cannot start any token (a tab",
+         "stacks/fleet.yaml, line 2, column 1: not valid YAML (in waves): found character that cannot start any token (a tab",
          {"stacks/fleet.yaml": "waves:\n\t- name: canary\n"}),
     Case("render-out-existing-file", [*RENDER, "--out", "{root}/taken"], "is an existing file, not a directory",
          {"taken": "user data\n"}),
@@ -158,7 +158,8 @@ CASES = [
          stdin=POD.replace("metadata: {name: p, namespace: agents}",
                            "metadata: &m {name: p, namespace: agents, labels: {self: *m}}").encode()),
     # --- would have leaked a secret ------------------------------------------------------
-    Case("syntax-error-inside-a-secret", RENDER, "stacks/Pulumi.dev.yaml, line 31, column 1: not valid YAML",
+    Case("syntax-error-inside-a-secret", RENDER, "stacks/Pulumi.dev.yaml, line 31, column 1: not valid YAML "
+                                                 "(in config.sandbox-infra:runtimes[0].vmConfig.cloudInitTemplate):",
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace(
              f'"#cloud-config\\npassword: {SECRET}"', f'["#cloud-config", {SECRET}: [x\n'))}),
     Case("non-yaml-fleet-file", ["fleet", "--fleet", "{root}/notes.txt", "render"],
@@ -181,6 +182,9 @@ CASES = [
          {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace(
              "        cloudInitTemplate:", f"        sshAuthorizedKeys: [{SECRET}]\n        cloudInitTemplate:"))}),
     # --- would have been accepted ---------------------------------------------------------
+    Case("duplicate-key-inside-a-secret", RENDER, "sandbox-infra:runtimes[0].vmConfig.cloudInitTemplate has a key twice",
+         {"stacks/Pulumi.dev.yaml": stack(KUBEVIRT + VM_RUNTIME.replace(
+             f'"#cloud-config\\npassword: {SECRET}"', f"{{{SECRET}: 1, {SECRET}: 2}}"))}),
     Case("duplicate-key", RENDER, "sandbox-infra:warmPools[0] has the key 'replicas' twice (first at line",
          {"stacks/Pulumi.dev.yaml": stack("      replicas: 3\n")}),
     Case("misspelt-top-level-key-in-layer", RENDER, "confg: unknown top-level key (did you mean 'config'?)",
