@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from components.errors import ConfigError
 from components.inputs import decode, load_yaml
+from components.inputs import load_documents as load_yaml_documents
 from components.policy import check
 from components.policy.report import render as render_report
 from components.policy.rule import Context
@@ -181,6 +182,8 @@ def as_text(draw: st.DrawFn, document: Any, multi: bool) -> bytes:
 
 # --- key paths named by errors ----------------------------------------------------------
 
+_SHAPE = re.compile(r"document (?P<number>\d+) \(line \d+\): (?:items\[(?P<item>\d+)\] \(line \d+\): )?"
+                    r"(?P<path>[A-Za-z][\w.\[\]-]*) (?P<problem>must|is missing)")
 _PROBLEM = re.compile(r"^  - (?P<path>\S+?)(?: = .*?)?: ")
 _LINE = re.compile(r", line (?P<line>\d+)")
 
@@ -268,12 +271,19 @@ def test_any_manifest_stream_is_checked_or_one_named_error(data: st.DataObject) 
         render_report(report, "fuzz", located, data.draw(st.sampled_from(["table", "json", "sarif"])))
     except ConfigError as error:
         message = str(error)
-        number = re.search(r"document (\d+)", message)
-        if number is not None:
-            assert 1 <= int(number[1]) <= len(objects) + raw.count(b"---"), message
         line = _LINE.search(message)
         if line is not None:
             assert 1 <= int(line["line"]) <= raw.count(b"\n") + 1, message
+        shape = _SHAPE.search(message)
+        if shape is not None:  # the stream loaded; the object's field is named by its path in it
+            documents = [d.data for d in load_yaml_documents(raw.decode(), LABEL)]
+            document = documents[int(shape["number"]) - 1]
+            if shape["item"] is not None:
+                document = document["items"][int(shape["item"])]
+            path = shape["path"]
+            if shape["problem"] == "is missing":  # then its parent is what exists
+                path = path.rpartition(".")[0]
+            assert _resolves(document, path), message
 
 
 @pytest.mark.parametrize("stack", available_stacks())

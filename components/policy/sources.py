@@ -58,7 +58,9 @@ def _require_object(manifest: object, where: str) -> None:
     if not isinstance(manifest, dict):
         raise ConfigError(f"{where}: is not a Kubernetes object; expected a mapping with apiVersion and kind")
     for key in ("apiVersion", "kind"):
-        if not isinstance(manifest.get(key), str) or not manifest[key]:
+        if key not in manifest:
+            raise ConfigError(f"{where}: {key} is missing; a Kubernetes object needs apiVersion and kind")
+        if not isinstance(manifest[key], str) or not manifest[key]:
             raise ConfigError(f"{where}: {key} must be a non-empty string; a Kubernetes object needs apiVersion and kind")
     metadata = manifest.get("metadata", {})
     if not isinstance(metadata, dict):
