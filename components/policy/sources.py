@@ -16,7 +16,7 @@ from ..manifests.common import DOMAIN
 from ..specs.layers import Layered
 from ..specs.loader import load_layered
 from .rule import Manifest
-from .workloads import POD_TEMPLATE_PATHS, dig, labels
+from .workloads import KUBEVIRT_GROUPS, POD_TEMPLATE_PATHS, VMI_TEMPLATE_PATHS, dig, labels
 
 
 @dataclass(frozen=True)
@@ -75,29 +75,53 @@ def _require_object(manifest: object, where: str) -> None:
     _require_pod_shape(manifest, where)
 
 
+# Fields the security rules read, by where they sit in a pod or VM template spec: a
+# privileged container or an inline cloud-init hidden in a mapping where Kubernetes wants
+# a list would otherwise be skipped by the rules, and the check pass.
+_POD_SHAPE = {"initContainers": list, "containers": list, "ephemeralContainers": list, "volumes": list,
+              "securityContext": dict}
+_VMI_SHAPE = {"volumes": list, "networks": list, "domain": dict, "domain.devices": dict, "domain.devices.disks": list,
+              "domain.devices.interfaces": list, "domain.devices.hostDevices": list, "domain.devices.gpus": list,
+              "domain.resources": dict, "domain.resources.limits": dict}
+_OTHER_SHAPE = {"KubeVirt": {"spec": dict, "spec.configuration": dict, "spec.configuration.developerConfiguration": dict,
+                             "spec.configuration.developerConfiguration.featureGates": list}}
+
+
 def _require_pod_shape(manifest: dict, where: str) -> None:
-    """The pod spec fields the security rules read. A privileged container hidden in a
-    mapping where Kubernetes wants a list would otherwise be skipped, and the check pass."""
-    path = POD_TEMPLATE_PATHS.get(manifest["kind"])
-    if path is None:
+    kind = manifest["kind"]
+    if kind in POD_TEMPLATE_PATHS:
+        template, shape = POD_TEMPLATE_PATHS[kind], _POD_SHAPE
+    elif kind in VMI_TEMPLATE_PATHS and manifest["apiVersion"].split("/")[0] in KUBEVIRT_GROUPS:
+        template, shape = VMI_TEMPLATE_PATHS[kind], _VMI_SHAPE
+    else:
+        _require_fields(manifest, (), _OTHER_SHAPE.get(kind, {}), where)
         return
-    node: object = manifest
-    for depth, key in enumerate((*path, "spec")):
-        node = node.get(key) if isinstance(node, dict) else None
+    spec = _require_fields(manifest, (), {".".join((*template[: i + 1],)): dict for i in range(len(template))}
+                           | {".".join((*template, "spec")): dict}, where)
+    if isinstance(spec, dict):
+        _require_fields(spec, (*template, "spec"), shape, where)
+
+
+def _require_fields(root: dict, prefix: tuple[str, ...], shape: dict[str, type], where: str) -> object:
+    """Check each dotted field of `shape` that is present; lists must hold mappings (their
+    items are objects: containers, volumes, ...) except feature gates. Returns the last field."""
+    node: object = None
+    for dotted, expected in shape.items():
+        node = root
+        for key in dotted.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
         if node is None:
-            return  # nothing to check (a rule may still flag what is missing)
-        if not isinstance(node, dict):
-            raise ConfigError(f"{where}: {'.'.join((*path, 'spec')[: depth + 1])} must be a mapping")
-    spec_path = ".".join((*path, "spec"))
-    for field in ("initContainers", "containers", "ephemeralContainers", "volumes"):
-        items = node.get(field)
-        if items is not None and not (isinstance(items, list) and all(isinstance(i, dict) for i in items)):
-            raise ConfigError(f"{where}: {spec_path}.{field} must be a list of mappings")
-        for index, item in enumerate(items or []):
-            if not isinstance(item.get("securityContext", {}), dict):
-                raise ConfigError(f"{where}: {spec_path}.{field}[{index}].securityContext must be a mapping")
-    if not isinstance(node.get("securityContext", {}), dict):
-        raise ConfigError(f"{where}: {spec_path}.securityContext must be a mapping")
+            continue
+        name = ".".join((*prefix, dotted))
+        if not isinstance(node, expected):
+            raise ConfigError(f"{where}: {name} must be a {'list' if expected is list else 'mapping'}")
+        if expected is list and not dotted.endswith("featureGates"):
+            for index, item in enumerate(node):
+                if not isinstance(item, dict):
+                    raise ConfigError(f"{where}: {name}[{index}] must be a mapping")
+                if not isinstance(item.get("securityContext", {}), dict):
+                    raise ConfigError(f"{where}: {name}[{index}].securityContext must be a mapping")
+    return node
 
 
 # Which section of the stack config an object comes from, so findings point at its entry.

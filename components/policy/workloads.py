@@ -43,6 +43,7 @@ _VMI_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "VirtualMachineInstanceReplicaSet": ("spec", "template"),
 }
 VM_KINDS = frozenset(_VMI_TEMPLATE_PATHS)
+VMI_TEMPLATE_PATHS = _VMI_TEMPLATE_PATHS
 
 # Objects that run (or are the template of) untrusted agent code.
 SANDBOX_POD_KINDS = frozenset({"Sandbox", "SandboxTemplate"})

@@ -123,9 +123,14 @@ CASES = [
     Case("check-kind-is-a-list", ["check", "-f", "{root}/in.yaml"], "document 1 (line 1): kind must be a non-empty string",
          {"in.yaml": POD.replace("kind: Pod", "kind: [Pod]")}),
     Case("check-containers-is-a-mapping", ["check", "-f", "{root}/in.yaml"],
-         "document 1 (line 1): spec.containers must be a list of mappings",
+         "document 1 (line 1): spec.containers must be a list",
          {"in.yaml": POD.replace("containers: [{name: c, image: ghcr.io/example/app:1.0}]",
                                  "containers: {name: c, securityContext: {privileged: true}}")}),
+    Case("check-vm-volumes-is-a-mapping", ["check", "-f", "{root}/in.yaml"],
+         "document 1 (line 1): spec.template.spec.volumes must be a list",
+         {"in.yaml": "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: vm, namespace: agents}\n"
+                     "spec:\n  template:\n    spec:\n      domain: {devices: {}}\n"
+                     f"      volumes: {{cloudInitNoCloud: {{userData: '#cloud-config password: {SECRET}'}}}}\n"}),
     Case("check-unreadable-field", ["check", "-f", "{root}/in.yaml"],
          "cannot read it: a field has a type Kubernetes would reject",
          {"in.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: agents}\n"
