@@ -12,7 +12,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from components.errors import ConfigError
-from components.inputs import MAX_ALIAS_NODES, InputError, decode, load_documents, load_yaml
+from components.inputs import MAX_ALIAS_NODES, MAX_BYTES, InputError, decode, load_documents, load_yaml, read_text
 from components.specs.loader import spec_from_config
 from components.stack import provider
 from components.upstream import upstream_dir
@@ -41,6 +41,13 @@ def test_a_utf8_byte_order_mark_is_accepted_other_encodings_are_named() -> None:
         decode(codecs.BOM_UTF32_LE + "a: 1".encode("utf-32-le"), "f")
     with pytest.raises(InputError, match=r"line 2, column 4: is not UTF-8 text \(byte 0xff\)"):
         decode(b"a: 1\nb: \xff\n", "f")
+
+
+def test_files_larger_than_the_limit_are_refused_before_parsing(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * MAX_BYTES + b"\n")
+    with pytest.raises(InputError, match=r"big.yaml: larger than 16 MiB; refusing to read it"):
+        read_text(big)
 
 
 def test_a_syntax_error_never_quotes_the_line() -> None:
