@@ -39,6 +39,8 @@ MAX_ALIAS_NODES = 100_000
 """Nodes that aliases may add on top of the document as written; bombs add billions."""
 
 _STR = "tag:yaml.org,2002:str"
+_READ_AS = {"int": "a number", "float": "a number", "bool": "a boolean (YAML 1.1: yes/no/on/off too)",
+            "null": "null", "timestamp": "a date"}
 _MERGE = "tag:yaml.org,2002:merge"
 
 # Keys whose values are, or may be, secret: never quote them, nor anything below them.
@@ -225,7 +227,7 @@ def _inspect(root: Node) -> None:
                                    "has a key that is a list or mapping; keys must be plain strings", path)
                 if key.tag != _STR:
                     shown = "" if is_secret_path(path) else f" {key.value!r}"
-                    read_as = key.tag.rsplit(":", 1)[-1]
+                    read_as = _READ_AS.get(key.tag.rsplit(":", 1)[-1], key.tag)
                     raise _Problem(key.start_mark.line, key.start_mark.column,
                                    f"has the key{shown}, which YAML reads as {read_as}, not a string; "
                                    "keys must be strings (quote it)", path)

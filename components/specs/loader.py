@@ -51,7 +51,7 @@ def load_layered(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[Layered, st
     # Only the stacks of the directory: a name like '../x' must not reach a file elsewhere.
     if stack not in available_stacks(stacks_dir) or not path.is_file():
         raise ConfigError(
-            f"--stack: no stack named {stack!r} (no file Pulumi.{stack}.yaml in {stacks_dir}); "
+            f"--stack: no stack named {stack!r} in {stacks_dir}; "
             f"allowed: {', '.join(available_stacks(stacks_dir)) or 'none (no Pulumi.<stack>.yaml files there)'}"
         )
     source = _display(path, stacks_dir)

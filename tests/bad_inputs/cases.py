@@ -108,9 +108,9 @@ CASES = [
          {"stacks/layers/project.yaml": codecs.BOM_UTF16_LE + PROJECT_LAYER.encode("utf-16-le")}),
     Case("deep-nesting", RENDER, "nested more than 64 levels deep",
          {"stacks/Pulumi.dev.yaml": stack("  sandbox-infra:policy: " + "[" * 5000 + "\n")}),
-    Case("int-key-under-config", RENDER, "config has the key '123', which YAML reads as int",
+    Case("int-key-under-config", RENDER, "config has the key '123', which YAML reads as a number, not a string",
          {"stacks/Pulumi.dev.yaml": stack("  123: x\n")}),
-    Case("yes-key-under-config", EXPLAIN, "config has the key 'yes', which YAML reads as bool",
+    Case("yes-key-under-config", EXPLAIN, "config has the key 'yes', which YAML reads as a boolean",
          {"stacks/Pulumi.dev.yaml": stack("  yes: x\n")}),
     Case("list-as-pool-name-in-layer", RENDER, "sandbox-infra:warmPools[0].name: must be a string",
          {"stacks/layers/project.yaml": PROJECT_LAYER + "  sandbox-infra:warmPools:\n    - name: [python]\n"
@@ -132,7 +132,7 @@ CASES = [
                      "spec:\n  template:\n    spec:\n      domain: {devices: {}}\n"
                      f"      volumes: {{cloudInitNoCloud: {{userData: '#cloud-config password: {SECRET}'}}}}\n"}),
     Case("check-unreadable-field", ["check", "-f", "{root}/in.yaml"],
-         "cannot read it: a field has a type Kubernetes would reject",
+         "cannot read the checked objects: a field has a type Kubernetes would reject",
          {"in.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: agents}\n"
                      "spec: {podSelector: {}, policyTypes: [[Ingress], [Egress]]}\n"}),
     Case("fleet-tab", ["fleet", "render"],
