@@ -23,18 +23,21 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from components.errors import ConfigError
 from components.inputs import decode, load_yaml
 from components.inputs import load_documents as load_yaml_documents
+from components.manifests.stack import render_stack
 from components.policy import check
 from components.policy.report import render as render_report
 from components.policy.rule import Context
 from components.policy.sources import load_documents
 from components.specs.layers import Layer, merge
-from components.specs.loader import available_stacks, config_from_document, load_layered, spec_from_config
+from components.specs.loader import allowed_keys, available_stacks, config_from_document, load_layered, spec_from_config
+from components.specs.stack import StackSpec
+from components.upstream import UpstreamLoader
 
 from .bad_inputs.cases import BOMB, SECRET
 
@@ -51,6 +54,8 @@ PROPERTY_SETTINGS = dict(
 ROOT = Path(__file__).resolve().parents[1]
 # The shipped stacks, each merged with its layers: valid, realistic starting points.
 CONFIG_BASES = [load_layered(stack)[0].config for stack in available_stacks()]
+UPSTREAM = UpstreamLoader(allow_download=False)  # the pinned mirror only; parsed once per run
+
 # Layers hold no runtimes: those carry `secure:` values, which only a stack file may hold.
 LAYER_BASES = [{key: value for key, value in base.items() if key != "runtimes"} for base in CONFIG_BASES]
 MANIFEST_BASES = [
@@ -81,7 +86,15 @@ SECRET_VALUES = [
 SECRET_KEYS = ("cloudInitTemplate", "sshAuthorizedKeys", "kubeconfig")
 # Half the texts stay intact, so that most examples reach validation and the rules.
 TEXT_OPERATIONS = ["none"] * 7 + ["byte", "tab", "dup-line", "truncate", "namespace", "bomb", "cycle", "nesting"]
-OPERATIONS = ["delete", "wrong", "range", "unicode", "deep", "unknown", "secret", "duplicate"]
+OPERATIONS = ["delete", "wrong", "range", "unicode", "deep", "unknown", "secret", "duplicate", "schema", "schema"]
+# Values of the kinds the config takes (quantities, rates, durations, enums, images, ...).
+PLAUSIBLE = ["1", 1, 2, 0, 1000, 0.99, 0.5, True, False, "2Gi", "250m", "30/min", "8s", "2s", "managed", "external",
+             "none", "pod", "kubevirt-vm", "hpa", "keda", "pool", "single", "Always", "Halted", "Exists", "Equal",
+             "NoSchedule", "OnReplenish", "Recreate", "Unmanaged", "untrusted", "trusted", "gvisor", "python",
+             "agents-dev", "ghcr.io/example/app:1.0", "https://example.com/x.yaml", "a" * 64, {}, [],
+             [{"name": "x"}], {"name": "x", "kind": "VirtualMachineInstancetype"}, [{"key": "gpu", "operator": "Exists"}],
+             {"engine": "keda"}, {"claimRate": "30/min", "readyTime": "8s", "hitRatio": 0.99},
+             [{"name": "data", "size": "1Gi"}], {"kubernetes.io/arch": "amd64"}]
 
 
 def paths_of(value: Any, path: tuple = ()) -> list[tuple]:
@@ -109,7 +122,7 @@ def _nested(depth: int) -> Any:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, bases: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+def mutated(draw: st.DrawFn, bases: list[dict[str, Any]], schema: type | None = None) -> tuple[dict[str, Any], bool]:
     """A base tree with 0-3 mutations, and whether a secret was planted at a secret key.
 
     Where to mutate comes from one seeded Random (a hypothesis draw per choice cost more than
@@ -137,6 +150,12 @@ def mutated(draw: st.DrawFn, bases: list[dict[str, Any]]) -> tuple[dict[str, Any
         elif operation == "unknown" and isinstance(parent[last], dict):
             near = str(rnd.choice([*parent[last], "x"]))
             parent[last][rnd.choice([near[:-1] or "y", near + "s", near.upper(), draw(KEY)])] = 1
+        elif operation == "schema" and isinstance(parent[last], dict) and schema is not None:
+            # A key the model has here but the base does not set: reaches validators the shipped stacks never do.
+            missing = [k for k in allowed_keys(path, schema) if k not in parent[last]]
+            if missing:
+                parent[last][rnd.choice(missing)] = copy.deepcopy(rnd.choice(PLAUSIBLE)) if rnd.random() < 0.7 \
+                    else draw(WRONG)
         elif operation == "duplicate" and isinstance(parent, list):
             parent.append(copy.deepcopy(parent[last]))
         elif operation == "secret":
@@ -231,14 +250,14 @@ def assert_names_the_input(message: str, document: Any, text: str, configs: list
 @settings(max_examples=CONFIG_EXAMPLES, **PROPERTY_SETTINGS)
 @given(st.data())
 def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> None:
-    config, planted = data.draw(mutated(CONFIG_BASES))
+    config, planted = data.draw(mutated(CONFIG_BASES, StackSpec))
     document = {"config": {f"sandbox-infra:{key}": value for key, value in config.items()}}
     if data.draw(st.integers(0, 9)) == 0:
         document = data.draw(st.sampled_from([{"confg": document["config"]}, {}, {"config": None}, {"config": []},
                                               {**document, "encryptionsalt": "v1:x", "secretprovider": "x"}]))
     raw = data.draw(as_text(document, multi=False))
     # Half the stacks sit on a (mutated) project layer, as in stacks/layers/project.yaml.
-    layer, layer_planted = data.draw(mutated(LAYER_BASES)) if data.draw(st.booleans()) else ({}, False)
+    layer, layer_planted = data.draw(mutated(LAYER_BASES, StackSpec)) if data.draw(st.booleans()) else ({}, False)
     planted = planted or layer_planted
     outputs = []
     loaded: Any = None
@@ -252,7 +271,12 @@ def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> N
         layered = merge([Layer("stacks/layers/project.yaml", layer_own), Layer(LABEL, own)]).config
         spec = spec_from_config(layered, source=LABEL)
         outputs.append(json.dumps(spec.model_dump(mode="json", by_alias=True)))  # what `config explain` prints
+        # What `render` prints, but the upstream CRDs (large, and no config reaches them).
+        rendered = [m for m in render_stack(spec, UPSTREAM) if m["kind"] != "CustomResourceDefinition"]
+        outputs.append(json.dumps(rendered, default=str))
+        event("valid: validated and rendered")
     except ConfigError as error:
+        event("refused: one config error")
         message = str(error)
         outputs.append(message)
         assert_names_the_input(message, loaded, raw.decode("utf-8", "replace"), [layer, layered])
@@ -269,7 +293,9 @@ def test_any_manifest_stream_is_checked_or_one_named_error(data: st.DataObject) 
         located = load_documents(decode(raw, LABEL), None, LABEL)
         report = check([item.manifest for item in located], Context())
         render_report(report, "fuzz", located, data.draw(st.sampled_from(["table", "json", "sarif"])))
+        event("checked: " + ("passed" if report.passed else "failed"))
     except ConfigError as error:
+        event("refused: one input error")
         message = str(error)
         line = _LINE.search(message)
         if line is not None:

@@ -289,7 +289,7 @@ def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
     kind, value = error["type"], error.get("input")
     where = key_path(loc, prefix) if loc else prefix.rstrip(":.") or "(top level)"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], model)
+        allowed = allowed_keys(loc[:-1], model)
         return f"{where}: unknown key{_did_you_mean(str(loc[-1]), allowed)}; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
         return f"{where}: required key is missing"
@@ -319,7 +319,7 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _allowed_keys(loc: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
+def allowed_keys(loc: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
     current: Any = model
     for part in loc:
         current = _unwrap(current)
