@@ -8,7 +8,7 @@ from .k8s import kubernetes_resource
 from .manifests.agent_sandbox import build_agent_sandbox
 from .specs.agent_sandbox import AgentSandboxSpec
 from .specs.cluster import ClusterSpec
-from .upstream import UpstreamLoader
+from .upstream import UpstreamError, UpstreamLoader
 
 
 class AgentSandbox(pulumi.ComponentResource):
@@ -48,7 +48,8 @@ class AgentSandbox(pulumi.ComponentResource):
                    "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}
         leftover = sorted({m["kind"] for m in manifests} - created)
         if leftover:
-            raise ValueError(f"agent-sandbox {spec.version}: upstream added kinds this component does not place: {leftover}")
+            raise UpstreamError(f"agent-sandbox {spec.version}: upstream added kinds this component does not place: "
+                                f"{leftover}; pin a release this project supports (sandbox-infra:agentSandbox.version)")
         self.ready: list[pulumi.Resource] = [*self.crds, *self.controller, *services]
         self.version = spec.version
         self.register_outputs({"version": spec.version, "namespace": "agent-sandbox-system"})

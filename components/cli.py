@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -96,14 +97,39 @@ def _file_name(index: int, manifest: Manifest) -> str:
 
 
 def _require_empty(out: Path | None) -> None:
-    if out and out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out {out}: directory is not empty; give a new or empty directory")
+    """Check --out before rendering: a new or empty, writable directory. Files that are
+    already there are never deleted or overwritten (nothing tells us who wrote them)."""
+    if out is None:
+        return
+    if out.is_symlink() and not out.exists():
+        raise ConfigError(f"--out {out}: is a dangling symbolic link; remove it or give another directory")
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"--out {out}: is an existing file, not a directory; give a new or empty directory")
+        try:
+            if any(out.iterdir()):
+                raise ConfigError(f"--out {out}: directory is not empty; give a new or empty directory")
+        except OSError as error:
+            raise ConfigError(f"--out {out}: cannot read the directory ({error.strerror or error})") from None
+        writable = out
+    else:
+        writable = next((p for p in out.absolute().parents if p.exists()), Path("/"))
+        if not writable.is_dir():
+            raise ConfigError(f"--out {out}: cannot be created: {writable} is a file, not a directory")
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write into {writable} (permission denied)")
 
 
 def _write(manifests: list[Manifest], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for index, manifest in enumerate(manifests):
-        (out / _file_name(index, manifest)).write_text(to_yaml([manifest]))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for index, manifest in enumerate(manifests):
+            # "x": fail rather than overwrite a file that appeared since the check.
+            with open(out / _file_name(index, manifest), "x", encoding="utf-8") as file:
+                file.write(to_yaml([manifest]))
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise ConfigError(f"--out {out}: cannot write{where}: {error.strerror or error}") from None
 
 
 def _summary(stack: str, spec: StackSpec, manifests: list[Manifest], out: Path | None) -> str:

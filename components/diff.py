@@ -27,9 +27,8 @@ from .manifests.common import Manifest
 from .manifests.stack import render_stack
 from .policy import Context, check
 from .specs.loader import load_stack
+from .specs.secrets import REDACTED
 from .upstream import PROJECT_ROOT, UpstreamLoader, upstream_dir
-
-REDACTED = "<redacted>"
 
 Key = tuple[str, str, str, str]  # (api group, kind, namespace, name)
 
@@ -225,6 +224,8 @@ def diff_stack(stack: str, base_ref: str, stacks_dir: Path, loader: UpstreamLoad
 def render_at_ref(ref: str, stack: str, root: Path = PROJECT_ROOT) -> list[Manifest]:
     """Render `stack` with the code and config of `ref`. A stack that does not exist
     at the ref renders as nothing (everything is added)."""
+    if ref.startswith("-"):  # git would read it as an option
+        raise ConfigError(f"--base {ref}: a git ref cannot start with '-'")
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
                             capture_output=True, text=True, check=False)
     if commit.returncode != 0:

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 from pydantic import Field
 
 from .errors import ConfigError
+from .inputs import load_file
 from .specs.base import DnsLabel, Spec
 from .specs.loader import STACKS_DIR, available_stacks, validated
 from .upstream import PROJECT_ROOT
@@ -44,12 +45,15 @@ class FleetSpec(Spec):
 
 
 def load_fleet(path: Path | None = None, stacks_dir: Path = STACKS_DIR) -> FleetSpec:
-    import yaml
-
     path = path or stacks_dir / "fleet.yaml"
     if not path.is_file():
         raise ConfigError(f"--fleet: no fleet file at {path}")
-    fleet = validated(FleetSpec, yaml.safe_load(path.read_text()), str(path), prefix="")
+    document = load_file(path, str(path))
+    if not isinstance(document, dict):
+        # Never echo the document: a file passed here by mistake may be anything, secrets included.
+        raise ConfigError(f"{path}: a fleet file must be a mapping with a 'waves:' list; "
+                          f"got {'nothing' if document is None else type(document).__name__}")
+    fleet = validated(FleetSpec, document, str(path), prefix="")
     known, seen = set(available_stacks(stacks_dir)), set()
     problems = []
     for w, wave in enumerate(fleet.waves):

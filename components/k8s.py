@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .errors import ConfigError
 from .manifests.common import Manifest
 from .specs.agent_sandbox import API_VERSION_BY_RELEASE
 
@@ -69,7 +70,7 @@ def kubernetes_resource(manifest: Manifest, opts: pulumi.ResourceOptions) -> pul
         return typed(name, opts=opts, **{_snake(k): v for k, v in body.items()})
     unexpected = set(body) - {"metadata", "spec"}
     if unexpected:
-        raise ValueError(f"{manifest['kind']} {name}: custom resources carry only metadata and spec, got {unexpected}")
+        raise ConfigError(f"{manifest['kind']} {name}: custom resources carry only metadata and spec, got {sorted(unexpected)}")
     aliases = version_aliases(manifest)
     if aliases:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases))

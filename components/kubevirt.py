@@ -17,7 +17,7 @@ from .manifests.kubevirt import (
 from .prerequisites import RequiredCrds
 from .specs.cluster import ClusterSpec
 from .specs.kubevirt import KubeVirtSpec
-from .upstream import UpstreamLoader
+from .upstream import UpstreamError, UpstreamLoader
 
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
@@ -64,7 +64,8 @@ class KubeVirt(pulumi.ComponentResource):
         placed = {"CustomResourceDefinition", "Namespace", "PriorityClass", "Deployment", *RBAC_KINDS}
         leftover = sorted({m["kind"] for m in manifests} - placed)
         if leftover:
-            raise ValueError(f"KubeVirt {spec.version}: the operator manifest has kinds this component does not place: {leftover}")
+            raise UpstreamError(f"KubeVirt {spec.version}: the operator manifest has kinds this component does not place: "
+                                f"{leftover}; check sandbox-infra:kubevirt.operatorManifest.url")
 
         namespace = operator_namespace(manifests)
         self.cr = kubernetes_resource(

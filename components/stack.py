@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import os
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .agent_sandbox import AgentSandbox
 from .catalogue import RuntimeCatalogue
+from .errors import ConfigError
 from .kubevirt import KubeVirt
 from .manifests.kubevirt import DATA_VOLUME_CRD
 from .manifests.sizing import SCALED_OBJECT_CRD
 from .prerequisites import RequiredCrds, agent_sandbox_crd_names
 from .sandbox_template import SandboxTemplate
+from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
 from .tenant import Tenant
 from .upstream import UpstreamLoader
 from .vm_environment import VmEnvironment
 from .warm_pool import WarmPool
+
+
+def _kubeconfig(value: str | SecretValue | None) -> pulumi.Input[str] | None:
+    """Contents only as a Pulumi secret (encrypted in state, masked in logs); a path with
+    `~` expanded, as the docs' `~/.kube/config` example promises."""
+    if isinstance(value, SecretValue):
+        if value.sealed:
+            raise ConfigError("sandbox-infra:cluster.provider.kubeconfig: is a 'secure:' value the Pulumi engine did "
+                              "not decrypt; set it in the stack file with `pulumi config set --secret --path "
+                              "'cluster.provider.kubeconfig' < kubeconfig`")
+        return pulumi.Output.secret(value.reveal())
+    return os.path.expanduser(value) if value is not None else None
 
 
 def provider(spec: StackSpec) -> k8s.Provider:
@@ -29,7 +45,7 @@ def provider(spec: StackSpec) -> k8s.Provider:
                             enable_server_side_apply=True)
     return k8s.Provider(
         spec.cluster.name,
-        kubeconfig=settings.kubeconfig,
+        kubeconfig=_kubeconfig(settings.kubeconfig),
         context=settings.context,
         enable_server_side_apply=True,
     )
@@ -65,7 +81,8 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     if any(r.vm_config and r.vm_config.disks for r in vm_runtimes):
         vm_ready = [*vm_ready, *RequiredCrds("cdi-crds", [DATA_VOLUME_CRD], "CDI (containerized data importer)", opts).ready]
     for runtime in vm_runtimes:
-        assert runtime.tenant is not None
+        if runtime.tenant not in tenants:  # spec validation rules this out; never a traceback under the engine
+            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} names no tenant of this stack")
         VmEnvironment(runtime, tenants[runtime.tenant].namespace, vm_ready, opts)
     if spec.runtimes:
         RuntimeCatalogue(spec, {name: t.namespace for name, t in tenants.items()}, opts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pulumi
 
+from .errors import ConfigError
 from .k8s import kubernetes_resource
 from .manifests.common import Manifest
 from .manifests.vm import (
@@ -36,7 +37,8 @@ class VmEnvironment(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sandbox-infra:index:VmEnvironment", runtime.id, None, opts)
         vm = runtime.vm_config
-        assert vm is not None
+        if vm is None:
+            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} has no vmConfig; a VM environment needs one")
         values: dict[str, tuple[str, SecretValue]] = {cloud_init_secret_name(runtime): (USER_DATA_KEY, vm.cloud_init_template)}
         if vm.ssh_authorized_keys is not None:
             values[ssh_secret_name(runtime)] = (AUTHORIZED_KEYS_KEY, vm.ssh_authorized_keys)
@@ -54,7 +56,8 @@ class VmEnvironment(pulumi.ComponentResource):
                 workload = manifest
             else:
                 others.append(kubernetes_resource(manifest, inside))
-        assert workload is not None
+        if workload is None:
+            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} builds no VirtualMachine or VirtualMachinePool")
         self.workload = kubernetes_resource(workload, pulumi.ResourceOptions(
             parent=self,
             depends_on=[namespace, *depends_on, *self.secrets, *others],  # policy in place before a VM boots

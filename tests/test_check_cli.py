@@ -98,8 +98,8 @@ def test_usage_errors_exit_2_with_one_line(
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("kind: [", "not valid YAML at line 1, column 8"),
-    ("apiVersion: v1\nkind: Pod\n---\n- just\n- a list\n", "document 2 (line 4) is not a Kubernetes object"),
+    ("kind: [", "line 1 (at the end of the file): not valid YAML"),
+    ("apiVersion: v1\nkind: Pod\n---\n- just\n- a list\n", "document 2 (line 4): is not a Kubernetes object"),
 ])
 def test_bad_input_files_exit_2(content: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "in.yaml"

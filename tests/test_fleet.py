@@ -103,7 +103,8 @@ def test_shipped_fleet_covers_every_shipped_stack_once() -> None:
     ("waves:\n  - {name: a, stacks: [nope]}", "waves[0].stacks[0] = 'nope': no such stack; allowed: dev"),
     ("waves:\n  - {name: a, stacks: [dev]}\n  - {name: b, stacks: [dev]}", "waves[1].stacks[0] = 'dev': already in"),
     ("waves:\n  - {name: a, stacks: [dev], maxParallel: 0}", "waves[0].maxParallel = 0: input should be greater"),
-    ("waves:\n  - {name: a, stacks: [dev], parallel: 2}", "waves[0].parallel: unknown key; allowed keys here: name"),
+    ("waves:\n  - {name: a, stacks: [dev], parallel: 2}",
+     "waves[0].parallel: unknown key (did you mean 'maxParallel'?); allowed keys here: name"),
 ])
 def test_bad_fleet_files_name_the_key(tmp_path: Path, waves: str, message: str) -> None:
     path = tmp_path / "fleet.yaml"

@@ -156,7 +156,7 @@ def test_offline_spec_deploys_with_redacted_secrets(tmp_path: Path) -> None:
     registrations = _deploy(spec_from_config(sealed(_vm_only(vm_stack_config()))), tmp_path)
     secret = _one(registrations, SECRET, "team-a/devbox-cloud-init")
     assert rpc.is_rpc_secret(secret.inputs["stringData"])
-    assert rpc.unwrap_rpc_secret(secret.inputs["stringData"]) == {"userdata": "<redacted: Pulumi secret>"}
+    assert rpc.unwrap_rpc_secret(secret.inputs["stringData"]) == {"userdata": "<secret>"}
 
 
 def test_engine_refuses_secrets_it_did_not_decrypt() -> None:

@@ -177,6 +177,17 @@ def test_the_pack_reads_the_stack_settings_the_engine_passes(monkeypatch: pytest
     assert engine_context() == Context(source=engine_context().source)  # strict defaults
 
 
+def test_the_pack_reads_a_stack_whose_kubeconfig_is_a_decrypted_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `pulumi config set --secret --path cluster.provider.kubeconfig`: the pack gets the contents, decrypted.
+    config = json.loads(_engine_config("dev"))
+    cluster = json.loads(config["sandbox-infra:cluster"])
+    cluster["provider"] = {"kubeconfig": "apiVersion: v1\nkind: Config\nusers: []\n"}
+    config["sandbox-infra:cluster"] = json.dumps(cluster)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    monkeypatch.setenv("PULUMI_STACK", "dev")
+    assert engine_context().source == "stack dev"  # not the strict fallback for invalid config
+
+
 def test_invalid_stack_config_falls_back_to_strict_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import ConfigError
 from ..specs.stack import StackSpec
 from .common import RESTRICTED_NAMESPACE_LABELS, Manifest, obj
 from .kubevirt import KUBEVIRT_API_VERSION, POOL_API_VERSION
@@ -45,7 +46,8 @@ def catalogue_entries(spec: StackSpec) -> dict[str, dict[str, Any]]:
             }
         else:
             vm = runtime.vm_config
-            assert vm is not None and runtime.tenant is not None  # guaranteed by RuntimeSpec validation
+            if vm is None or runtime.tenant is None:  # RuntimeSpec validation rules this out; never a traceback
+                raise ConfigError(f"sandbox-infra:runtimes: VM runtime {runtime.id!r} needs vmConfig and tenant")
             single = vm.mode == "single"
             workload = {
                 "apiVersion": KUBEVIRT_API_VERSION if single else POOL_API_VERSION,

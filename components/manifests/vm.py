@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
 from ..specs.runtime import DiskSpec, RuntimeSpec, VmConfig
 from ..specs.secrets import REDACTED
 from .common import DOMAIN, SKIP_AWAIT, Manifest, obj
@@ -101,7 +102,7 @@ def build_vm_workload(runtime: RuntimeSpec) -> Manifest:
 
 def _vm_config(runtime: RuntimeSpec) -> VmConfig:
     if runtime.vm_config is None or runtime.tenant is None:
-        raise ValueError(f"runtime {runtime.id!r} is not a kubevirt-vm runtime")
+        raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} is not a kubevirt-vm runtime (needs vmConfig and tenant)")
     return runtime.vm_config
 
 

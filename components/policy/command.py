@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..inputs import MAX_BYTES, decode, read_text
 from ..manifests.stack import render_stack
 from ..specs.loader import PROJECT_ROOT, load_stack
 from ..upstream import UpstreamLoader
@@ -52,16 +53,26 @@ def _uri(path: Path) -> str:
     return resolved.relative_to(PROJECT_ROOT).as_posix() if resolved.is_relative_to(PROJECT_ROOT) else path.as_posix()
 
 
+def _stdin(label: str) -> str:
+    stream = getattr(sys.stdin, "buffer", None)
+    return decode(stream.read(MAX_BYTES + 1), label) if stream is not None else sys.stdin.read()
+
+
 def _read_files(names: list[str]) -> list[Located]:
     located: list[Located] = []
     for name in names:
         if name == "-":
-            located += load_documents(sys.stdin.read(), None, "-f - (stdin)")
-            continue
-        path = Path(name)
-        if not path.is_file():
-            raise ConfigError(f"-f {name}: no such file; give a YAML file of Kubernetes objects, or '-' for stdin")
-        located += load_documents(path.read_text(), _uri(path), f"-f {name}")
+            found = load_documents(_stdin("-f - (stdin)"), None, "-f - (stdin)")
+        else:
+            path = Path(name)
+            if not path.is_file():
+                raise ConfigError(f"-f {name}: no such file; give a YAML file of Kubernetes objects, or '-' for stdin")
+            found = load_documents(read_text(path, f"-f {name}"), _uri(path), f"-f {name}")
+        if not found:
+            # A gate that passes on nothing fails open: an empty file or stream is a broken pipeline.
+            raise ConfigError(f"-f {name}: holds no Kubernetes objects; nothing to check "
+                              "(an empty file or stream usually means the command producing it failed)")
+        located += found
     return located
 
 

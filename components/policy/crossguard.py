@@ -124,6 +124,7 @@ def engine_context() -> Context:
     from ..specs.cluster import ClusterSpec
     from ..specs.loader import pulumi_engine_config, validated, with_layers
     from ..specs.policy import PolicySpec
+    from ..specs.secrets import REVEALED_CONTEXT
 
     stack = os.environ.get("PULUMI_STACK", "?")
     config = pulumi_engine_config()
@@ -132,7 +133,9 @@ def engine_context() -> Context:
     source = f"stacks/Pulumi.{stack}.yaml"
     try:
         layered = with_layers(config, source).config
-        cluster = validated(ClusterSpec, layered.get("cluster"), source, prefix="sandbox-infra:cluster.")
+        # Decrypted like the program's config: a kubeconfig given as a secret arrives as its contents.
+        cluster = validated(ClusterSpec, layered.get("cluster"), source, prefix="sandbox-infra:cluster.",
+                            context={REVEALED_CONTEXT: True})
         policy = validated(PolicySpec, layered.get("policy", {}), source, prefix="sandbox-infra:policy.")
     except ConfigError:
         # Values may be decrypted secrets: say that the config is invalid, never what it holds.

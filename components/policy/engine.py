@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
 from .exceptions import PolicyException, exception_for
 from .rule import Context, Enforcement, Manifest, Rule, Violation
 from .workloads import as_dict
@@ -77,6 +79,23 @@ def _finding(rule: Rule, context: Context, index: int, manifest: Manifest, viola
                    exception_for(rule.name, manifest, violation))
 
 
+@contextmanager
+def _unreadable(rule: Rule, index: int | None, manifest: Manifest | None) -> Iterator[None]:
+    """A rule that cannot read an object (a list where Kubernetes has a string, ...) must
+    not let it pass: the object is reported as bad input, which fails the check."""
+    try:
+        yield
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError):
+        if manifest is None:
+            where = "the checked objects"
+        else:
+            meta = as_dict(manifest.get("metadata"))
+            name = f"{meta.get('namespace') or ''}{'/' if meta.get('namespace') else ''}{meta.get('name') or ''}"
+            where = f"object {index + 1} ({manifest.get('kind')} {name})" if index is not None else "an object"
+        raise ConfigError(f"rule {rule.name} cannot read {where}: a field has a type Kubernetes would reject "
+                          "(for example a list or mapping where a string belongs); fix the object") from None
+
+
 def evaluate(manifests: Sequence[Manifest], context: Context, rules: Iterable[Rule]) -> Report:
     """Every finding of `rules` over `manifests` (mappings; Finding.index points into them)."""
     rules = tuple(rules)
@@ -92,10 +111,12 @@ def evaluate(manifests: Sequence[Manifest], context: Context, rules: Iterable[Ru
     for index, manifest in enumerate(objects):
         for rule in (*by_kind.get(str(manifest.get("kind")), ()), *every_kind):
             evaluations += 1
-            findings.extend(_finding(rule, context, index, manifest, v) for v in rule.violations(manifest, context))
+            with _unreadable(rule, index, manifest):
+                findings.extend(_finding(rule, context, index, manifest, v) for v in rule.violations(manifest, context))
     for rule in rules:
         if rule.scope == "stack":
             evaluations += len(objects)
-            findings.extend(_finding(rule, context, i, objects[i], v) for i, v in rule.stack_violations(objects, context))
+            with _unreadable(rule, None, None):
+                findings.extend(_finding(rule, context, i, objects[i], v) for i, v in rule.stack_violations(objects, context))
     findings.sort(key=lambda f: (not f.blocking, f.exception is not None, f.index, f.rule.name, f.message))
     return Report(context, rules, len(objects), evaluations, findings)

@@ -10,14 +10,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError
+from ..inputs import load_documents as load_yaml_documents
 from ..manifests.common import DOMAIN
 from ..specs.layers import Layered
 from ..specs.loader import load_layered
 from .rule import Manifest
-from .workloads import dig, labels
+from .workloads import KUBEVIRT_GROUPS, POD_TEMPLATE_PATHS, VMI_TEMPLATE_PATHS, dig, labels
 
 
 @dataclass(frozen=True)
@@ -30,37 +29,99 @@ class Located:
 
 def load_documents(text: str, uri: str | None, label: str) -> list[Located]:
     """Every Kubernetes object of a multi-document YAML text; `kind: List` documents
-    (as `kubectl get -o yaml` prints them) contribute their items."""
-    loader = yaml.SafeLoader(text)
+    (as `kubectl get -o yaml` prints them) contribute their items. Anything that is not
+    a Kubernetes object is an input error: a gate must never pass what it could not read."""
     located: list[Located] = []
-    try:
-        number = 0
-        while loader.check_node():
-            node = loader.get_node()
-            number += 1
-            document = loader.construct_document(node)
-            if document is None:
-                continue
-            if not isinstance(document, dict) or not document.get("kind") or not document.get("apiVersion"):
-                raise ConfigError(
-                    f"{label}: document {number} (line {node.start_mark.line + 1}) is not a Kubernetes object; "
-                    "expected a mapping with apiVersion and kind"
-                )
-            if str(document["kind"]).endswith("List") and isinstance(document.get("items"), list):
-                item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
-                for item, item_node in zip(document["items"], item_nodes, strict=False):
-                    if isinstance(item, dict):
-                        located.append(Located(item, uri, item_node.start_mark.line + 1))
-                continue
-            located.append(Located(document, uri, node.start_mark.line + 1))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or " ".join(str(error).split())
-        raise ConfigError(f"{label}: not valid YAML{where}: {problem}") from None
-    finally:
-        loader.dispose()
+    for number, document in enumerate(load_yaml_documents(text, label), start=1):
+        if document.data is None:
+            continue
+        where = f"{label}: document {number} (line {document.line})"
+        manifest = document.data
+        if isinstance(manifest, dict) and isinstance(manifest.get("kind"), str) and manifest["kind"].endswith("List") \
+                and "items" in manifest:
+            items = manifest["items"]
+            if not isinstance(items, list):
+                raise ConfigError(f"{where}: items must be a list of Kubernetes objects")
+            item_nodes = next((v.value for k, v in document.node.value if k.value == "items"), [])
+            for index, (item, item_node) in enumerate(zip(items, item_nodes, strict=True)):
+                _require_object(item, f"{where}: items[{index}] (line {item_node.start_mark.line + 1})")
+                located.append(Located(item, uri, item_node.start_mark.line + 1))
+            continue
+        _require_object(manifest, where)
+        located.append(Located(manifest, uri, document.line))
     return located
+
+
+def _require_object(manifest: object, where: str) -> None:
+    """The shape every rule may rely on: string apiVersion and kind, a metadata mapping
+    with a string name and string labels and annotations."""
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{where}: is not a Kubernetes object; expected a mapping with apiVersion and kind")
+    for key in ("apiVersion", "kind"):
+        if key not in manifest:
+            raise ConfigError(f"{where}: {key} is missing; a Kubernetes object needs apiVersion and kind")
+        if not isinstance(manifest[key], str) or not manifest[key]:
+            raise ConfigError(f"{where}: {key} must be a non-empty string; a Kubernetes object needs apiVersion and kind")
+    metadata = manifest.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ConfigError(f"{where}: metadata must be a mapping")
+    for key in ("name", "namespace", "generateName"):
+        if key in metadata and not isinstance(metadata[key], str):
+            raise ConfigError(f"{where}: metadata.{key} must be a string")
+    for key in ("labels", "annotations"):
+        values = metadata.get(key) or {}
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise ConfigError(f"{where}: metadata.{key} must be a mapping of strings to strings")
+    _require_pod_shape(manifest, where)
+
+
+# Fields the security rules read, by where they sit in a pod or VM template spec: a
+# privileged container or an inline cloud-init hidden in a mapping where Kubernetes wants
+# a list would otherwise be skipped by the rules, and the check pass.
+_POD_SHAPE = {"initContainers": list, "containers": list, "ephemeralContainers": list, "volumes": list,
+              "securityContext": dict}
+_VMI_SHAPE = {"volumes": list, "networks": list, "domain": dict, "domain.devices": dict, "domain.devices.disks": list,
+              "domain.devices.interfaces": list, "domain.devices.hostDevices": list, "domain.devices.gpus": list,
+              "domain.resources": dict, "domain.resources.limits": dict}
+_OTHER_SHAPE = {"KubeVirt": {"spec": dict, "spec.configuration": dict, "spec.configuration.developerConfiguration": dict,
+                             "spec.configuration.developerConfiguration.featureGates": list}}
+
+
+def _require_pod_shape(manifest: dict, where: str) -> None:
+    kind = manifest["kind"]
+    if kind in POD_TEMPLATE_PATHS:
+        template, shape = POD_TEMPLATE_PATHS[kind], _POD_SHAPE
+    elif kind in VMI_TEMPLATE_PATHS and manifest["apiVersion"].split("/")[0] in KUBEVIRT_GROUPS:
+        template, shape = VMI_TEMPLATE_PATHS[kind], _VMI_SHAPE
+    else:
+        _require_fields(manifest, (), _OTHER_SHAPE.get(kind, {}), where)
+        return
+    spec = _require_fields(manifest, (), {".".join((*template[: i + 1],)): dict for i in range(len(template))}
+                           | {".".join((*template, "spec")): dict}, where)
+    if isinstance(spec, dict):
+        _require_fields(spec, (*template, "spec"), shape, where)
+
+
+def _require_fields(root: dict, prefix: tuple[str, ...], shape: dict[str, type], where: str) -> object:
+    """Check each dotted field of `shape` that is present; lists must hold mappings (their
+    items are objects: containers, volumes, ...) except feature gates. Returns the last field."""
+    node: object = None
+    for dotted, expected in shape.items():
+        node = root
+        for key in dotted.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        name = ".".join((*prefix, dotted))
+        if not isinstance(node, expected):
+            raise ConfigError(f"{where}: {name} must be a {'list' if expected is list else 'mapping'}")
+        if expected is list and not dotted.endswith("featureGates"):
+            for index, item in enumerate(node):
+                if not isinstance(item, dict):
+                    raise ConfigError(f"{where}: {name}[{index}] must be a mapping")
+                if not isinstance(item.get("securityContext", {}), dict):
+                    raise ConfigError(f"{where}: {name}[{index}].securityContext must be a mapping")
+    return node
 
 
 # Which section of the stack config an object comes from, so findings point at its entry.

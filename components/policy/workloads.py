@@ -33,6 +33,7 @@ _POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "SandboxTemplate": ("spec", "podTemplate"),
 }
 POD_KINDS = frozenset(_POD_TEMPLATE_PATHS)
+POD_TEMPLATE_PATHS = _POD_TEMPLATE_PATHS
 
 # Kind -> path of the VirtualMachineInstance template (`metadata` and `spec`; () for a VMI itself).
 _VMI_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -42,6 +43,7 @@ _VMI_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "VirtualMachineInstanceReplicaSet": ("spec", "template"),
 }
 VM_KINDS = frozenset(_VMI_TEMPLATE_PATHS)
+VMI_TEMPLATE_PATHS = _VMI_TEMPLATE_PATHS
 
 # Objects that run (or are the template of) untrusted agent code.
 SANDBOX_POD_KINDS = frozenset({"Sandbox", "SandboxTemplate"})

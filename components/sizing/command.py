@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,9 +73,38 @@ def _checked(flag: str, value: object, make: Callable[[], T]) -> T:
         raise ConfigError(f"{flag} {value!r}: {error}") from None
 
 
+# What matplotlib's Figure.savefig writes without extra packages, by file suffix.
+PLOT_FORMATS = ("eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff", "webp")
+
+
+def check_plot_target(path: Path) -> None:
+    """Say what is wrong with --plot's target before computing anything."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise ConfigError(f"--plot {path}: unknown image format {path.suffix or '(no suffix)'!r}; "
+                          f"allowed suffixes: {', '.join('.' + f for f in PLOT_FORMATS)}")
+    check_writable_file("--plot", path)
+
+
+def check_writable_file(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a directory; give a file name")
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{flag} {path}: is a dangling symbolic link; remove it or give another name")
+    # Missing directories are created; the nearest existing one must be a writable directory.
+    existing = next((p for p in path.absolute().parents if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {path}: cannot be created: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: not writable (permission denied)")
+
+
 def size(args: argparse.Namespace) -> int:
     rates = _rates(args.rate)
-    ready = _checked("--ready-cv", args.ready_cv, lambda: ReadyTime(_seconds("--ready", args.ready), args.ready_cv))
+    _checked("--ready-cv", args.ready_cv, lambda: ReadyTime(1.0, args.ready_cv))
+    ready = _checked("--ready", args.ready, lambda: ReadyTime(_seconds("--ready", args.ready), args.ready_cv))
+    if args.plot:
+        check_plot_target(args.plot)
     target: Target = (
         _checked("--target", args.target, lambda: HitRatioTarget(args.target)) if args.target is not None
         else _checked("--p99-latency", args.p99_latency,
@@ -84,7 +114,10 @@ def size(args: argparse.Namespace) -> int:
     if args.plot:
         from .plot import plot_sizing  # matplotlib is slow to import; only load it when asked
 
-        plot_sizing(args.plot, rates, ready, sizing)
+        try:
+            plot_sizing(args.plot, rates, ready, sizing)
+        except OSError as error:
+            raise ConfigError(f"--plot {args.plot}: cannot write ({error.strerror or error})") from None
     if args.format == "json":
         print(json.dumps(sizing.summary()))
     else:

@@ -21,7 +21,7 @@ def parse_rate(text: str) -> float:
     match = _RATE.match(str(text).strip())
     if match is None:
         raise ValueError(f"must be {RATE_HELP}")
-    return float(match["num"]) / _PER_SECOND[match["unit"]]
+    return _finite(float(match["num"]) / _PER_SECOND[match["unit"]])
 
 
 def parse_duration(text: str) -> float:
@@ -29,7 +29,14 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(str(text).strip())
     if match is None:
         raise ValueError(f"must be {DURATION_HELP}")
-    return float(match["num"]) * _SECONDS[match["unit"]]
+    return _finite(float(match["num"]) * _SECONDS[match["unit"]])
+
+
+def _finite(value: float) -> float:
+    # 400 digits parse as float infinity, which no model can size for.
+    if not math.isfinite(value) or value > 1e12:
+        raise ValueError("is too large (at most 1e12)")
+    return value
 
 
 def format_rate(per_second: float) -> str:

@@ -23,6 +23,9 @@ class Spec(BaseModel):
         populate_by_name=True,
         frozen=True,
         validate_default=True,
+        # YAML has real booleans and numbers: `replicas: true` or `enabled: 1` is a mistake,
+        # never something to coerce (pydantic's lax mode would read true as 1).
+        strict=True,
     )
 
 
@@ -151,8 +154,36 @@ def reserved_domain(key: str) -> str | None:
     return None
 
 
+# Kubernetes' own rules (apimachinery validation.IsQualifiedName / IsValidLabelValue):
+# label, annotation and node-selector keys are `[prefix/]name`, the prefix a DNS
+# subdomain, the name at most 63 alphanumerics with '-', '_' or '.' inside.
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def qualified_name_problem(key: str) -> str | None:
+    """Why Kubernetes would reject `key` as a label/annotation/selector key, or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"key {key!r}: the prefix before '/' must be a DNS subdomain (lower-case, digits, '-', '.')"
+    if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
+        return (f"key {key!r}: the name must be 1-63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit (optionally after a DNS-subdomain prefix and '/')")
+    return None
+
+
+def label_value_problem(key: str, value: str) -> str | None:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        return (f"value of {key!r} must be at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit (or empty)")
+    return None
+
+
 def _metadata_keys(values: dict[str, str]) -> dict[str, str]:
     for key in values:
+        problem = qualified_name_problem(key)
+        if problem is not None:
+            raise ValueError(problem)
         domain = reserved_domain(key)
         if domain is not None:
             raise ValueError(
@@ -162,7 +193,48 @@ def _metadata_keys(values: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def _label_values(values: dict[str, str]) -> dict[str, str]:
+    for key, value in values.items():
+        problem = label_value_problem(key, value)
+        if problem is not None:
+            raise ValueError(problem)
+    return values
+
+
+def _selector(values: dict[str, str]) -> dict[str, str]:
+    for key, value in values.items():
+        problem = qualified_name_problem(key) or label_value_problem(key, value)
+        if problem is not None:
+            raise ValueError(problem)
+    return values
+
+
 UserMetadata = Annotated[dict[str, str], AfterValidator(_metadata_keys)]
+"""Annotations: Kubernetes key rules, no reserved prefixes; any string value."""
+UserLabels = Annotated[dict[str, str], AfterValidator(_metadata_keys), AfterValidator(_label_values)]
+"""Labels: annotation rules plus Kubernetes label values."""
+NodeSelector = Annotated[dict[str, str], AfterValidator(_selector)]
+"""Node labels to select (reserved prefixes allowed: kubernetes.io/arch is the usual key)."""
+
+
+# --- namespaces --------------------------------------------------------------------
+
+# Namespaces of Kubernetes itself and of what this project installs: a tenant (or the
+# catalogue) there would be a second Namespace object of the same name, or worse, take
+# over a system namespace's quota, policies and Pod Security level.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "agent-sandbox-system", "kubevirt")
+
+
+def _namespace(value: str) -> str:
+    if value in RESERVED_NAMESPACES or value.startswith("kube-"):
+        raise ValueError(
+            f"{value!r} is a system namespace or one this project installs into; reserved: "
+            + ", ".join(RESERVED_NAMESPACES) + " and every kube-* name"
+        )
+    return value
+
+
+Namespace = Annotated[str, AfterValidator(_dns_label), AfterValidator(_namespace)]
 
 
 class Resources(Spec):

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from .base import DnsLabel, Spec
+from .secrets import Kubeconfig
 
 
 class KubernetesProvider(Spec):
@@ -16,8 +17,8 @@ class KubernetesProvider(Spec):
     (`KUBECONFIG` or `~/.kube/config`) and its current context.
     """
 
-    kubeconfig: str | None = None
-    """Path to a kubeconfig file (or its contents, as a Pulumi secret)."""
+    kubeconfig: Kubeconfig | None = None
+    """Path to a kubeconfig file, or its contents as a Pulumi secret (never in plain text)."""
     context: str | None = None
     """kubeconfig context to use instead of the current one."""
     render_yaml_to_directory: str | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from .base import Spec
+from .base import NodeSelector, Spec, label_value_problem, qualified_name_problem
 
 KubeVirtVersion = Literal["v1.9.0"]
 DEFAULT_KUBEVIRT_VERSION: KubeVirtVersion = "v1.9.0"
@@ -41,6 +42,18 @@ class OperatorManifestSpec(Spec):
     """Where to fetch `kubevirt-operator.yaml` when no local mirror has it. Default: the
     GitHub release asset of `version`."""
     sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$")
+
+    @field_validator("url")
+    @classmethod
+    def _well_formed(cls, url: str | None) -> str | None:
+        try:
+            host = urllib.parse.urlsplit(url).hostname if url is not None else ""
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if url is not None and not host:
+            raise ValueError("must be a well-formed https URL with a host, such as "
+                             "https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml")
+        return url
     """Digest the manifest must match (mirror or download). Without it a download is
     accepted with a warning: no digest of the upstream asset is pinned in this project."""
 
@@ -49,6 +62,21 @@ class Toleration(Spec):
     key: str | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
     value: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _qualified_key(cls, key: str | None) -> str | None:
+        problem = None if key is None else qualified_name_problem(key)
+        if problem is not None:
+            raise ValueError(problem)
+        return key
+
+    @model_validator(mode="after")
+    def _label_value(self) -> Toleration:
+        problem = None if self.value is None else label_value_problem(self.key or "", self.value)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
     def as_manifest(self) -> dict[str, str]:
@@ -56,7 +84,7 @@ class Toleration(Spec):
 
 
 class PlacementSpec(Spec):
-    node_selector: dict[str, str] = {}
+    node_selector: NodeSelector = {}
     tolerations: list[Toleration] = []
 
     def as_manifest(self) -> dict[str, object]:

@@ -18,12 +18,7 @@ Every effective value remembers the layer it came from, which
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-from ..errors import ConfigError
 
 Path_ = tuple[str | int, ...]
 
@@ -57,14 +52,38 @@ def leaves(value: Any, path: Path_ = ()) -> list[tuple[Path_, Any]]:
     return [(path, value)]
 
 
-def read_layer_file(path: Path, project_config: Any) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
-        raise ConfigError(f"{path}: must be a mapping with a 'config:' mapping of stack settings")
-    return project_config(document.get("config") or {})
+def duplicate_entries(value: Any, path: Path_ = ()) -> list[tuple[Path_, str, int]]:
+    """Entries of named lists that repeat a `name` of the same list: (path of the name, the
+    name, index of its first entry). Layers merge such lists by name, which would silently
+    fold the two entries into one. A name that is not a string comes with index -1: such an
+    entry cannot be merged by name, and a later layer would silently drop it."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += duplicate_entries(item, (*path, key))
+    elif isinstance(value, list):
+        first: dict[str, int] = {}
+        for index, item in enumerate(value):
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(item, dict) and "name" in item and not isinstance(name, str):
+                found.append(((*path, index, "name"), name, -1))
+            elif isinstance(name, str):
+                if name in first:
+                    found.append(((*path, index, "name"), name, first[name]))
+                first.setdefault(name, index)
+            found += duplicate_entries(item, (*path, index))
+    return found
+
+
+def secure_values(value: Any, path: Path_ = ()) -> list[Path_]:
+    """Paths of `{secure: ...}` values (Pulumi secrets) in a config tree."""
+    if isinstance(value, dict):
+        if "secure" in value:
+            return [path]
+        return [found for key, item in value.items() for found in secure_values(item, (*path, key))]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in secure_values(item, (*path, index))]
+    return []
 
 
 def merge(layers: list[Layer]) -> Layered:
@@ -75,7 +94,9 @@ def merge(layers: list[Layer]) -> Layered:
 
 
 def _named_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and "name" in v for v in value)
+    # Only string names merge entry by entry; anything else is replaced whole and left to validation.
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and isinstance(v.get("name"), str)
+                                                           for v in value)
 
 
 def _mark(path: Path_, value: Any, layer: str, origin: dict[Path_, str]) -> None:

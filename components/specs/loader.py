@@ -7,6 +7,7 @@ is allowed, so a user fixes everything in one go and never sees a traceback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import types
@@ -18,8 +19,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
-from .layers import Layer, Layered, merge, read_layer_file
-from .secrets import REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
+from ..inputs import is_secret_path, load_file
+from .layers import Layer, Layered, duplicate_entries, merge, secure_values
+from .secrets import REDACTED, REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
 from .stack import Issue, StackSpec, cross_reference_issues
 
 PROJECT = "sandbox-infra"
@@ -43,25 +45,36 @@ def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackSpec:
 
 def load_layered(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[Layered, str]:
     """The merged, not yet validated config of a stack, and the file it came from."""
+    if not stacks_dir.is_dir():
+        raise ConfigError(f"--stacks-dir {stacks_dir}: no such directory; give the directory of Pulumi.<stack>.yaml files")
     path = stack_file(stack, stacks_dir)
-    if not path.is_file():
+    # Only the stacks of the directory: a name like '../x' must not reach a file elsewhere.
+    if stack not in available_stacks(stacks_dir) or not path.is_file():
         raise ConfigError(
-            f"--stack: no stack named {stack!r} (no file {path}); allowed: {', '.join(available_stacks(stacks_dir))}"
+            f"--stack: no stack named {stack!r} in {stacks_dir}; "
+            f"allowed: {', '.join(available_stacks(stacks_dir)) or 'none (no Pulumi.<stack>.yaml files there)'}"
         )
     source = _display(path, stacks_dir)
-    return with_layers(read_layer_file(path, project_config), source, stacks_dir), source
+    return with_layers(read_config_file(path, source, stack_file=True), source, stacks_dir), source
 
 
-def with_layers(stack_config: dict[str, Any], stack_source: str, stacks_dir: Path = STACKS_DIR) -> Layered:
+def with_layers(stack_config: dict[str, Any], stack_source: str, stacks_dir: Path | None = None) -> Layered:
     """Put the project and environment layers under a stack's own config."""
+    stacks_dir = stacks_dir or STACKS_DIR  # looked up per call: tests point the Pulumi program elsewhere
+    # Under the engine the stack's config did not come through read_config_file: check its entries here.
+    problems = _entry_problems(stack_config)
+    if problems:
+        raise ConfigError(_report(stack_source, problems))
     layers = []
     project = stacks_dir / "layers" / "project.yaml"
     if project.is_file():
-        layers.append(Layer(_display(project, stacks_dir), read_layer_file(project, project_config)))
+        name = _display(project, stacks_dir)
+        layers.append(Layer(name, read_config_file(project, name, stack_file=False)))
     environment = _environment(stack_config, layers)
     if environment is not None and (stacks_dir / "layers" / f"{environment}.yaml").is_file():
         env_file = stacks_dir / "layers" / f"{environment}.yaml"
-        layers.append(Layer(_display(env_file, stacks_dir), read_layer_file(env_file, project_config)))
+        name = _display(env_file, stacks_dir)
+        layers.append(Layer(name, read_config_file(env_file, name, stack_file=False)))
     layers.append(Layer(stack_source, stack_config))
     return merge(layers)
 
@@ -83,14 +96,83 @@ def _display(path: Path, stacks_dir: Path) -> str:
         return str(path)
 
 
-def project_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The project's own keys (`sandbox-infra:cluster` -> `cluster`). Keys of other
-    namespaces (`kubernetes:`, `pulumi:`) belong to providers and are left to them."""
+# Top-level keys of a Pulumi stack settings file; layer files (read by this program, never
+# by the engine) hold only `config:`.
+STACK_FILE_KEYS = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
+LAYER_FILE_KEYS = ("config",)
+# Config namespaces of the packages this program uses; any other namespace is a typo
+# (`sandbox-infr:warmPools` would otherwise be ignored, and its pools silently dropped).
+KNOWN_NAMESPACES = (PROJECT, "kubernetes", "pulumi", "command")
+
+
+def _did_you_mean(word: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def read_config_file(path: Path, label: str, stack_file: bool) -> dict[str, Any]:
+    """The project's config of a stack file or layer file, checked as a whole document:
+    known top-level keys and namespaces, no entry listed twice, no secret in a layer."""
+    return config_from_document(load_file(path, label), label, stack_file)
+
+
+def config_from_document(document: Any, label: str, stack_file: bool) -> dict[str, Any]:
+    """`read_config_file` after the YAML is loaded (the property tests drive it directly)."""
+    kind = "stack file" if stack_file else "layer file"
+    if document is None and not stack_file:
+        return {}  # an empty layer adds nothing
+    if not isinstance(document, dict):
+        raise ConfigError(f"{label}: a {kind} must be a mapping with a 'config:' mapping of "
+                          f"{PROJECT}: settings; got {'nothing' if document is None else type(document).__name__}")
+    allowed = STACK_FILE_KEYS if stack_file else LAYER_FILE_KEYS
+    problems = [f"{key}: unknown top-level key{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+                for key in document if key not in allowed]
+    if "config" not in document:
+        problems.append(f"config: required key is missing; the {kind}'s settings go under config: as {PROJECT}:<key>")
+    elif not isinstance(document["config"], dict | None):
+        problems.append(f"config: must be a mapping of {PROJECT}:<key> settings")
+    config = document.get("config") if isinstance(document.get("config"), dict) else {}
     own: dict[str, Any] = {}
     for key, value in config.items():
         namespace, _, name = key.rpartition(":")
         if namespace in ("", PROJECT):
             own[name] = value
+        elif namespace not in KNOWN_NAMESPACES:
+            guess = _did_you_mean(namespace, KNOWN_NAMESPACES).replace(f"{PROJECT!r}", f"'{PROJECT}:{name}'")
+            problems.append(f"{key}: unknown config namespace {namespace!r}{guess}; "
+                            f"allowed: {', '.join(n + ':' for n in KNOWN_NAMESPACES)}")
+    problems += _entry_problems(own)
+    if not stack_file:
+        problems += [f"{key_path(secret)}: is a 'secure:' value in a layer file, which the Pulumi engine never decrypts: "
+                     "set it in the stack file (stacks/Pulumi.<stack>.yaml)" for secret in secure_values(own)]
+    if problems:
+        raise ConfigError(_report(label, problems))
+    return own
+
+
+def _entry_problems(own: dict[str, Any]) -> list[str]:
+    """Named entries that layer merging would silently fold together or drop."""
+    problems = []
+    for entry_path, name, first in duplicate_entries(own):
+        if first < 0:
+            problems.append(f"{key_path(entry_path)}: must be a string (entries are merged across layers by name)")
+        else:
+            problems.append(f"{key_path(entry_path)} = {name!r}: entry listed twice in this file (first at index {first}); "
+                            "layers merge entries by name, so the two would silently become one")
+    return problems
+
+
+def project_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The project's own keys (`sandbox-infra:cluster` -> `cluster`). Keys of other
+    namespaces (`kubernetes:`, `pulumi:`) belong to providers and are left to them,
+    but a near miss of the project's own (`sandbox-infr:`) is an error."""
+    own: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = key.rpartition(":")
+        if namespace in ("", PROJECT):
+            own[name] = value
+        elif namespace not in KNOWN_NAMESPACES and difflib.get_close_matches(namespace, [PROJECT], cutoff=0.75):
+            raise ConfigError(f"{key}: unknown config namespace {namespace!r} (did you mean '{PROJECT}:{name}'?)")
     return own
 
 
@@ -185,9 +267,21 @@ def key_path(loc: tuple[str | int, ...], prefix: str = f"{PROJECT}:") -> str:
     return text
 
 
+def shown_value(loc: tuple[str | int, ...], value: Any) -> str:
+    """` = <value>` for a message: ` = <secret>` where the value is or may be secret, nothing
+    for a whole mapping or list, or the whole document (a non-YAML file passed by mistake)."""
+    if value is None or not loc:
+        return ""
+    if is_secret_path(loc):
+        return f" = {REDACTED}"
+    if isinstance(value, dict | list) and value:
+        return ""
+    text = repr(value)
+    return f" = {text if len(text) <= 80 else text[:77] + '...'}"
+
+
 def _describe_issue(issue: Issue) -> str:
-    value = "" if issue.value is None else f" = {issue.value!r}"
-    return f"{key_path(issue.path)}{value}: {issue.problem}"
+    return f"{key_path(issue.path)}{shown_value(issue.path, issue.value)}: {issue.problem}"
 
 
 def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
@@ -195,15 +289,16 @@ def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
     kind, value = error["type"], error.get("input")
     where = key_path(loc, prefix) if loc else prefix.rstrip(":.") or "(top level)"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], model)
-        return f"{where}: unknown key; allowed keys here: {', '.join(allowed)}"
+        allowed = allowed_keys(loc[:-1], model)
+        return f"{where}: unknown key{_did_you_mean(str(loc[-1]), allowed)}; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":
         return f"{where}: required key is missing"
     if kind == SECRET_REQUIRED:  # never echo the value: it may be the secret itself
-        return f"{where}: {_SECRET_HINT.format(path=where)}"
+        path_instead = ("; or give the path of a kubeconfig file instead (one word: a value with spaces or line "
+                        "breaks is taken for the file's contents)") if loc and loc[-1] == "kubeconfig" else ""
+        return f"{where}: {_SECRET_HINT.format(path=where)}{path_instead}"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    shown = "" if isinstance(value, dict) else f" = {value!r}"
-    return f"{where}{shown}: {message[0].lower()}{message[1:]}"
+    return f"{where}{shown_value(loc, value)}: {message[0].lower()}{message[1:]}"
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -224,7 +319,7 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _allowed_keys(loc: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
+def allowed_keys(loc: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
     current: Any = model
     for part in loc:
         current = _unwrap(current)

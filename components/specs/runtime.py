@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import DnsLabel, DnsSubdomain, Image, Quantity, Replicas, Spec, UserMetadata
+from .base import DnsLabel, DnsSubdomain, Image, Namespace, Quantity, Replicas, Spec, UserLabels, UserMetadata
 from .network import NetworkSpec
 from .secrets import SecretText
 from .template import ContainerSpec, TemplateSpec
@@ -102,7 +102,7 @@ class RuntimeSpec(Spec):
     vm_config: VmConfig | None = None
     warm: WarmSpec | None = None
     network: NetworkSpec = NetworkSpec()
-    labels: UserMetadata = {}
+    labels: UserLabels = {}
     annotations: UserMetadata = {}
 
     @model_validator(mode="after")
@@ -151,7 +151,7 @@ class RuntimeSpec(Spec):
 
 
 class CatalogueSpec(Spec):
-    namespace: DnsLabel = "sandbox-catalogue"
+    namespace: Namespace = "sandbox-catalogue"
     """Namespace of the catalogue ConfigMap; created by the stack unless it is a tenant."""
     name: DnsSubdomain = "runtime-catalogue"
     cluster_domain: DnsSubdomain = "cluster.local"

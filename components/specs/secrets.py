@@ -18,8 +18,11 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from ..errors import ConfigError
+
 SECRET_REQUIRED = "secret_required"
-REDACTED = "<redacted: Pulumi secret>"
+REDACTED = "<secret>"
+"""What every output (render, config explain, diff, messages) shows instead of a secret value."""
 
 # Validation context key: set by the engine loader, whose config values arrive decrypted.
 REVEALED_CONTEXT = "secrets_revealed"
@@ -40,7 +43,8 @@ class SecretValue:
     def reveal(self) -> str:
         """The decrypted text; callers pass it straight into `pulumi.Output.secret`."""
         if self._plaintext is None:
-            raise ValueError("this secret is sealed: its value is only available under the Pulumi engine")
+            raise ConfigError("a 'secure:' value was not decrypted: its value is only available under the Pulumi engine, "
+                              "from the stack file (stacks/Pulumi.<stack>.yaml)")
         return self._plaintext
 
     def __repr__(self) -> str:
@@ -72,3 +76,37 @@ SecretText = Annotated[
     PlainValidator(_secret_value),
     PlainSerializer(lambda _value: REDACTED, return_type=str),
 ]
+
+
+def _kubeconfig(value: Any, info: ValidationInfo) -> str | SecretValue:
+    """A path to a kubeconfig file, or its contents as a Pulumi secret; never contents in clear."""
+    if isinstance(value, SecretValue | dict):
+        return _secret_value(value, info)
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("kubeconfig_type", "must be the path to a kubeconfig file, or its contents as a "
+                                                     "Pulumi secret (a 'secure:' value)")
+    if looks_like_kubeconfig(value):
+        if info.context and info.context.get(REVEALED_CONTEXT):
+            return SecretValue(value)  # decrypted by the engine; spec_from_config checks it was a secret
+        raise PydanticCustomError(SECRET_REQUIRED, "holds kubeconfig contents in plain text")
+    return value
+
+
+def looks_like_kubeconfig(value: str) -> bool:
+    """Contents rather than a path. A path is one word (no spaces or line breaks); anything
+    else, or YAML/JSON with a kubeconfig's keys, may hold credentials and is treated as such."""
+    text = value.strip()
+    return any(c.isspace() for c in text) or text.startswith(("{", "[")) or any(
+        word in text for word in ("apiVersion", "clusters:", "users:", "client-key-data", "token:"))
+
+
+def _shown_kubeconfig(value: str | SecretValue) -> str:
+    return REDACTED if isinstance(value, SecretValue) else value
+
+
+Kubeconfig = Annotated[
+    str | SecretValue,
+    PlainValidator(_kubeconfig),
+    PlainSerializer(_shown_kubeconfig, return_type=str),
+]
+"""`cluster.provider.kubeconfig`: a file path (shown as is), or the contents as a Pulumi secret (shown as <secret>)."""

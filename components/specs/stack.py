@@ -128,6 +128,10 @@ def _runtime_issues(spec: StackSpec) -> list[Issue]:
     taken = set(templates) | {p.name for p in spec.warm_pools}
     for index, runtime in enumerate(spec.runtimes):
         path: tuple[str | int, ...] = ("runtimes", index)
+        if runtime.execution_kind == "kubevirt-vm" and not runtime.id[0].isalpha():
+            issues.append(Issue((*path, "id"), runtime.id,
+                                "must start with a letter: a VM runtime's Service is named after its id, and "
+                                "Service names are DNS-1035 labels (a-z, 0-9 and '-', starting with a letter)"))
         if runtime.sandbox_template is not None:
             if runtime.sandbox_template not in templates:
                 issues.append(Issue((*path, "sandboxTemplate"), runtime.sandbox_template,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import DnsLabel, DnsSubdomain, Image, Quantity, Resources, Spec, UserMetadata, quantity_value
+from .base import DnsLabel, DnsSubdomain, Image, Quantity, Resources, Spec, UserLabels, UserMetadata, quantity_value
 from .network import NetworkSpec
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -75,5 +75,5 @@ class _TemplateIdentity(Spec):
 # Base order puts name and tenant first in the model's keys (and so in error messages).
 class TemplateSpec(ContainerSpec, _TemplateIdentity):
     network: NetworkSpec = NetworkSpec()
-    labels: UserMetadata = {}
+    labels: UserLabels = {}
     annotations: UserMetadata = {}

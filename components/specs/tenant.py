@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import DnsLabel, Quantity, Spec
+from .base import DnsLabel, Namespace, Quantity, Spec
 
 
 class ServiceAccountRef(Spec):
@@ -33,7 +33,7 @@ class ContainerDefaultsSpec(Spec):
 
 
 class TenantSpec(Spec):
-    name: DnsLabel
+    name: Namespace
     """Also the namespace name."""
     gateway_service_accounts: list[ServiceAccountRef] = []
     """Service accounts that may claim sandboxes in this tenant (least privilege)."""
