@@ -35,20 +35,24 @@ def _kubeconfig(value: str | SecretValue | None) -> pulumi.Input[str] | None:
     return os.path.expanduser(value) if value is not None else None
 
 
+# ConfigMaps and Secrets are updated in place. pulumi-kubernetes otherwise replaces one on
+# any data change, which for our fixed names means delete, then create: the runtime
+# catalogue that gateways read would vanish for a moment on every agent-sandbox upgrade,
+# a VM's cloud-init Secret on every key rotation. (Replacing only helps autonamed objects
+# roll their pods, and none of ours is autonamed.)
+PROVIDER_SETTINGS = {"enable_server_side_apply": True, "enable_config_map_mutable": True, "enable_secret_mutable": True}
+
+
 def provider(spec: StackSpec) -> k8s.Provider:
     settings = spec.cluster.provider
     if settings.render_yaml_to_directory:
-        # Render-only: nothing is read from or applied to a cluster, so the cluster's
-        # credentials are not needed (the provider refuses a context missing from the
-        # local kubeconfig, which is the usual case on the machine that renders).
-        return k8s.Provider(spec.cluster.name, render_yaml_to_directory=settings.render_yaml_to_directory,
-                            enable_server_side_apply=True)
-    return k8s.Provider(
-        spec.cluster.name,
-        kubeconfig=_kubeconfig(settings.kubeconfig),
-        context=settings.context,
-        enable_server_side_apply=True,
-    )
+        # Render-only: nothing is read from or applied to a cluster, so no credentials are
+        # passed (the provider refuses them next to renderYamlToDirectory, and a context the
+        # rendering machine lacks). kubeconfig="" keeps the SDK from filling in $KUBECONFIG.
+        return k8s.Provider(spec.cluster.name, kubeconfig="",
+                            render_yaml_to_directory=settings.render_yaml_to_directory, **PROVIDER_SETTINGS)
+    return k8s.Provider(spec.cluster.name, kubeconfig=_kubeconfig(settings.kubeconfig), context=settings.context,
+                        **PROVIDER_SETTINGS)
 
 
 def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:

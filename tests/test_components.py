@@ -86,14 +86,17 @@ def test_every_kubernetes_resource_uses_the_stack_provider(dev: dict[str, Regist
         assert registration.provider.startswith(provider.urn + "::"), registration.urn
 
 
-def test_render_only_provider_needs_no_cluster_credentials(loader: UpstreamLoader) -> None:
+def test_render_only_provider_needs_no_cluster_credentials(loader: UpstreamLoader,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # The provider refuses any kubeconfig next to renderYamlToDirectory, also the ambient one.
+    monkeypatch.setenv("KUBECONFIG", "/home/someone/.kube/config")
     config = stack_config("staging")
     config["cluster"]["provider"] = {"context": "staging-eu-west", "kubeconfig": "/etc/kube/staging.yaml",
                                      "renderYamlToDirectory": "out/staging"}
     config["cluster"]["waitForWorkloads"] = False
     provider = next(r for r in _deploy(config, loader).values() if r.type == "pulumi:providers:kubernetes")
     assert provider.inputs.get("renderYamlToDirectory") == "out/staging"
-    assert "context" not in provider.inputs and "kubeconfig" not in provider.inputs
+    assert "context" not in provider.inputs and not provider.inputs.get("kubeconfig")
 
     del config["cluster"]["provider"]["renderYamlToDirectory"]
     config["cluster"]["waitForWorkloads"] = True
@@ -101,6 +104,15 @@ def test_render_only_provider_needs_no_cluster_credentials(loader: UpstreamLoade
     assert provider.inputs["context"] == "staging-eu-west"
     assert provider.inputs["kubeconfig"] == "/etc/kube/staging.yaml"
     assert "renderYamlToDirectory" not in provider.inputs
+
+
+def test_configmaps_and_secrets_are_updated_in_place(dev: dict[str, Registration]) -> None:
+    # A fixed-name ConfigMap or Secret replaced on a data change is deleted, then created:
+    # the catalogue would vanish for a moment on every upgrade (tests/e2e/test_pulumi_upgrade.py).
+    provider = next(r for r in dev.values() if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["enableConfigMapMutable"] == "true"  # provider config travels as strings
+    assert provider.inputs["enableSecretMutable"] == "true"
+    assert provider.inputs["enableServerSideApply"] == "true"
 
 
 def test_only_crds_are_retained_on_delete(dev: dict[str, Registration]) -> None:
