@@ -53,12 +53,15 @@ def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
 
 @contextlib.contextmanager
 def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = (),
-                             follow_crd_updates: bool = False) -> Iterator[subprocess.Popen]:
+                             conversion_for: Kube | None = None) -> Iterator[subprocess.Popen]:
     """Start the controller (extensions on) and wait until it serves; CRDs must exist.
 
-    `follow_crd_updates`: keep pointing the CRDs' conversion at the loopback webhook while the
-    controller runs, for tests in which `pulumi up` applies new CRDs (an upgrade): in a
-    cluster the controller's own certificate management re-injects its CA the same way.
+    `conversion_for`: another API server whose CRDs this controller's webhook converts for.
+    While the controller runs, their conversion is kept pointed at its loopback webhook,
+    also after `pulumi up` applies new CRDs (an upgrade), as the controller's own
+    certificate management re-injects its CA in a cluster. Conversion is stateless, so a
+    controller that runs against a second control plane can serve it for the first one,
+    whose CRDs it could not start on before the upgrade.
     """
     certs = plane.workdir / "webhook-certs"
     certs.mkdir(exist_ok=True)
@@ -84,17 +87,16 @@ def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"agent-sandbox-controller not ready after 60 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.25)
-        if not follow_crd_updates:
+        if conversion_for is None:
             yield process
             return
         stopped = threading.Event()
         url, ca = f"https://127.0.0.1:{webhook_port}/convert", (plane.pki / "ca.crt").read_bytes()
 
         def follow() -> None:
-            kube = plane.client("agent-sandbox-cert-manager")
-            while not stopped.wait(0.1):
+            while not stopped.wait(0.05):
                 with contextlib.suppress(ApiError, requests.RequestException):
-                    point_conversion_at(kube, url, ca)
+                    point_conversion_at(conversion_for, url, ca)
 
         follower = threading.Thread(target=follow, name="conversion-follower", daemon=True)
         follower.start()

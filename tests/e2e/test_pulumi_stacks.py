@@ -71,7 +71,15 @@ def normalise(manifest: Manifest, *, engine: bool) -> Manifest:
             for name, value in data.items():
                 assert REDACTED not in base64.b64decode(value).decode(), f"Secret {name}: placeholder reached the cluster"
         manifest["data"] = dict.fromkeys(sorted(data), "<value>")
+    for field in OMITTED_WHEN_FALSE.get(manifest["kind"], ()):
+        if manifest.get(field) is False:
+            del manifest[field]
     return _drop_empty(manifest)
+
+
+# 3. Plain (non-pointer) bool fields with `omitempty` in the Kubernetes Go types are left out
+#    when false: the provider writes built-in kinds through those types.
+OMITTED_WHEN_FALSE = {"PriorityClass": ("globalDefault",)}
 
 
 def _drop_empty(value: Any) -> Any:

@@ -16,10 +16,12 @@ from .controller import agent_sandbox_controller
 from .controlplane import control_plane
 from .fake_node import FakeControllerManager
 from .helpers import require, shipped_contexts
+from .kube import apply_all
 from .pulumi_project import PULUMI, make_project, register_virt_operator_crds
 
 OLD, NEW = "v0.4.6", "v0.5.6"
 AGENT_SANDBOX_KINDS = ("SandboxTemplate", "SandboxWarmPool")
+AGENT_SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
 
 
 def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
@@ -50,8 +52,15 @@ def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
                 planned = {op for (t, _), op in ops.items() if t.endswith(f":{kind}")}
                 assert planned == {"update"}, f"{kind}: planned {planned}, expected in-place updates"
 
-            with agent_sandbox_controller(plane, follow_crd_updates=True):
-                project.pulumi("up", "--yes", "--skip-preview")
+            # The v0.5.6 controller cannot start against v0.4.6 CRDs, so for the upgrade itself it
+            # runs against a second control plane that has the v0.5.6 CRDs and serves the
+            # conversion webhook for this one (see tests/e2e/controller.py).
+            with control_plane(tmp_path / "webhook-plane") as webhook_plane:
+                crds = [m for m in project.rendered("dev") if m["kind"] == "CustomResourceDefinition"
+                        and m["spec"]["group"] in AGENT_SANDBOX_GROUPS]
+                apply_all(webhook_plane.client(), crds)
+                with agent_sandbox_controller(webhook_plane, conversion_for=project.kube):
+                    project.pulumi("up", "--yes", "--skip-preview")
             new_pool = next(m for m in project.rendered("dev") if m["kind"] == "SandboxWarmPool")
             assert new_pool["apiVersion"].endswith("/v1beta1")
             live = project.kube.get(new_pool["apiVersion"], "SandboxWarmPool", name, namespace)
