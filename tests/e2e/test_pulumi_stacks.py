@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -74,22 +73,12 @@ def normalise(manifest: Manifest, *, engine: bool) -> Manifest:
     for field in OMITTED_WHEN_FALSE.get(manifest["kind"], ()):
         if manifest.get(field) is False:
             del manifest[field]
-    return _drop_empty(manifest)
+    return manifest
 
 
-# 3. Plain (non-pointer) bool fields with `omitempty` in the Kubernetes Go types are left out
+# 2. Plain (non-pointer) bool fields with `omitempty` in the Kubernetes Go types are left out
 #    when false: the provider writes built-in kinds through those types.
 OMITTED_WHEN_FALSE = {"PriorityClass": ("globalDefault",)}
-
-
-def _drop_empty(value: Any) -> Any:
-    # 2. Empty maps and lists (e.g. `annotations: {}`, `featureGates: []`) are not written
-    #    by the provider: Pulumi treats an empty collection input like an absent one.
-    if isinstance(value, dict):
-        return {k: _drop_empty(v) for k, v in value.items() if v != {} and v != []}
-    if isinstance(value, list):
-        return [_drop_empty(v) for v in value]
-    return value
 
 
 def engine_rendered(directory: Path) -> dict[Key, Manifest]:
