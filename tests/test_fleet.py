@@ -142,8 +142,8 @@ def test_fleet_render_writes_every_stack(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(SHIPPED_STACKS)
 
 
-@pytest.mark.skipif(shutil.which("pulumi") is None, reason="no Pulumi CLI on PATH: the real Automation API runner "
-                    "is exercised only where the CLI is installed")
+@pytest.mark.skipif(shutil.which("pulumi") is None, reason="no Pulumi CLI on PATH; the real Automation API runner "
+                    "is exercised end to end by tests/e2e/test_pulumi_fleet.py with the toolchain's CLI")
 def test_real_operations_use_the_local_workspace() -> None:
     operations = AutomationOperations()
     assert operations.work_dir.joinpath("Pulumi.yaml").is_file()
