@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_affected.add_argument("--base", required=True, metavar="GIT_REF")
     check_command.add_fleet_parser(fleet_commands)
     fleet_commands.add_parser("preview", help="pulumi preview, wave by wave (needs the Pulumi CLI)")
-    fleet_commands.add_parser("up", help="pulumi up, wave by wave (needs the Pulumi CLI)")
+    fleet_up = fleet_commands.add_parser("up", help="pulumi up, wave by wave (needs the Pulumi CLI); asks first")
+    fleet_up.add_argument("--yes", "-y", action="store_true",
+                          help="roll out without asking (needed where there is no terminal to ask, e.g. CI)")
     fleet_commands.add_parser("status", help="what each stack runs and when it was last updated")
     config = commands.add_parser("config", help="inspect a stack's effective config")
     config_commands = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
@@ -206,9 +208,25 @@ def fleet(args: argparse.Namespace) -> int:
     if args.fleet_command == "status":
         return fleet_status(plan, args.stacks_dir)
     operations = AutomationOperations(args.stacks_dir.resolve().parent)
+    if args.fleet_command == "up" and not args.yes and not _confirm_rollout(plan):
+        return EXIT_USAGE
     outcomes = run_fleet(plan, args.fleet_command, operations, _progress)
     sys.stdout.write(summary_table(outcomes))
     return EXIT_OK if all(o.result == "succeeded" for o in outcomes) else EXIT_FAILED
+
+
+def _confirm_rollout(plan: FleetSpec) -> bool:
+    """A rollout changes every cluster of the fleet: never without a yes."""
+    waves = "\n".join(f"  {i}. {w.name}: {', '.join(w.stacks)}" for i, w in enumerate(plan.waves, 1))
+    print(f"fleet up will update {len(plan.stacks)} stack(s) in {len(plan.waves)} wave(s):\n{waves}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("error: fleet up needs a confirmation and there is no terminal to ask: pass --yes", file=sys.stderr)
+        return False
+    answer = input("Roll out? Type 'yes' to continue: ")
+    if answer.strip().lower() != "yes":
+        print("error: not confirmed; nothing was changed", file=sys.stderr)
+        return False
+    return True
 
 
 def _progress(line: str) -> None:

@@ -10,6 +10,7 @@ needs a Pulumi CLI on PATH; tests substitute their own.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -116,7 +117,7 @@ def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
     try:
         outcome = operations.run(stack, action, lambda line: progress(f"  {stack}: {line}"))
     except Exception as error:  # one stack's failure must not take down the others' reporting
-        outcome = StackOutcome(stack, wave, "failed", message=_last_line(str(error)))
+        outcome = StackOutcome(stack, wave, "failed", message=failure_reason(str(error)))
     outcome.wave = wave
     outcome.duration = time.monotonic() - started
     if outcome.result == "succeeded" and outcome.mandatory_violations:
@@ -126,9 +127,20 @@ def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
     return outcome
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "failed"
+# What the engine prints after the real cause: never the reason to show.
+_GENERIC_ERRORS = re.compile(r"^error: (update failed|preview failed|destroy failed|refresh failed)$"
+                             r"|Resource monitor has terminated|^(code: \d+|stdout:|stderr:)$")
+
+
+def failure_reason(text: str) -> str:
+    """The line that says why a stack failed: the engine's first specific `error:` line
+    (e.g. the cluster it cannot reach), else the last line that says anything."""
+    lines = [re.sub(r"^(stdout|stderr): ", "", line.strip()) for line in text.strip().splitlines() if line.strip()]
+    specific = [line for line in lines if not _GENERIC_ERRORS.search(line)]
+    errors = [line for line in specific if line.startswith("error:") or "error:" in line]
+    if errors:
+        return errors[0][:300]
+    return specific[-1][:300] if specific else "failed"
 
 
 def summary_table(outcomes: list[StackOutcome]) -> str:
@@ -183,7 +195,7 @@ class AutomationOperations:
                 result = target.up(**options)
                 changes = dict(result.summary.resource_changes or {})
         except automation.CommandError as error:
-            return StackOutcome(stack, "", "failed", message=_last_line(str(error)),
+            return StackOutcome(stack, "", "failed", message=failure_reason(str(error)),
                                 mandatory_violations=len(violations))
         return StackOutcome(stack, "", "succeeded", changes={str(k): int(v) for k, v in changes.items()},
                             mandatory_violations=len(violations))

@@ -12,7 +12,16 @@ import pytest
 
 from components.cli import main
 from components.errors import ConfigError
-from components.fleet import AutomationOperations, FleetSpec, StackOutcome, WaveSpec, load_fleet, run_fleet, summary_table
+from components.fleet import (
+    AutomationOperations,
+    FleetSpec,
+    StackOutcome,
+    WaveSpec,
+    failure_reason,
+    load_fleet,
+    run_fleet,
+    summary_table,
+)
 
 from .conftest import SHIPPED_STACKS
 
@@ -147,3 +156,62 @@ def test_fleet_render_writes_every_stack(tmp_path: Path) -> None:
 def test_real_operations_use_the_local_workspace() -> None:
     operations = AutomationOperations()
     assert operations.work_dir.joinpath("Pulumi.yaml").is_file()
+
+
+def test_a_failed_stack_is_reported_with_the_engine_s_reason() -> None:
+    # The Automation API's CommandError text, as a failed `pulumi up` of an unreachable cluster gives it.
+    text = """
+ code: 255
+ stdout: Updating (broken):
+     pulumi:pulumi:Stack sandbox-infra-broken running
+ error: configured Kubernetes cluster is unreachable: dial tcp 127.0.0.1:40913: connect: connection refused
+     pulumi:pulumi:Stack sandbox-infra-broken **failed** 1 error
+ error: update failed
+
+ stderr:
+"""
+    assert failure_reason(text).startswith("error: configured Kubernetes cluster is unreachable")
+    assert failure_reason(" code: 1\n stdout: something went wrong\n stderr:\n") == "something went wrong"
+    assert failure_reason("") == "failed"
+
+
+class _Recording:
+    """Stands in for the Automation API: records which stacks would have been updated."""
+
+    last: _Recording
+
+    def __init__(self, _work_dir: Path) -> None:
+        self.updated: list[str] = []
+        _Recording.last = self
+
+    def run(self, stack: str, action: str, progress: Callable[[str], None]) -> StackOutcome:
+        self.updated.append(stack)
+        return StackOutcome(stack, "", "succeeded")
+
+
+@pytest.mark.parametrize(("tty", "answer", "flags", "code", "rolled_out"), [
+    (False, None, [], 2, False),      # no terminal to ask (CI): refuse, say --yes
+    (True, "no", [], 2, False),
+    (True, "", [], 2, False),         # Enter alone is not a yes
+    (True, "yes", [], 0, True),
+    (False, None, ["--yes"], 0, True),
+])
+def test_fleet_up_changes_nothing_without_a_yes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                                tty: bool, answer: str | None, flags: list[str], code: int,
+                                                rolled_out: bool) -> None:
+    monkeypatch.setattr("components.cli.AutomationOperations", _Recording)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: tty)
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)
+    assert main(["fleet", "up", *flags]) == code
+    err = capsys.readouterr().err
+    # (the production wave runs two at a time, so its order varies)
+    assert sorted(_Recording.last.updated) == (sorted(SHIPPED_STACKS_IN_FLEET_ORDER) if rolled_out else [])
+    if not flags:
+        assert "4 stack(s) in 3 wave(s)" in err and "production: prod, prod-us" in err
+    assert bool(asked) == (tty and not flags)
+    if not tty and not flags:
+        assert "pass --yes" in err
+
+
+SHIPPED_STACKS_IN_FLEET_ORDER = ["dev", "staging", "prod", "prod-us"]

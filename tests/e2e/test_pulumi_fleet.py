@@ -39,8 +39,9 @@ def fleet(project: Project, tmp_path: Path, action: str, waves: list[dict]) -> t
     """Run the CLI as a user would; returns its exit code, each stack's result and its output."""
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump({"waves": waves}))
+    confirm = ["--yes"] if action == "up" else []
     result = subprocess.run([sys.executable, "-m", "components", "--stacks-dir", str(project.stacks_dir),
-                             "fleet", "--fleet", str(path), action],
+                             "fleet", "--fleet", str(path), action, *confirm],
                             cwd=project.path, env=project.env, capture_output=True, text=True, timeout=1800)
     print(result.stdout, result.stderr[-4000:])
     table = [line.split() for line in result.stdout.splitlines()[1:] if line.strip()]
@@ -68,6 +69,8 @@ def test_fleet_up_stops_before_the_next_wave_when_a_stack_fails(project: Project
     ])
     assert code == 1, output[-2000:]
     assert results == {"dev": "succeeded", "broken": "failed", "staging": "skipped"}
+    broken = next(line for line in output.splitlines() if line.startswith("broken "))
+    assert "unreachable" in broken or "connection refused" in broken, f"the report hides why: {broken}"
     # The healthy stack of the first wave went up; the second wave never touched the cluster.
     assert tenant_exists(project, "dev")
     assert not tenant_exists(project, "staging")
