@@ -139,7 +139,7 @@ def failure_reason(text: str) -> str:
     specific = [line for line in lines if not _GENERIC_ERRORS.search(line)]
     errors = [line for line in specific if line.startswith("error:") or "error:" in line]
     if errors:
-        return errors[0][:300]
+        return errors[0][errors[0].index("error:"):][:300]  # without the resource the line starts with
     return specific[-1][:300] if specific else "failed"
 
 
