@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e.controlplane import control_plane
-from tests.e2e.fake_node import FakeControllerManager
 from tests.e2e.helpers import SHIPPED_STACKS, shipped_contexts
-from tests.e2e.pulumi_project import PULUMI, Project, make_project, register_virt_operator_crds, uses_kubevirt
+from tests.e2e.pulumi_project import PULUMI, Project, make_project, register_virt_operator_crds, stack_on_fresh_plane
 from tests.e2e.toolchain import missing_reason
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -43,10 +42,10 @@ class ProgramCpu(threading.Thread):
 
     def __init__(self, interval: float = 0.02) -> None:
         super().__init__(daemon=True)
-        self.interval, self.cpu, self._stop = interval, {}, threading.Event()
+        self.interval, self.cpu, self._done = interval, {}, threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._done.wait(self.interval):
             for pid in os.listdir("/proc"):
                 if not pid.isdigit():
                     continue
@@ -59,7 +58,7 @@ class ProgramCpu(threading.Thread):
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         self.join()
         return sum(self.cpu.values())
 
@@ -80,16 +79,10 @@ def timed(project: Project, stack: str, *args: str) -> Timing:
 
 
 def one_run(stack: str, workdir: Path) -> tuple[Timing, Timing, int]:
-    with control_plane(workdir / "plane", shipped_contexts()) as plane:
-        project = make_project(workdir / "project", plane, (stack,))
-        if uses_kubevirt(project, stack):
-            register_virt_operator_crds(project.kube)
-        manifests = project.rendered(stack)
-        namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
-        with FakeControllerManager(project.kube, namespaces):
-            preview = timed(project, stack, "preview")
-            up = timed(project, stack, "up", "--yes", "--skip-preview")
-        return preview, up, len(manifests)
+    with stack_on_fresh_plane(workdir, stack) as project:
+        preview = timed(project, stack, "preview")
+        up = timed(project, stack, "up", "--yes", "--skip-preview")
+        return preview, up, len(project.rendered(stack))
 
 
 def fleet_preview(workdir: Path) -> tuple[float, float]:

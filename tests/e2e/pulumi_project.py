@@ -9,9 +9,11 @@ working tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +24,9 @@ from components.manifests.common import Manifest
 from components.specs.loader import load_stack
 from components.upstream import upstream_dir
 
-from .controlplane import ControlPlane
-from .helpers import render, require
+from .controlplane import ControlPlane, control_plane
+from .fake_node import FakeControllerManager
+from .helpers import render, require, shipped_contexts
 from .kube import Kube, wait_established
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
@@ -153,3 +156,17 @@ def register_virt_operator_crds(kube: Kube) -> None:
 
 def uses_kubevirt(project: Project, stack: str) -> bool:
     return load_stack(stack, project.stacks_dir).kubevirt is not None
+
+
+@contextlib.contextmanager
+def stack_on_fresh_plane(workdir: Path, stack: str) -> Iterator[Project]:
+    """A fresh control plane (with the stand-ins a stack needs: VM CRDs, controller-manager
+    chores) and a project copy with `stack` initialised against it."""
+    require("etcd", "kube-apiserver", *PULUMI)
+    with control_plane(workdir / "plane", shipped_contexts()) as plane:
+        project = make_project(workdir / "project", plane, (stack,))
+        if uses_kubevirt(project, stack):
+            register_virt_operator_crds(project.kube)
+        namespaces = [m["metadata"]["name"] for m in project.rendered(stack) if m["kind"] == "Namespace"]
+        with FakeControllerManager(project.kube, namespaces):
+            yield project

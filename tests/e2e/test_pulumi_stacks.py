@@ -20,25 +20,17 @@ import yaml
 from components.manifests.common import Manifest
 from components.specs.secrets import REDACTED
 
-from .controlplane import control_plane
-from .fake_node import FakeControllerManager
-from .helpers import SHIPPED_STACKS, require, shipped_contexts
-from .pulumi_project import PULUMI, make_project, register_virt_operator_crds, uses_kubevirt
+from .helpers import SHIPPED_STACKS
+from .pulumi_project import make_project, stack_on_fresh_plane
 from .test_api_server import contains
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_every_shipped_stack_goes_up_and_every_object_is_admitted(stack: str, tmp_path: Path) -> None:
-    require("etcd", "kube-apiserver", *PULUMI)
-    with control_plane(tmp_path / "plane", shipped_contexts()) as plane:
-        project = make_project(tmp_path / "project", plane, (stack,))
-        if uses_kubevirt(project, stack):
-            register_virt_operator_crds(project.kube)
-        manifests = project.rendered(stack)
-        namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
-        with FakeControllerManager(project.kube, namespaces):
-            result = project.pulumi("up", "--yes", "--skip-preview", stack=stack)
+    with stack_on_fresh_plane(tmp_path, stack) as project:
+        result = project.pulumi("up", "--yes", "--skip-preview", stack=stack)
         print(result.stdout[-1500:])
+        manifests = project.rendered(stack)
         for manifest in manifests:
             meta = manifest["metadata"]
             stored = project.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
