@@ -29,9 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.controlplane import control_plane
-from tests.e2e.helpers import SHIPPED_STACKS, shipped_contexts
-from tests.e2e.pulumi_project import PULUMI, Project, make_project, register_virt_operator_crds, stack_on_fresh_plane
+from tests.e2e.helpers import SHIPPED_STACKS
+from tests.e2e.pulumi_project import PULUMI, Project, stack_on_fresh_plane
 from tests.e2e.toolchain import missing_reason
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -90,9 +89,7 @@ def fleet_preview(workdir: Path) -> tuple[float, list[float]]:
 
     The fleet previews with the policy pack (as `fleet preview` does), so the single
     previews here do too."""
-    with control_plane(workdir / "plane", shipped_contexts()) as plane:
-        project = make_project(workdir / "project", plane, tuple(SHIPPED_STACKS))
-        register_virt_operator_crds(project.kube)
+    with stack_on_fresh_plane(workdir, *SHIPPED_STACKS) as project:
         singles = [timed(project, stack, "preview", "--policy-pack", "policies").wall for stack in SHIPPED_STACKS]
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "components", "--stacks-dir", str(project.stacks_dir), "fleet", "preview"],

@@ -137,7 +137,7 @@ def failure_reason(text: str) -> str:
     (e.g. the cluster it cannot reach), else the last line that says anything."""
     lines = [re.sub(r"^(stdout|stderr): ", "", line.strip()) for line in text.strip().splitlines() if line.strip()]
     specific = [line for line in lines if not _GENERIC_ERRORS.search(line)]
-    errors = [line for line in specific if line.startswith("error:") or "error:" in line]
+    errors = [line for line in specific if "error:" in line]
     if errors:
         return errors[0][errors[0].index("error:"):][:300]  # without the resource the line starts with
     return specific[-1][:300] if specific else "failed"

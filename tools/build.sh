@@ -69,7 +69,8 @@ PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
 PROVIDER_VERSION="$(module_version "$TOOLS/pulumi-kubernetes/go.mod" "$PROVIDER_MODULE")"
 # The plugin reports the version it was really built from (a pseudo-version), without the "v".
 PROVIDER_LDFLAGS="-s -w -X $PROVIDER_MODULE/pkg/version.Version=${PROVIDER_VERSION#v}"
-PULUMI_LDFLAGS="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+PULUMI_VERSION_VAR=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
+PULUMI_LDFLAGS="-s -w -X $PULUMI_VERSION_VAR=$PULUMI_VERSION"
 
 # name | module dir | pinned module | output binary=package ... | ldflags
 # A package starting with ./ is a folder that prepare_<name> puts into the build copy.
@@ -83,7 +84,7 @@ COMPONENTS=(
 
 # prepare_<name> WORKDIR: put non-module sources into the build copy. Prints a reason and
 # returns 2 when a source is not available (the component is then "unavailable"), 1 on a
-# real failure. Its stdout's last line is added to the build stamp.
+# real failure; prints nothing on success.
 prepare_pulumi() {
     local workdir="$1" src="$UPSTREAM_DIR/$LANGUAGE_HOST_DIR" entry digest file
     if [[ ! -d "$src" ]]; then
@@ -101,7 +102,6 @@ prepare_pulumi() {
     cp "$src/pulumi-language-python/main.go" "$workdir/pulumi-language-python/"
     # The host runs programs through this shim and looks for it beside its own binary.
     install -m 0755 "$src/pulumi-language-python-exec" "$OUT/bin/pulumi-language-python-exec"
-    echo "language host $LANGUAGE_HOST_TAG $(printf '%s\n' "${LANGUAGE_HOST_FILES[@]}" | sha256sum | cut -c1-16)"
 }
 
 prepare_pulumi-resource-kubernetes() {
@@ -119,7 +119,6 @@ prepare_pulumi-resource-kubernetes() {
     cp -r "$dir/cmd/pulumi-resource-kubernetes" "$workdir/"
     chmod -R u+w "$workdir/pulumi-resource-kubernetes"
     (cd "$workdir/pulumi-resource-kubernetes" && VERSION="${PROVIDER_VERSION#v}" go run -mod=readonly generate.go) >&2 || return 1
-    echo "generated for ${PROVIDER_VERSION#v}"
 }
 
 write_status() {  # name state seconds version detail binaries
@@ -134,7 +133,7 @@ PY
 # Binaries whose version stamp differs from their component's: the language host reports
 # the tag of its source, not the CLI's version.
 declare -A TARGET_LDFLAGS=(
-    [pulumi-language-python]="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGUAGE_HOST_TAG"
+    [pulumi-language-python]="-s -w -X $PULUMI_VERSION_VAR=$LANGUAGE_HOST_TAG"
 )
 # What, beyond go.mod/go.sum, decides a component's binaries (part of its build stamp),
 # and files it installs besides its Go binaries.
@@ -166,28 +165,21 @@ build_component() {
     started=$(date +%s)
     : > "$log"
     # Build in a copy: generated and copied-in sources never land in the checkout.
-    local workdir="$OUT/src/$dir" modflag="-mod=readonly" ok=1 reason=""
-    rm -rf "$workdir" && mkdir -p "$workdir" && cp "$mod/go.mod" "$workdir/"
-    if [[ -f "$mod/go.sum" ]]; then
-        cp "$mod/go.sum" "$workdir/"
-    else
-        # No committed go.sum (see that go.mod): resolve it here.
-        modflag="-mod=mod"
-        (cd "$workdir" && go mod tidy >>"$log" 2>&1) || ok=0
-    fi
-    if [[ $ok == 1 ]] && declare -F "prepare_$name" >/dev/null; then
-        local prepared status
-        prepared="$("prepare_$name" "$workdir" 2>>"$log")"; status=$?
-        echo "prepare: $prepared" >>"$log"
+    # Every tools module commits its go.sum, so the build never resolves anything new.
+    local workdir="$OUT/src/$dir" ok=1 reason=""
+    rm -rf "$workdir" && mkdir -p "$workdir" && cp "$mod/go.mod" "$mod/go.sum" "$workdir/"
+    if declare -F "prepare_$name" >/dev/null; then
+        local status
+        reason="$("prepare_$name" "$workdir" 2>>"$log")"; status=$?
         case $status in
             0) ;;
-            2) reason="$(tail -1 <<<"$prepared")"; ok=0 ;;
-            *) ok=0 ;;
+            2) ok=0 ;;
+            *) ok=0; reason="" ;;
         esac
     fi
     for target in $targets; do
         [[ $ok == 1 ]] || break
-        (cd "$workdir" && go build "$modflag" -ldflags "${TARGET_LDFLAGS[${target%%=*}]:-$ldflags}" \
+        (cd "$workdir" && go build -mod=readonly -ldflags "${TARGET_LDFLAGS[${target%%=*}]:-$ldflags}" \
             -o "$OUT/bin/${target%%=*}" "${target#*=}" >>"$log" 2>&1) || ok=0
     done
     elapsed=$(( $(date +%s) - started ))

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.manifests.common import Manifest
 from components.specs.loader import load_stack
@@ -74,8 +73,6 @@ class Project:
         self.pulumi("config", "set", "--path", path, str(value).lower() if isinstance(value, bool) else str(value),
                     "--type", kind, stack=stack)
 
-    def stack_file(self, stack: str) -> dict:
-        return yaml.safe_load((self.stacks_dir / f"Pulumi.{stack}.yaml").read_text())
 
 
 def engine_env(path: Path, base: dict[str, str]) -> dict[str, str]:
@@ -159,14 +156,15 @@ def uses_kubevirt(project: Project, stack: str) -> bool:
 
 
 @contextlib.contextmanager
-def stack_on_fresh_plane(workdir: Path, stack: str) -> Iterator[Project]:
+def stack_on_fresh_plane(workdir: Path, *stacks: str) -> Iterator[Project]:
     """A fresh control plane (with the stand-ins a stack needs: VM CRDs, controller-manager
-    chores) and a project copy with `stack` initialised against it."""
+    chores) and a project copy with `stacks` initialised against it."""
     require("etcd", "kube-apiserver", *PULUMI)
     with control_plane(workdir / "plane", shipped_contexts()) as plane:
-        project = make_project(workdir / "project", plane, (stack,))
-        if uses_kubevirt(project, stack):
+        project = make_project(workdir / "project", plane, stacks)
+        if any(uses_kubevirt(project, stack) for stack in stacks):
             register_virt_operator_crds(project.kube)
-        namespaces = [m["metadata"]["name"] for m in project.rendered(stack) if m["kind"] == "Namespace"]
+        namespaces = sorted({m["metadata"]["name"] for stack in stacks for m in project.rendered(stack)
+                             if m["kind"] == "Namespace"})
         with FakeControllerManager(project.kube, namespaces):
             yield project
