@@ -17,11 +17,11 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 
 ## The main job: render the dev stack offline (no cluster, no Pulumi CLI needed).
 render: setup
-	$(BIN)/python -m components render --stack dev
+	$(BIN)/python -m sandbox_infra render --stack dev
 
 ## Every stack of the fleet against the policy rules (offline); fails on a mandatory violation.
 check: setup
-	$(BIN)/python -m components fleet check
+	$(BIN)/python -m sandbox_infra fleet check
 
 ## The test suite (offline; the e2e tests are left out).
 test: setup

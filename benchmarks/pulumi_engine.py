@@ -92,7 +92,7 @@ def fleet_preview(workdir: Path) -> tuple[float, list[float]]:
     with stack_on_fresh_plane(workdir, *SHIPPED_STACKS) as project:
         singles = [timed(project, stack, "preview", "--policy-pack", "policies").wall for stack in SHIPPED_STACKS]
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "components", "--stacks-dir", str(project.stacks_dir), "fleet", "preview"],
+        subprocess.run([sys.executable, "-m", "sandbox_infra", "--stacks-dir", str(project.stacks_dir), "fleet", "preview"],
                        cwd=project.path, env=project.env, check=True, capture_output=True)
         return time.perf_counter() - started, singles
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.cli import main
 from components.errors import ConfigError
 from components.inputs import load_yaml
 from components.specs import loader
+from sandbox_infra.cli import main
 
 from .bad_inputs.cases import BASE, CASES, EXPLAIN, RENDER, SECRET, Case
 from .pulumi_harness import run_under_mocks
@@ -120,7 +120,7 @@ def test_the_real_command_exits_2(case_id: str, tmp_path: Path) -> None:
     case = next(c for c in CASES if c.id == case_id)
     materialise(case, tmp_path)
     args = [arg.format(root=tmp_path) for arg in case.args]
-    result = subprocess.run([sys.executable, "-m", "components", "--stacks-dir", str(tmp_path / "stacks"), *args],
+    result = subprocess.run([sys.executable, "-m", "sandbox_infra", "--stacks-dir", str(tmp_path / "stacks"), *args],
                             input=case.stdin, capture_output=True, cwd=ROOT, timeout=60, check=False)
     err = result.stderr.decode()
     assert result.returncode == 2, err

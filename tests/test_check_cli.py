@@ -1,4 +1,4 @@
-"""`python -m components check`: sources, report formats, locations and exit status."""
+"""`python -m sandbox_infra check`: sources, report formats, locations and exit status."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
-from components.cli import main
 from components.policy import RULES
 from components.specs.loader import STACKS_DIR
+from sandbox_infra.cli import main
 
 from .policy_support import EXAMPLES, SHIPPED_STACKS, require_upstream
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cli import main
-from components.diff import REDACTED, diff_manifests
+from sandbox_infra.cli import main
+from sandbox_infra.diff import REDACTED, diff_manifests
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,8 @@ def _git(repo: Path, *args: str) -> None:
 def repo(tmp_path: Path, upstream: Path) -> Path:
     """A git repository holding this project's code and stacks, one commit tagged `base`."""
     repo = tmp_path / "repo"
-    shutil.copytree(ROOT / "components", repo / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("components", "sandbox_infra", "policies"):
+        shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "stacks", repo / "stacks")
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")

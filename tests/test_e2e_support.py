@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from components.policy.command import check_stack
 from components.specs.loader import load_stack
 from components.upstream import UpstreamLoader
+from sandbox_infra.check import check_stack
 from tests.e2e import toolchain
 from tests.e2e.fake_node import pod_usage, quantity
 

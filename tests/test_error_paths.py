@@ -10,7 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-COMPONENTS = Path(__file__).resolve().parents[1] / "components"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("components", "sandbox_infra")
 VALUE_ERROR_ALLOWED = ("specs/", "sizing/")
 
 
@@ -21,8 +22,8 @@ def _raised_name(node: ast.Raise) -> str | None:
 
 def test_no_assert_or_bare_value_error_on_user_reachable_paths() -> None:
     found = []
-    for path in sorted(COMPONENTS.rglob("*.py")):
-        relative = path.relative_to(COMPONENTS).as_posix()
+    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix().partition("/")[2]
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Assert):
                 found.append(f"{relative}:{node.lineno}: assert")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import main
 from components.errors import ConfigError
-from components.fleet import (
+from sandbox_infra.cli import main
+from sandbox_infra.fleet import (
     AutomationOperations,
     FleetSpec,
     StackOutcome,
@@ -199,7 +199,7 @@ class _Recording:
 def test_fleet_up_changes_nothing_without_a_yes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
                                                 tty: bool, answer: str | None, flags: list[str], code: int,
                                                 rolled_out: bool) -> None:
-    monkeypatch.setattr("components.cli.AutomationOperations", _Recording)
+    monkeypatch.setattr("sandbox_infra.cli.AutomationOperations", _Recording)
     monkeypatch.setattr("sys.stdin.isatty", lambda: tty)
     asked: list[str] = []
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)

@@ -31,13 +31,13 @@ from components.inputs import decode, load_yaml
 from components.inputs import load_documents as load_yaml_documents
 from components.manifests.stack import render_stack
 from components.policy import check
-from components.policy.report import render as render_report
 from components.policy.rule import Context
-from components.policy.sources import load_documents
 from components.specs.layers import Layer, merge
 from components.specs.loader import allowed_keys, available_stacks, config_from_document, load_layered, spec_from_config
 from components.specs.stack import StackSpec
 from components.upstream import UpstreamLoader
+from sandbox_infra.report import render as render_report
+from sandbox_infra.sources import load_documents
 
 from .bad_inputs.cases import BOMB, SECRET
 

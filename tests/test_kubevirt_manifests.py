@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from components import upstream
-from components.cli import main, to_yaml
 from components.manifests.common import Manifest
 from components.manifests.kubevirt import PRIVILEGED_EXCEPTION, build_kubevirt_cr
 from components.manifests.stack import render_stack
@@ -20,6 +19,7 @@ from components.specs import load_stack, spec_from_config
 from components.specs.cluster import ClusterSpec
 from components.specs.kubevirt import KubeVirtSpec
 from components.upstream import UpstreamError, UpstreamLoader, kubevirt_operator_file
+from sandbox_infra.cli import main, to_yaml
 
 from .kubevirt_support import (
     KUBEVIRT_DIR,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cli import main
 from components.specs.layers import BUILT_IN, Layer, merge
 from components.specs.loader import load_layered, load_stack
+from sandbox_infra.cli import main
 
 
 def _write(path: Path, config: dict) -> None:

@@ -1,4 +1,4 @@
-"""The main job: `python -m components render --stack NAME`, offline and deterministic."""
+"""The main job: `python -m sandbox_infra render --stack NAME`, offline and deterministic."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cli import main
+from sandbox_infra.cli import main
 
 from .conftest import SHIPPED_STACKS
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "components", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "sandbox_infra", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
         env={**os.environ, **(env or {})},
     )
 

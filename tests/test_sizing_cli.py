@@ -1,4 +1,4 @@
-"""`python -m components size`: text, JSON, plot, and one-line errors."""
+"""`python -m sandbox_infra size`: text, JSON, plot, and one-line errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import main
 from components.sizing.model import HitRatioTarget, ReadyTime, erlang_b, size_pool
+from sandbox_infra.cli import main
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys:
 
 def test_module_entry_point() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "components", "size", "--rate", "30/min", "--ready", "8s", "--target", "0.99",
+        [sys.executable, "-m", "sandbox_infra", "size", "--rate", "30/min", "--ready", "8s", "--target", "0.99",
          "--format", "json"],
         cwd=PROJECT, capture_output=True, text=True, check=True,
     )

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from components.fleet import load_fleet
 from components.manifests.common import Manifest
 from components.manifests.stack import render_stack
 from components.specs.loader import STACKS_DIR, load_stack
 from components.upstream import UpstreamLoader
+from sandbox_infra.fleet import load_fleet
 
 from .toolchain import missing_reason
 

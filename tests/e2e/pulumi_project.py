@@ -92,7 +92,7 @@ def copy_project(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(ROOT / name, path / name)
-    for name in ("components", "policies"):
+    for name in ("components", "sandbox_infra", "policies"):
         (path / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "stacks", path / "stacks")
     (path / ".venv").symlink_to(ROOT / ".venv")

@@ -40,7 +40,7 @@ def fleet(project: Project, tmp_path: Path, action: str, waves: list[dict]) -> t
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump({"waves": waves}))
     confirm = ["--yes"] if action == "up" else []
-    result = subprocess.run([sys.executable, "-m", "components", "--stacks-dir", str(project.stacks_dir),
+    result = subprocess.run([sys.executable, "-m", "sandbox_infra", "--stacks-dir", str(project.stacks_dir),
                              "fleet", "--fleet", str(path), action, *confirm],
                             cwd=project.path, env=project.env, capture_output=True, text=True, timeout=1800)
     print(result.stdout, result.stderr[-4000:])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .model import HOURS_PER_DAY, MAX_REPLICAS, ReadyTime, Sizing, evaluate
+from components.sizing.model import HOURS_PER_DAY, MAX_REPLICAS, ReadyTime, Sizing, evaluate
 
 
 def plot_sizing(path: Path, rates: list[float], ready: ReadyTime, sizing: Sizing) -> None:

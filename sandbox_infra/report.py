@@ -8,8 +8,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from .engine import Finding, Report
-from .rule import Rule
+from components.policy.engine import Finding, Report
+from components.policy.rule import Rule
+
 from .sources import Located
 
 TOOL = "sandbox-infra-policy"

@@ -1,9 +1,9 @@
 """`check`: run the policy rules offline over a rendered stack or any YAML manifests.
 
-    python -m components check --stack prod
-    python -m components check -f manifests.yaml [-f more.yaml] [--stack prod] --format sarif
-    kubectl get deploy -A -o yaml | python -m components check -f -
-    python -m components fleet check          # every stack of the fleet, in wave order
+    python -m sandbox_infra check --stack prod
+    python -m sandbox_infra check -f manifests.yaml [-f more.yaml] [--stack prod] --format sarif
+    kubectl get deploy -A -o yaml | python -m sandbox_infra check -f -
+    python -m sandbox_infra fleet check          # every stack of the fleet, in wave order
 
 Exit status: 0 when no mandatory rule fails, 1 when one does, 2 for usage or config errors.
 """
@@ -15,15 +15,16 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..inputs import MAX_BYTES, decode, read_text
-from ..manifests.stack import render_stack
-from ..specs.loader import PROJECT_ROOT, load_stack
-from ..upstream import UpstreamLoader
-from . import check
-from .engine import Report
+from components.errors import ConfigError
+from components.inputs import MAX_BYTES, decode, read_text
+from components.manifests.stack import render_stack
+from components.policy import check
+from components.policy.engine import Report
+from components.policy.rule import Context
+from components.specs.loader import PROJECT_ROOT, load_stack
+from components.upstream import UpstreamLoader
+
 from .report import FORMATS, render, summary
-from .rule import Context
 from .sources import Located, load_documents, stack_locations
 
 EXIT_OK, EXIT_VIOLATIONS = 0, 1

@@ -1,5 +1,5 @@
-"""Command line: `python -m components render --stack dev` (no cluster, no Pulumi CLI),
-`python -m components size --rate 30/min --ready 8s --target 0.99`."""
+"""Command line: `python -m sandbox_infra render --stack dev` (no cluster, no Pulumi CLI),
+`python -m sandbox_infra size --rate 30/min --ready 8s --target 0.99`."""
 
 from __future__ import annotations
 
@@ -13,18 +13,19 @@ from pathlib import Path
 
 import yaml
 
+from components.errors import ConfigError
+from components.manifests.common import Manifest, identity
+from components.manifests.stack import render_stack
+from components.specs.layers import leaves
+from components.specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
+from components.specs.stack import StackSpec
+from components.specs.warm_pool import WarmPoolSpec
+from components.upstream import UpstreamLoader
+
+from . import check as check_command
 from .diff import StackDiff, diff_stack, markdown, text
-from .errors import ConfigError
 from .fleet import AutomationOperations, FleetSpec, PulumiCliMissing, load_fleet, run_fleet, summary_table
-from .manifests.common import Manifest, identity
-from .manifests.stack import render_stack
-from .policy import command as check_command
-from .sizing.command import add_size_parser, size
-from .specs.layers import leaves
-from .specs.loader import STACKS_DIR, key_path, load_layered, load_stack, spec_from_config
-from .specs.stack import StackSpec
-from .specs.warm_pool import WarmPoolSpec
-from .upstream import UpstreamLoader
+from .size import add_size_parser, size
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -1,7 +1,7 @@
 """Offline diff of a stack between a git ref and the working tree.
 
 The base is rendered by the base's own code (`git archive` of the ref into a
-temporary directory, then its `python -m components render`), so a change to a
+temporary directory, then its own `render` command), so a change to a
 builder shows up exactly like a change to config. Objects are matched by API
 group, kind, namespace and name (not API version: an agent-sandbox upgrade from
 v1alpha1 to v1beta1 is a change, not a delete and a create). Secret values are
@@ -22,13 +22,13 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .manifests.common import Manifest
-from .manifests.stack import render_stack
-from .policy import Context, check
-from .specs.loader import load_stack
-from .specs.secrets import REDACTED
-from .upstream import PROJECT_ROOT, UpstreamLoader, upstream_dir
+from components.errors import ConfigError
+from components.manifests.common import Manifest
+from components.manifests.stack import render_stack
+from components.policy import Context, check
+from components.specs.loader import load_stack
+from components.specs.secrets import REDACTED
+from components.upstream import PROJECT_ROOT, UpstreamLoader, upstream_dir
 
 Key = tuple[str, str, str, str]  # (api group, kind, namespace, name)
 
@@ -233,8 +233,12 @@ def render_at_ref(ref: str, stack: str, root: Path = PROJECT_ROOT) -> list[Manif
     tree = _checkout(root, commit.stdout.strip())
     if not (tree / "stacks" / f"Pulumi.{stack}.yaml").is_file():
         return []
-    env = {**os.environ, "UPSTREAM_DIR": str(upstream_dir().resolve()), "PYTHONPATH": str(tree)}
-    rendered = subprocess.run([sys.executable, "-m", "components", "render", "--stack", stack],
+    # The ref's own packages come first on the path; the command-line tools moved from
+    # `components` to `sandbox_infra` and the rules to policies/, so older refs render too.
+    env = {**os.environ, "UPSTREAM_DIR": str(upstream_dir().resolve()),
+           "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "policies")])}
+    command = "sandbox_infra" if (tree / "sandbox_infra").is_dir() else "components"
+    rendered = subprocess.run([sys.executable, "-m", command, "render", "--stack", stack],
                               cwd=tree, env=env, capture_output=True, text=True, check=False)
     if rendered.returncode != 0:
         raise ConfigError(f"--base {ref}: rendering stack {stack!r} at that ref failed: {rendered.stderr.strip()}")

@@ -1,6 +1,6 @@
 """`size`: the sizing model on the command line.
 
-    python -m components size --rate 30/min --ready 8s --target 0.99 [--format json] [--plot FILE.png]
+    python -m sandbox_infra size --rate 30/min --ready 8s --target 0.99 [--format json] [--plot FILE.png]
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import ConfigError
-from .model import (
+from components.errors import ConfigError
+from components.sizing.model import (
     HOURS_PER_DAY,
     HitRatioTarget,
     LatencyTarget,
@@ -24,7 +24,7 @@ from .model import (
     Target,
     size_pool,
 )
-from .units import RATE_HELP, format_duration, format_rate, parse_duration, parse_rate
+from components.sizing.units import RATE_HELP, format_duration, format_rate, parse_duration, parse_rate
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ def size(args: argparse.Namespace) -> int:
     )
     sizing = _checked("--rate", args.rate, lambda: size_pool(rates, ready, target))
     if args.plot:
-        from .plot import plot_sizing  # matplotlib is slow to import; only load it when asked
+        from .sizing_plot import plot_sizing  # matplotlib is slow to import; only load it when asked
 
         try:
             plot_sizing(args.plot, rates, ready, sizing)

@@ -21,11 +21,11 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
-from .errors import ConfigError
-from .inputs import load_file
-from .specs.base import DnsLabel, Spec
-from .specs.loader import STACKS_DIR, available_stacks, validated
-from .upstream import PROJECT_ROOT
+from components.errors import ConfigError
+from components.inputs import load_file
+from components.specs.base import DnsLabel, Spec
+from components.specs.loader import STACKS_DIR, available_stacks, validated
+from components.upstream import PROJECT_ROOT
 
 Action = Literal["preview", "up"]
 Result = Literal["succeeded", "failed", "blocked", "skipped"]
