@@ -7,7 +7,7 @@
 - mocks: the Pulumi program (`deploy`) under `pulumi.runtime.set_mocks`, against a bare
   loop registering the same number of resources (the same rendered objects, flat, plus
   as many empty components) in the same process: the component layer's overhead.
-- check: the offline policy check (`components.policy.check`, as `check --stack` runs it)
+- check: the offline policy check (`sandbox_policy.check`, as `check --stack` runs it)
   over every cluster's rendered objects under that stack's settings: object-rule
   evaluations per second of CPU time.
 
@@ -127,16 +127,17 @@ def child_render(clusters: int) -> dict[str, Any]:
 
 
 def child_check(clusters: int) -> dict[str, Any]:
-    """The offline policy check (`components.policy.check`, what `check --stack` runs) over
+    """The offline policy check (`sandbox_policy.check`, what `check --stack` runs) over
     every cluster's rendered objects, each under its own stack's settings."""
+    from sandbox_policy import RULES, check, evaluate
+
     from benchmarks.fleet import fleet, spec
     from components.manifests.stack import render_stack
-    from components.policy import RULES, Context, check, evaluate
     from components.upstream import UpstreamLoader
 
     loader = UpstreamLoader(allow_download=False)
     specs = [spec(c) for c in fleet(clusters)]
-    stacks = [(render_stack(s, loader), Context.from_spec(s)) for s in specs]
+    stacks = [(render_stack(s, loader), s.policy_context()) for s in specs]
     object_rules = [r for r in RULES if r.scope == "object"]
     stack_rules = len(RULES) - len(object_rules)
     reports = [check(manifests, context) for manifests, context in stacks]
@@ -257,7 +258,7 @@ def report_render(sizes: list[int]) -> None:
 
 
 def report_check(sizes: list[int]) -> None:
-    print("\n## Offline policy check: every rule over every cluster's rendered objects (components.policy.check)")
+    print("\n## Offline policy check: every rule over every cluster's rendered objects (sandbox_policy.check)")
     runs = [_in_child("check", n) for n in sizes]
     for r in runs:
         rate = r["object_evaluations"] / r["seconds"]

@@ -12,7 +12,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pulumi_policy import PolicyPack
-
-from components.policy.crossguard import engine_context, policy_pack_args
+from sandbox_policy.crossguard import engine_context, policy_pack_args
 
 PolicyPack(**policy_pack_args(engine_context()))

@@ -15,12 +15,13 @@ import json
 import sys
 from pathlib import Path
 
+from sandbox_policy import check
+from sandbox_policy.engine import Report
+from sandbox_policy.rule import Context
+
 from components.errors import ConfigError
 from components.inputs import MAX_BYTES, decode, read_text
 from components.manifests.stack import render_stack
-from components.policy import check
-from components.policy.engine import Report
-from components.policy.rule import Context
 from components.specs.loader import PROJECT_ROOT, load_stack
 from components.upstream import UpstreamLoader
 
@@ -81,7 +82,7 @@ def check_stack(stack: str, stacks_dir: Path, loader: UpstreamLoader) -> tuple[R
     """A stack's rendered objects under its own settings, each located at its config entry."""
     spec = load_stack(stack, stacks_dir)
     located = stack_locations(stack, stacks_dir, render_stack(spec, loader))
-    return check([item.manifest for item in located], Context.from_spec(spec, source=f"stack {stack}")), located
+    return check([item.manifest for item in located], spec.policy_context(f"stack {stack}")), located
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.filename:
         context = Context()
         if args.stack:
-            context = Context.from_spec(load_stack(args.stack, args.stacks_dir), source=f"stack {args.stack}")
+            context = load_stack(args.stack, args.stacks_dir).policy_context(f"stack {args.stack}")
         located = _read_files(args.filename)
         target = ", ".join("stdin" if n == "-" else n for n in args.filename)
         report = check([item.manifest for item in located], context)

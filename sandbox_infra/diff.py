@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sandbox_policy import Context, check
 
 from components.errors import ConfigError
 from components.manifests.common import Manifest
 from components.manifests.stack import render_stack
-from components.policy import Context, check
 from components.specs.loader import load_stack
 from components.specs.secrets import REDACTED
 from components.upstream import PROJECT_ROOT, UpstreamLoader, upstream_dir
@@ -214,7 +214,7 @@ def diff_stack(stack: str, base_ref: str, stacks_dir: Path, loader: UpstreamLoad
     head = render_stack(spec, loader)
     base = render_at_ref(base_ref, stack, root=stacks_dir.resolve().parent)
     result = diff_manifests(stack, base_ref, base, head)
-    result.policy_introduced, result.policy_fixed = policy_delta(base, head, Context.from_spec(spec, f"stack {stack}"))
+    result.policy_introduced, result.policy_fixed = policy_delta(base, head, spec.policy_context(f"stack {stack}"))
     return result
 
 

@@ -8,8 +8,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from components.policy.engine import Finding, Report
-from components.policy.rule import Rule
+from sandbox_policy.engine import Finding, Report
+from sandbox_policy.rule import Rule
 
 from .sources import Located
 

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox_policy.vocabulary import Manifest
+from sandbox_policy.workloads import KUBEVIRT_GROUPS, POD_TEMPLATE_PATHS, VMI_TEMPLATE_PATHS, dig, labels
+
 from components.errors import ConfigError
 from components.inputs import load_documents as load_yaml_documents
 from components.manifests.common import DOMAIN
-from components.policy.rule import Manifest
-from components.policy.workloads import KUBEVIRT_GROUPS, POD_TEMPLATE_PATHS, VMI_TEMPLATE_PATHS, dig, labels
 from components.specs.layers import Layered
 from components.specs.loader import load_layered
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
+from sandbox_policy import Context
+from sandbox_policy.rule import STRICT_POLICY
+from sandbox_policy.settings import PolicySpec
 
 from components.manifests.stack import render_stack
-from components.policy import Context
-from components.policy.rule import STRICT_POLICY
 from components.specs.loader import load_stack
-from components.specs.policy import PolicySpec
 from components.specs.stack import StackSpec
 from components.upstream import UpstreamLoader, upstream_dir
 

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from sandbox_policy import RULES
 
-from components.policy import RULES
 from components.specs.loader import STACKS_DIR
 from sandbox_infra.cli import main
 

@@ -29,11 +29,11 @@ from pulumi_policy import (
 )
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
+from sandbox_policy import RULES, Context, check
+from sandbox_policy.crossguard import PACK_NAME, engine_context, manifest_from_resource, policies
 
 from components.manifests import sandbox_template
 from components.manifests.stack import render_stack
-from components.policy import RULES, Context, check
-from components.policy.crossguard import PACK_NAME, engine_context, manifest_from_resource, policies
 from components.specs.stack import StackSpec
 from components.stack import deploy
 from components.upstream import UpstreamLoader
@@ -75,7 +75,7 @@ def run_pack(spec: StackSpec, loader: UpstreamLoader) -> tuple[list[Reported], d
     monitor = WireMonitor()
     # Reads of existing resources (bring-your-own checks) are not analyzed; registrations are.
     registrations = [r for r in run_under_mocks(lambda: deploy(spec, loader), monitor=monitor) if r.urn in monitor.wire]
-    pack = policies(Context.from_spec(spec))
+    pack = policies(spec.policy_context())
     reported: list[Reported] = []
     # The SDK decodes request.properties exactly like this: MessageToDict -> deserialize -> proxy.
     props = {r.urn: unknown_checking_proxy(deserialize_properties(monitor.wire[r.urn])) for r in registrations}
@@ -127,7 +127,7 @@ def test_the_pack_and_the_offline_check_agree_on_an_insecure_stack(
     monkeypatch.setattr(sandbox_template, "pod_spec", insecure_pod_spec)
     spec, _ = shipped("prod")
     reported, seen = run_pack(spec, loader)
-    offline = check(render_stack(spec, loader), Context.from_spec(spec))
+    offline = check(render_stack(spec, loader), spec.policy_context())
 
     pack_view = {(r.policy, _ref(seen[r.urn]), r.message) for r in reported}
     offline_view = {(f.rule.name, f.object_ref, f.message) for f in offline.findings if not f.exception}
@@ -150,7 +150,7 @@ def test_stack_rules_report_the_offending_resource(loader: UpstreamLoader, monke
 
 
 def test_enforcement_follows_the_stack() -> None:
-    levels = {stack: {p.enforcement_level for p in policies(Context.from_spec(shipped(stack)[0]))}
+    levels = {stack: {p.enforcement_level for p in policies(shipped(stack)[0].policy_context())}
               for stack in SHIPPED_STACKS}
     assert levels.pop("dev") == {EnforcementLevel.ADVISORY}
     assert levels and all(level == {EnforcementLevel.MANDATORY} for level in levels.values())  # staging, prod*

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from components.policy import Context, check
-from components.policy.workloads import SANDBOX_POD_KINDS, VM_KINDS, containers, pod_specs, vmi_specs
+from sandbox_policy import Context, check
+from sandbox_policy.workloads import SANDBOX_POD_KINDS, VM_KINDS, containers, pod_specs, vmi_specs
 
 from .policy_support import SHIPPED_STACKS, documents, shipped
 

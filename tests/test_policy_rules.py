@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from components.policy import RULES, RULES_BY_NAME, Context, Rule
-from components.policy.sandbox import from_allowed_registry, image_repository, looks_like_credential
-from components.policy.workloads import describe
+from sandbox_policy import RULES, RULES_BY_NAME, Context, Rule
+from sandbox_policy.sandbox import from_allowed_registry, image_repository, looks_like_credential
+from sandbox_policy.workloads import describe
 
 from .policy_support import EXAMPLES, documents, example_context
 
@@ -172,7 +171,7 @@ def test_allowed_registries_match_whole_path_components() -> None:
 
 
 def test_tenant_guardrails_report_the_same_object_in_any_order() -> None:
-    from components.policy import RULES_BY_NAME, Context
+    from sandbox_policy import RULES_BY_NAME, Context
 
     rule = RULES_BY_NAME["tenant-namespace-guardrails"]
     objects = [

@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from components.policy import RULES, Context, check
-from components.policy.exceptions import UPSTREAM_EXCEPTIONS
+from sandbox_policy import RULES, Context, check
+from sandbox_policy.exceptions import UPSTREAM_EXCEPTIONS
 
 from .policy_support import SHIPPED_STACKS, shipped, upstream_documents
 
@@ -20,7 +19,7 @@ KUBEVIRT_OPERATOR = "kubevirt/v1.9.0/kubevirt-operator.yaml"
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_shipped_stacks_have_no_mandatory_violations(stack: str) -> None:
     spec, manifests = shipped(stack)
-    report = check(list(manifests), Context.from_spec(spec))
+    report = check(list(manifests), spec.policy_context())
     assert report.blocking == [], "\n".join(f"{f.rule.name} {f.object_ref}: {f.message}" for f in report.blocking)
 
 
@@ -87,7 +86,7 @@ def test_shipped_policy_pack_configs_match_the_stacks_enforcement() -> None:
     assert sorted(p.stem for p in config_dir.glob("*.json")) == SHIPPED_STACKS
     for stack in SHIPPED_STACKS:
         config = json.loads((config_dir / f"{stack}.json").read_text())
-        context = Context.from_spec(shipped(stack)[0])
+        context = shipped(stack)[0].policy_context()
         for rule in RULES:
             level = config.get("all", rule.enforcement)
             entry = config.get(rule.name)

@@ -5,21 +5,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-Manifest = dict[str, Any]
+from sandbox_policy.vocabulary import (  # noqa: F401  (re-exported: the builders' import point)
+    ALLOWED_DOMAINS_ANNOTATION,
+    DOMAIN,
+    EGRESS_ENFORCER_ANNOTATION,
+    GPU_OPT_IN_ANNOTATION,
+    TRUST_ANNOTATION,
+    Manifest,
+)
 
-# Our own label/annotation domain (reserved: user config cannot set keys under it).
-DOMAIN = "sandbox-infra.dev"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "sandbox-infra"}
-
-# Intent that is not part of the Kubernetes object itself, written by the builders so
-# that the policy rules (which only see manifests) can check it.
-TRUST_ANNOTATION = f"{DOMAIN}/trust"
-"""`trusted` or `untrusted` on a SandboxTemplate; anything but `trusted` counts as untrusted."""
-EGRESS_ENFORCER_ANNOTATION = f"{DOMAIN}/egress-enforcer"
-"""What enforces egress for a template whose NetworkPolicy is Unmanaged (e.g. `cilium`)."""
-ALLOWED_DOMAINS_ANNOTATION = f"{DOMAIN}/allowed-domains"
-GPU_OPT_IN_ANNOTATION = f"{DOMAIN}/allow-gpu"
-"""`true` on a warm pool whose template requests GPUs: idle GPU sandboxes are an explicit choice."""
 
 # pulumi-kubernetes await control (https://www.pulumi.com/docs/iac/clouds/kubernetes/).
 SKIP_AWAIT = "pulumi.com/skipAwait"

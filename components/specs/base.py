@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+from sandbox_policy.vocabulary import RESERVED_KEY_DOMAINS, parse_image, reserved_domain
 
 
 class Spec(BaseModel):
@@ -99,18 +100,6 @@ Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
 
 # --- images -------------------------------------------------------------------
 
-_IMAGE = re.compile(
-    r"^(?P<name>([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
-    r"(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
-
-
-def parse_image(value: str) -> tuple[str, str | None, str | None] | None:
-    """(name, tag, digest) of an image reference, or None when it is not one."""
-    match = _IMAGE.match(value)
-    return None if match is None else (match["name"], match["tag"], match["digest"])
-
-
 def _image(value: str) -> str:
     parts = parse_image(value)
     if parts is None:
@@ -127,32 +116,6 @@ Image = Annotated[str, AfterValidator(_image)]
 
 
 # --- label and annotation keys ---------------------------------------------------
-
-# Prefixes owned by Kubernetes, agent-sandbox, KubeVirt and Pulumi. The controllers
-# read labels under these prefixes (for example the pod-template hash and the claim
-# identity), so user config must never set them.
-RESERVED_KEY_DOMAINS = (
-    "agents.x-k8s.io",
-    "extensions.agents.x-k8s.io",
-    "x-k8s.io",
-    "k8s.io",
-    "kubernetes.io",
-    "kubevirt.io",
-    "pulumi.com",
-    "sandbox-infra.dev",
-)
-
-
-def reserved_domain(key: str) -> str | None:
-    """The reserved domain a label/annotation key falls under, or None."""
-    if "/" not in key:
-        return None
-    prefix = key.split("/", 1)[0]
-    for domain in RESERVED_KEY_DOMAINS:
-        if prefix == domain or prefix.endswith("." + domain):
-            return domain
-    return None
-
 
 # Kubernetes' own rules (apimachinery validation.IsQualifiedName / IsValidLabelValue):
 # label, annotation and node-selector keys are `[prefix/]name`, the prefix a DNS

@@ -8,16 +8,9 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
+from sandbox_policy.vocabulary import METADATA_NETWORKS
 
 from .base import DnsLabel, Spec
-
-# Cloud metadata endpoints live in the link-local ranges. A sandbox that reaches
-# them can read node credentials, so no egress rule may ever include them.
-METADATA_NETWORKS = (
-    ipaddress.ip_network("169.254.0.0/16"),
-    ipaddress.ip_network("fd00:ec2::254/128"),
-    ipaddress.ip_network("fe80::/10"),
-)
 
 _HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sandbox_policy.rule import Context
+from sandbox_policy.settings import PolicySpec
+
 from .agent_sandbox import AgentSandboxSpec
 from .base import Spec
 from .cluster import ClusterSpec
 from .kubevirt import KubeVirtSpec
-from .policy import PolicySpec
 from .runtime import CatalogueSpec, RuntimeSpec
 from .template import TemplateSpec
 from .tenant import TenantSpec
@@ -39,6 +41,10 @@ class StackSpec(Spec):
 
     def vm_runtimes(self) -> list[RuntimeSpec]:
         return [r for r in self.runtimes if r.execution_kind == "kubevirt-vm"]
+
+    def policy_context(self, source: str = "") -> Context:
+        """The settings the policy rules judge this stack's objects under."""
+        return Context(self.cluster.environment, self.policy, source or f"stack {self.cluster.name}")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..manifests.common import TRUST_ANNOTATION
 from .rule import Manifest
+from .vocabulary import TRUST_ANNOTATION
 
 AGENT_SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
 KUBEVIRT_GROUPS = ("kubevirt.io", "pool.kubevirt.io")

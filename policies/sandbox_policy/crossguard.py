@@ -25,8 +25,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from ..errors import ConfigError
 from . import RULES
+from .errors import InputError
 from .exceptions import exception_for
 from .rule import Context, Manifest, Rule
 
@@ -121,10 +121,11 @@ def engine_context() -> Context:
     defaults without it. Only `cluster.environment` and `policy` are read: the engine gives a
     pack the decrypted config but not which keys are secret, and judging secrets (or any other
     config error) is the program's job, which stops on it itself."""
-    from ..specs.cluster import ClusterSpec
-    from ..specs.loader import pulumi_engine_config, validated, with_layers
-    from ..specs.policy import PolicySpec
-    from ..specs.secrets import REVEALED_CONTEXT
+    from components.specs.cluster import ClusterSpec
+    from components.specs.loader import pulumi_engine_config, validated, with_layers
+    from components.specs.secrets import REVEALED_CONTEXT
+
+    from .settings import PolicySpec
 
     stack = os.environ.get("PULUMI_STACK", "?")
     config = pulumi_engine_config()
@@ -137,7 +138,7 @@ def engine_context() -> Context:
         cluster = validated(ClusterSpec, layered.get("cluster"), source, prefix="sandbox-infra:cluster.",
                             context={REVEALED_CONTEXT: True})
         policy = validated(PolicySpec, layered.get("policy", {}), source, prefix="sandbox-infra:policy.")
-    except ConfigError:
+    except InputError:
         # Values may be decrypted secrets: say that the config is invalid, never what it holds.
         print(f"{PACK_NAME}: the config of stack {stack} is invalid; judging with strict defaults", file=sys.stderr)
         return Context(source=f"strict defaults (stack {stack} config is invalid)")

@@ -12,13 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ..specs.policy import PolicySpec
-from ..specs.stack import StackSpec
+from .settings import PolicySpec
+from .vocabulary import Environment, Manifest
 
-Manifest = dict[str, Any]
 Severity = Literal["low", "medium", "high", "critical"]
 Enforcement = Literal["advisory", "mandatory"]
-Environment = Literal["dev", "staging", "prod"]
 
 
 class Violation(NamedTuple):
@@ -41,10 +39,6 @@ class Context:
     environment: Environment = "prod"
     policy: PolicySpec = STRICT_POLICY
     source: str = "strict defaults (environment prod)"
-
-    @classmethod
-    def from_spec(cls, spec: StackSpec, source: str = "") -> Context:
-        return cls(spec.cluster.environment, spec.policy, source or f"stack {spec.cluster.name}")
 
     def enforcement_of(self, rule: Rule) -> Enforcement:
         """A stack with `policy.enforcement: advisory` reports everything as advisory;

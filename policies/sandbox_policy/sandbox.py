@@ -13,10 +13,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..manifests.common import ALLOWED_DOMAINS_ANNOTATION, EGRESS_ENFORCER_ANNOTATION, GPU_OPT_IN_ANNOTATION
-from ..specs.base import parse_image, reserved_domain
-from ..specs.network import METADATA_NETWORKS
 from .rule import Context, Manifest, RuleFamily, Violation
+from .vocabulary import (
+    ALLOWED_DOMAINS_ANNOTATION,
+    EGRESS_ENFORCER_ANNOTATION,
+    GPU_OPT_IN_ANNOTATION,
+    METADATA_NETWORKS,
+    parse_image,
+    reserved_domain,
+)
 from .workloads import (
     POD_KINDS,
     SANDBOX_KINDS,

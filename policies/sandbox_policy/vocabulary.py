@@ -1,0 +1,77 @@
+"""The words the rules and the builders share: object type, environments, our label and
+annotation keys, reserved key domains, image references, forbidden networks.
+
+They live with the rules because the rules must stand alone (the pack is installed
+without the program); the program's builders and specs import them from here, so a key
+the builders write is by construction the key the rules read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+Manifest = dict[str, Any]
+"""A Kubernetes object as a mapping (a rendered manifest, or a resource's inputs)."""
+
+Environment = Literal["dev", "staging", "prod"]
+
+# Our own label/annotation domain (reserved: user config cannot set keys under it).
+DOMAIN = "sandbox-infra.dev"
+
+# Intent that is not part of the Kubernetes object itself, written by the builders so
+# that the policy rules (which only see manifests) can check it.
+TRUST_ANNOTATION = f"{DOMAIN}/trust"
+"""`trusted` or `untrusted` on a SandboxTemplate; anything but `trusted` counts as untrusted."""
+EGRESS_ENFORCER_ANNOTATION = f"{DOMAIN}/egress-enforcer"
+"""What enforces egress for a template whose NetworkPolicy is Unmanaged (e.g. `cilium`)."""
+ALLOWED_DOMAINS_ANNOTATION = f"{DOMAIN}/allowed-domains"
+GPU_OPT_IN_ANNOTATION = f"{DOMAIN}/allow-gpu"
+"""`true` on a warm pool whose template requests GPUs: idle GPU sandboxes are an explicit choice."""
+
+# Prefixes owned by Kubernetes, agent-sandbox, KubeVirt and Pulumi. The controllers
+# read labels under these prefixes (for example the pod-template hash and the claim
+# identity), so user config must never set them.
+RESERVED_KEY_DOMAINS = (
+    "agents.x-k8s.io",
+    "extensions.agents.x-k8s.io",
+    "x-k8s.io",
+    "k8s.io",
+    "kubernetes.io",
+    "kubevirt.io",
+    "pulumi.com",
+    DOMAIN,
+)
+
+
+def reserved_domain(key: str) -> str | None:
+    """The reserved domain a label/annotation key falls under, or None."""
+    if "/" not in key:
+        return None
+    prefix = key.split("/", 1)[0]
+    for domain in RESERVED_KEY_DOMAINS:
+        if prefix == domain or prefix.endswith("." + domain):
+            return domain
+    return None
+
+
+_IMAGE = re.compile(
+    r"^(?P<name>([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
+    r"(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def parse_image(value: str) -> tuple[str, str | None, str | None] | None:
+    """(name, tag, digest) of an image reference, or None when it is not one."""
+    match = _IMAGE.match(value)
+    return None if match is None else (match["name"], match["tag"], match["digest"])
+
+
+# Cloud metadata endpoints live in the link-local ranges. A sandbox that reaches
+# them can read node credentials, so no egress rule may ever include them.
+METADATA_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+    ipaddress.ip_network("fe80::/10"),
+)
