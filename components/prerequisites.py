@@ -11,10 +11,12 @@ before anything that needs it is sent to the cluster.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .k8s import dependencies
 from .manifests.agent_sandbox import CRD_FILES
 
 
@@ -27,18 +29,33 @@ def agent_sandbox_crd_names() -> list[str]:
     return sorted(names)
 
 
+@dataclass(frozen=True)
+class RequiredCrdsArgs:
+    crds: Sequence[str]
+    """CRD names (`<plural>.<group>`) that must be registered."""
+    installed_by: str
+    """Who installs them, for the messages (`agent-sandbox`, `KubeVirt`, `KEDA`)."""
+
+
 class RequiredCrds(pulumi.ComponentResource):
     """Reads each named CRD from the cluster; `ready` is what custom resources wait for."""
 
-    def __init__(self, name: str, crds: Sequence[str], installed_by: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    crds: list[str]
+    """The CRD names looked up."""
+    ready: list[pulumi.Resource]
+    """The lookups: custom resources of these CRDs wait for them, so a missing CRD stops the
+    update at its read, before anything that needs it is sent."""
+
+    def __init__(self, name: str, args: RequiredCrdsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:RequiredCrds", name, None, opts)
-        names = sorted(set(crds))
+        names = sorted(set(args.crds))
         pulumi.log.info(
-            f"{installed_by} is not managed by this stack: checking that its CRDs are registered: {', '.join(names)}",
+            f"{args.installed_by} is not managed by this stack: checking that its CRDs are registered: {', '.join(names)}",
             resource=self,
         )
-        self.ready: list[pulumi.Resource] = [
-            k8s.apiextensions.v1.CustomResourceDefinition.get(f"{name}/{crd}", crd, opts=pulumi.ResourceOptions(parent=self))
-            for crd in names
+        lookup = pulumi.ResourceOptions(parent=self, depends_on=dependencies(opts))
+        self.ready = [
+            k8s.apiextensions.v1.CustomResourceDefinition.get(f"{name}/{crd}", crd, opts=lookup) for crd in names
         ]
+        self.crds = names
         self.register_outputs({"crds": names})
