@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
-from sandbox_policy.errors import InputError
+from sandbox_policy.errors import PolicyInputError
 
 from components.errors import ConfigError
 from components.manifests.common import Manifest, identity
@@ -292,6 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             return {"explain": explain}[args.config_command](args)
         return {"render": render, "diff": diff, "check": check_command.run, "size": size}[args.command](args)
-    except InputError as error:
+    except PolicyInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
