@@ -61,7 +61,8 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     if spec.agent_sandbox.install == "managed":
         sandbox_ready = AgentSandbox("agent-sandbox", spec.agent_sandbox, spec.cluster, loader, opts).ready
     elif spec.agent_sandbox.install == "external":
-        sandbox_ready = RequiredCrds("agent-sandbox-crds", agent_sandbox_crd_names(), "agent-sandbox", opts).ready
+        sandbox_ready = RequiredCrds("agent-sandbox-crds", agent_sandbox_crd_names(), "agent-sandbox", opts,
+                                     cluster=spec.cluster.provider, config_key="sandbox-infra:agentSandbox.install").ready
     kubevirt = KubeVirt("kubevirt", spec.kubevirt, spec.cluster, loader, opts) if spec.kubevirt is not None else None
 
     api_version = spec.agent_sandbox.api_version
