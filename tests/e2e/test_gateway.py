@@ -334,10 +334,15 @@ def test_every_forbidden_action_is_refused_for_real_and_the_api_server_agrees(de
 
 
 def test_the_official_client_of_one_tenant_cannot_claim_in_another(deployed: Deployed) -> None:
+    def claims() -> set[str]:
+        return {c["metadata"]["name"] for c in deployed.pools.kube.list(EXTENSIONS, "SandboxClaim", TENANT)["items"]}
+
+    before = claims()
     with (SandboxClient(api_client=deployed.other_gateway.api_client()) as client,
           pytest.raises(ApiException) as refused):
         client.create_sandbox(warmpool=POOL, namespace=TENANT, sandbox_ready_timeout=30)
     assert refused.value.status == 403
+    assert claims() == before
     print(f"\n{deployed.other_gateway.username} claiming in {TENANT}: {refused.value.status} {refused.value.reason}")
 
 
