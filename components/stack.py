@@ -65,8 +65,12 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     if spec.agent_sandbox.install == "managed":
         sandbox_ready = AgentSandbox("agent-sandbox", AgentSandboxArgs(spec.cluster, spec.agent_sandbox, loader), opts).ready
     elif spec.agent_sandbox.install == "external":
-        sandbox_ready = RequiredCrds("agent-sandbox-crds", RequiredCrdsArgs(agent_sandbox_crd_names(), "agent-sandbox"),
-                                     opts).ready
+        sandbox_ready = RequiredCrds(
+            "agent-sandbox-crds",
+            RequiredCrdsArgs(agent_sandbox_crd_names(), "agent-sandbox", cluster=spec.cluster.provider,
+                             config_key="sandbox-infra:agentSandbox.install"),
+            opts,
+        ).ready
     kubevirt = (KubeVirt("kubevirt", KubeVirtArgs(spec.cluster, spec.kubevirt, loader), opts)
                 if spec.kubevirt is not None else None)
 
