@@ -139,6 +139,16 @@ def _(o: Objects, i: int, c: Context) -> None:
     pod(o, i).setdefault("securityContext", {})["sysctls"] = [{"name": "kernel.msgmax", "value": "65536"}]
 
 
+@mutation("probe host on the node's network", "pss-probe-host", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> None:
+    container(o, i)["livenessProbe"] = {"httpGet": {"path": "/", "port": 80, "host": "169.254.169.254"}}
+
+
+@mutation("lifecycle handler host", "pss-probe-host", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> None:
+    container(o, i)["lifecycle"] = {"preStop": {"httpGet": {"path": "/", "port": 10250, "host": "127.0.0.1"}}}
+
+
 @mutation("AppArmor Unconfined", "pss-apparmor", SANDBOX_POD_KINDS)
 def _(o: Objects, i: int, c: Context) -> None:
     security(o, i)["appArmorProfile"] = {"type": "Unconfined"}
@@ -166,6 +176,12 @@ def _(o: Objects, i: int, c: Context) -> None:
     pod(o, i)["automountServiceAccountToken"] = True
 
 
+@mutation("pod certificate projection", "sandbox-no-service-account-token", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> None:
+    certificate = {"signerName": "example.com/identity", "keyType": "ED25519", "credentialBundlePath": "bundle.pem"}
+    pod(o, i).setdefault("volumes", []).append({"name": "identity", "projected": {"sources": [{"podCertificate": certificate}]}})
+
+
 @mutation("missing limits", "sandbox-resources-set", SANDBOX_POD_KINDS)
 def _(o: Objects, i: int, c: Context) -> None:
     container(o, i).get("resources", {}).pop("limits", None)
@@ -187,6 +203,23 @@ def _(o: Objects, i: int, c: Context) -> bool:
     if not c.policy.require_runtime_class:
         return False  # the stack does not require one (dev)
     return pod(o, i).pop("runtimeClassName", None) is not None
+
+
+@mutation("runtime class runc", "sandbox-runtime-class", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> bool:
+    if o[i]["metadata"].get("annotations", {}).get("sandbox-infra.dev/trust") == "trusted":
+        return False  # vetted code may run under any runtime
+    pod(o, i)["runtimeClassName"] = "runc"
+    return True
+
+
+@mutation("RuntimeClass behind the template runs runc", "sandbox-runtime-class-handler", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> bool:
+    name = pod(o, i).get("runtimeClassName")
+    if name is None:
+        return False  # the template names no runtime class
+    o.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": "runc"})
+    return True
 
 
 @mutation("Unmanaged network policy without enforcer", "sandbox-network-policy", {"SandboxTemplate"})

@@ -100,20 +100,31 @@ def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
 # --- identity, resources, runtime ----------------------------------------------------------
 
 
+# Projected volume sources that hand the pod a credential of its own: a service-account
+# token, and (Kubernetes 1.34+, PodCertificateRequest) a podCertificate, a private key with
+# a certificate signed for the pod's identity that authenticates it like a token does.
+CREDENTIAL_PROJECTIONS = {
+    "serviceAccountToken": "a service-account token",
+    "podCertificate": "a pod certificate (private key and signed certificate)",
+}
+
+
 @FAMILY.object_rule(
     "sandbox-no-service-account-token", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS,
-    description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off.",
-    remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken projections "
-                "and KubeVirt serviceAccount volumes.",
+    description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off, no "
+                "token or pod-certificate projections.",
+    remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken and "
+                "podCertificate projections and KubeVirt serviceAccount volumes.",
 )
 def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
         if pod.spec.get("automountServiceAccountToken") is not False:
             yield f"{pod.path}.automountServiceAccountToken is not false (the token is mounted by default)"
         for volume in as_list(pod.spec.get("volumes")):
-            sources = as_list(dig(volume, "projected", "sources"))
-            if any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):
-                yield f"{pod.path}: volume {as_dict(volume).get('name', '?')!r} projects a service-account token"
+            sources = [as_dict(s) for s in as_list(dig(volume, "projected", "sources"))]
+            for field, credential in CREDENTIAL_PROJECTIONS.items():
+                if any(field in source for source in sources):
+                    yield f"{pod.path}: volume {as_dict(volume).get('name', '?')!r} projects {credential}"
     for vmi in vmi_specs(manifest):
         for volume in vmi_volumes(vmi):
             if "serviceAccount" in volume:
@@ -142,18 +153,46 @@ def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
 
 
 @FAMILY.object_rule(
-    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS, settings=("require_runtime_class",),
-    description="Untrusted sandboxes must run under a sandboxing runtime class (gVisor, Kata) where the stack "
-                "requires it (policy.requireRuntimeClass).",
-    remediation="Set runtimeClassName (for example gvisor or kata) in the template, or mark a vetted template "
-                "trust: trusted.",
+    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS,
+    settings=("require_runtime_class", "sandbox_runtime_classes"),
+    description="Untrusted sandboxes that name a runtime class name a sandboxing one (policy.sandboxRuntimeClasses: "
+                "gVisor, Kata; never runc), and must name one where the stack requires it (policy.requireRuntimeClass).",
+    remediation="Set runtimeClassName to one of policy.sandboxRuntimeClasses (for example gvisor or kata) in the "
+                "template, or mark a vetted template trust: trusted.",
 )
 def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
-    if not context.policy.require_runtime_class or is_trusted(manifest):
+    if is_trusted(manifest):
         return
+    allowed = context.policy.sandbox_runtime_classes
     for pod in pod_specs(manifest):
-        if not pod.spec.get("runtimeClassName"):
-            yield f"{pod.path}.runtimeClassName is not set, but this stack requires one for untrusted sandboxes"
+        name = pod.spec.get("runtimeClassName")
+        if name is None or name == "":
+            if context.policy.require_runtime_class:
+                yield f"{pod.path}.runtimeClassName is not set, but this stack requires one for untrusted sandboxes"
+        elif name not in allowed:
+            yield (f"{pod.path}.runtimeClassName is {name!r}, not a sandboxing runtime class "
+                   f"(policy.sandboxRuntimeClasses: {', '.join(allowed)})")
+
+
+def is_sandboxing_handler(handler: Any) -> bool:
+    """The container-runtime handlers that put a kernel boundary around the pod: gVisor's
+    `runsc` (GKE Sandbox registers it as `gvisor`) and Kata's `kata` / `kata-<hypervisor>`."""
+    name = str(handler or "")
+    return name in ("gvisor", "kata", "runsc") or name.startswith(("kata-", "runsc-"))
+
+
+@FAMILY.object_rule(
+    "sandbox-runtime-class-handler", severity="high", kinds={"RuntimeClass"}, settings=("sandbox_runtime_classes",),
+    description="A RuntimeClass named as sandboxing (policy.sandboxRuntimeClasses) runs a sandboxing handler "
+                "(runsc, kata*): the name is only as good as the handler behind it.",
+    remediation="Point the RuntimeClass at the gVisor (runsc) or Kata (kata, kata-qemu, ...) handler, or take its "
+                "name off policy.sandboxRuntimeClasses.",
+)
+def runtime_class_handler(manifest: Manifest, context: Context) -> Iterator[str]:
+    name, handler = dig(manifest, "metadata", "name"), manifest.get("handler")
+    if name in context.policy.sandbox_runtime_classes and not is_sandboxing_handler(handler):
+        yield (f"RuntimeClass {name} is listed in policy.sandboxRuntimeClasses, but its handler {handler!r} "
+               "is no sandbox (want runsc or kata*)")
 
 
 # --- network -----------------------------------------------------------------------------
