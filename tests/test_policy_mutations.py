@@ -228,6 +228,26 @@ def _(o: Objects, i: int, c: Context) -> None:
     o[i]["metadata"].get("annotations", {}).pop("sandbox-infra.dev/egress-enforcer", None)
 
 
+def cilium_policies_of(objects: Objects, i: int) -> list[dict]:
+    name = objects[i]["metadata"]["name"]
+    return [p for p in in_namespace(objects, i, "CiliumNetworkPolicy")
+            if p["spec"]["endpointSelector"]["matchLabels"].get("sandbox-infra.dev/template") == name]
+
+
+@mutation("Cilium policy of an Unmanaged template removed", "sandbox-egress-enforced", {"SandboxTemplate"})
+def _(o: Objects, i: int, c: Context) -> bool:
+    policies = cilium_policies_of(o, i)
+    o[:] = [x for x in o if not any(x is p for p in policies)]
+    return bool(policies) and c.environment != "dev"  # dev may leave egress to an enforcer run by hand
+
+
+@mutation("metadata egress in the Cilium policy", "sandbox-no-metadata-egress", {"SandboxTemplate"})
+def _(o: Objects, i: int, c: Context) -> bool:
+    for policy in cilium_policies_of(o, i):
+        policy["spec"].setdefault("egress", []).append({"toCIDRSet": [{"cidr": "169.254.169.254/32"}]})
+    return bool(cilium_policies_of(o, i))
+
+
 @mutation("metadata egress in the template policy", "sandbox-no-metadata-egress", {"SandboxTemplate"})
 def _(o: Objects, i: int, c: Context) -> None:
     o[i]["spec"]["networkPolicyManagement"] = "Managed"

@@ -147,6 +147,13 @@ def test_untrusted_templates_name_only_sandboxing_runtime_classes(minimal_config
     spec_from_config(_with(config, "templates.0.runtimeClassName", "kata-qemu"))  # a default
 
 
+def test_cilium_learns_allowed_names_from_dns(minimal_config: dict[str, Any]) -> None:
+    network = {"management": "Unmanaged", "externalEnforcer": "cilium", "allowDns": False,
+               "egress": {"domains": ["pypi.org"]}}
+    assert "need allowDns: true" in _error(_with(minimal_config, "templates.0.network", network))
+    spec_from_config(_with(minimal_config, "templates.0.network", {**network, "allowDns": True}))
+
+
 def test_render_only_needs_no_waiting(minimal_config: dict[str, Any]) -> None:
     config = _with(minimal_config, "cluster.provider", {"renderYamlToDirectory": "out"})
     assert "waitForWorkloads: false" in _error(config)

@@ -7,6 +7,7 @@ workload, since a leaked credential or a mutable image is a problem anywhere.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import itertools
 import re
@@ -16,6 +17,7 @@ from typing import Any
 from .rule import Context, Manifest, RuleFamily, Violation
 from .vocabulary import (
     ALLOWED_DOMAINS_ANNOTATION,
+    CILIUM_ENFORCER,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
     METADATA_NETWORKS,
@@ -213,6 +215,42 @@ def network_policy_in_force(manifest: Manifest, context: Context) -> Iterator[st
         yield f"networkPolicyManagement is {management!r}"
 
 
+def selects(policy: Manifest, namespace: Any, pod_labels: dict[str, Any]) -> bool:
+    """Whether a CiliumNetworkPolicy applies to pods with these labels in this namespace and
+    restricts their egress. Selectors with expressions count as not selecting: the rule
+    would have to evaluate them and gains nothing, the builders never write them."""
+    spec = as_dict(policy.get("spec"))
+    selector = as_dict(spec.get("endpointSelector"))
+    match = as_dict(selector.get("matchLabels"))
+    return (
+        dig(policy, "metadata", "namespace") == namespace and not selector.get("matchExpressions")
+        and all(pod_labels.get(key) == value for key, value in match.items())
+        and ("egress" in spec or as_dict(spec.get("enableDefaultDeny")).get("egress") is True)
+    )
+
+
+@FAMILY.stack_rule(
+    "sandbox-egress-enforced", severity="high", settings=("environment",),
+    description="In staging and prod, an Unmanaged template's egress is enforced by a policy the stack renders: a "
+                "CiliumNetworkPolicy selecting its pods; an enforcer the stack does not configure is only a claim.",
+    remediation=f"Set network.externalEnforcer: {CILIUM_ENFORCER} (the stack renders the template's "
+                "CiliumNetworkPolicy from its egress allowlist), or use management: Managed.",
+)
+def egress_enforced(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation | str]]:
+    if context.environment == "dev":
+        return  # dev clusters may leave egress to an enforcer they run by hand
+    policies = [m for m in manifests if m.get("kind") == "CiliumNetworkPolicy"]
+    for index, manifest in enumerate(manifests):
+        if manifest.get("kind") != "SandboxTemplate" or dig(manifest, "spec", "networkPolicyManagement") != "Unmanaged":
+            continue
+        namespace = dig(manifest, "metadata", "namespace")
+        pod_labels = as_dict(dig(manifest, "spec", "podTemplate", "metadata", "labels"))
+        if not any(selects(policy, namespace, pod_labels) for policy in policies):
+            enforcer = annotations(manifest).get(EGRESS_ENFORCER_ANNOTATION) or "nothing declared"
+            yield index, (f"networkPolicyManagement is Unmanaged and egress is left to {enforcer}, but no "
+                          "CiliumNetworkPolicy of the stack restricts the egress of its pods")
+
+
 METADATA_HOSTNAMES = frozenset({"metadata.google.internal", "metadata.goog", "instance-data.ec2.internal", "metadata"})
 
 
@@ -239,14 +277,44 @@ def _metadata_exposure(peers: Any) -> Iterator[str]:
                 yield f"allows egress to {network} without excepting the metadata range {blocked}"
 
 
+# Cilium egress selectors that name destinations; a rule with none of them allows every address.
+CILIUM_PEERS = ("toCIDR", "toCIDRSet", "toEndpoints", "toEntities", "toFQDNs", "toGroups", "toNodes", "toServices")
+# Cilium entities that include addresses outside the cluster, the metadata service among them.
+CILIUM_WORLD_ENTITIES = frozenset({"all", "world", "world-ipv4", "world-ipv6"})
+
+
+def _cilium_metadata_exposure(rule: dict[str, Any]) -> Iterator[str]:
+    """Why a CiliumNetworkPolicy egress rule reaches a cloud metadata address, if it does."""
+    if not any(rule.get(peer) for peer in CILIUM_PEERS):
+        yield "allows egress to every destination (no to* selector), including the cloud metadata service"
+        return
+    blocks = [{"cidr": cidr} for cidr in as_list(rule.get("toCIDR"))] + [as_dict(b) for b in as_list(rule.get("toCIDRSet"))]
+    if blocks:
+        yield from _metadata_exposure([{"ipBlock": block} for block in blocks])
+    for entity in sorted(CILIUM_WORLD_ENTITIES.intersection(str(e) for e in as_list(rule.get("toEntities")))):
+        yield f"allows egress to the entity {entity}, which includes the cloud metadata service"
+    for fqdn in as_list(rule.get("toFQDNs")):
+        name = str(as_dict(fqdn).get("matchName") or as_dict(fqdn).get("matchPattern") or "")
+        if any(fnmatch.fnmatchcase(host, name.lower().rstrip(".")) for host in METADATA_HOSTNAMES):
+            yield f"allows egress to {name!r}, which matches a cloud metadata host name"
+
+
 @FAMILY.object_rule(
-    "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy"},
+    "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy", "CiliumNetworkPolicy"},
     description="No egress to link-local / cloud metadata addresses (169.254.0.0/16, fd00:ec2::254): they hand "
                 "out node credentials.",
     remediation="Add the metadata ranges to the ipBlock's except list (the builders do this for you) and never "
                 "allow-list 169.254.x.x or metadata host names.",
 )
 def no_metadata_egress(manifest: Manifest, context: Context) -> Iterator[str]:
+    if manifest.get("kind") == "CiliumNetworkPolicy":
+        # A Cilium policy holds one rule set in `spec` and any number more in `specs`.
+        rule_sets = [("spec", manifest.get("spec"))] + [(f"specs[{i}]", r) for i, r in enumerate(as_list(manifest.get("specs")))]
+        for where, rule_set in rule_sets:
+            for index, rule in enumerate(as_list(as_dict(rule_set).get("egress"))):
+                for problem in _cilium_metadata_exposure(as_dict(rule)):
+                    yield f"{where}.egress[{index}] {problem}"
+        return
     if manifest.get("kind") == "NetworkPolicy":
         spec = as_dict(manifest.get("spec"))
         where = "spec.egress"
