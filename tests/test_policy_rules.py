@@ -191,3 +191,10 @@ def test_runtime_class_names_are_judged_even_where_none_is_required() -> None:
     bad = {d["metadata"]["name"]: d for d in documents(EXAMPLES / rule.name / "bad.yaml")}
     assert rule.violations(bad["untrusted-named-runc"], lax), "runc is no sandbox, required or not"
     assert rule.violations(bad["untrusted-runc"], lax) == [], "no runtime class is fine where none is required"
+
+
+def test_egress_left_to_an_enforcer_run_by_hand_is_only_a_prod_and_staging_violation() -> None:
+    rule = RULES_BY_NAME["sandbox-egress-enforced"]
+    bad = documents(EXAMPLES / rule.name / "bad.yaml")
+    assert rule.stack_violations(bad, Context(environment="staging"))
+    assert rule.stack_violations(bad, Context(environment="dev")) == []
