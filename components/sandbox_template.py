@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from .k8s import api_version, dependencies, kubernetes_resource, metadata
-from .manifests.sandbox_template import build_sandbox_template
+from .manifests.sandbox_template import build_cilium_network_policy, build_sandbox_template
 from .specs.agent_sandbox import AgentSandboxSpec
 from .specs.template import TemplateSpec
 
@@ -26,8 +26,9 @@ class SandboxTemplateArgs:
 
 
 class SandboxTemplate(pulumi.ComponentResource):
-    """A SandboxTemplate in the tenant namespace `spec.tenant`. Make it depend on the
-    agent-sandbox install and the tenant (`opts.depends_on`)."""
+    """A SandboxTemplate in the tenant namespace `spec.tenant`, and, for a template whose egress
+    Cilium enforces (`network.externalEnforcer: cilium`), its CiliumNetworkPolicy. Make it
+    depend on the agent-sandbox install and the tenant (`opts.depends_on`)."""
 
     name: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -37,7 +38,13 @@ class SandboxTemplate(pulumi.ComponentResource):
     def __init__(self, name: str, args: SandboxTemplateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:SandboxTemplate", name, None, opts)
         manifest = build_sandbox_template(args.spec, args.api_version)
-        self.template = kubernetes_resource(manifest, pulumi.ResourceOptions(parent=self, depends_on=dependencies(opts)))
+        policy = build_cilium_network_policy(args.spec)
+        after = dependencies(opts)
+        # The template's network policy first: no sandbox of it starts before its egress is enforced.
+        self.network_policy = None if policy is None else kubernetes_resource(
+            policy, pulumi.ResourceOptions(parent=self, depends_on=after))
+        enforced = [self.network_policy] if self.network_policy is not None else []
+        self.template = kubernetes_resource(manifest, pulumi.ResourceOptions(parent=self, depends_on=[*after, *enforced]))
         self.name = metadata(self.template)
         self.namespace = metadata(self.template, "namespace")
         self.api_version = api_version(self.template, manifest)

@@ -7,9 +7,11 @@ from typing import Any
 
 from sandbox_policy.vocabulary import (  # noqa: F401  (re-exported: the builders' import point)
     ALLOWED_DOMAINS_ANNOTATION,
+    CILIUM_ENFORCER,
     DOMAIN,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
+    TEMPLATE_LABEL,
     TRUST_ANNOTATION,
     Manifest,
 )
@@ -41,6 +43,7 @@ KIND_ORDER = [
     "ResourceQuota",
     "LimitRange",
     "NetworkPolicy",
+    "CiliumNetworkPolicy",
     "ServiceAccount",
     "Secret",
     "ConfigMap",

@@ -28,6 +28,11 @@ TRUST_ANNOTATION = f"{DOMAIN}/trust"
 EGRESS_ENFORCER_ANNOTATION = f"{DOMAIN}/egress-enforcer"
 """What enforces egress for a template whose NetworkPolicy is Unmanaged (e.g. `cilium`)."""
 ALLOWED_DOMAINS_ANNOTATION = f"{DOMAIN}/allowed-domains"
+CILIUM_ENFORCER = "cilium"
+"""The external enforcer the stack itself renders policies for: a template with it gets a
+CiliumNetworkPolicy selecting its pods by the TEMPLATE_LABEL."""
+TEMPLATE_LABEL = f"{DOMAIN}/template"
+"""On a template's pods (and the template): the name of the SandboxTemplate they come from."""
 GPU_OPT_IN_ANNOTATION = f"{DOMAIN}/allow-gpu"
 """`true` on a warm pool whose template requests GPUs: idle GPU sandboxes are an explicit choice."""
 
