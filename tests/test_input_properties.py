@@ -26,9 +26,9 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sandbox_policy import check
+from sandbox_policy.errors import InputError
 from sandbox_policy.rule import Context
 
-from sandbox_policy.errors import InputError
 from components.inputs import decode, load_yaml
 from components.inputs import load_documents as load_yaml_documents
 from components.manifests.stack import render_stack
