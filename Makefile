@@ -13,6 +13,8 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -c requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	# The policy pack's virtualenv (policies/PulumiPolicy.yaml) is the project's: same pins.
+	ln -sfn ../$(VENV) policies/venv
 	touch $(STAMP)
 
 ## The main job: render the dev stack offline (no cluster, no Pulumi CLI needed).

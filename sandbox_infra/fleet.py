@@ -10,8 +10,10 @@ needs a Pulumi CLI on PATH; tests substitute their own.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import Field
+from sandbox_policy.crossguard import pack_config
 
 from components.errors import ConfigError
 from components.inputs import load_file
@@ -265,9 +268,22 @@ class AutomationOperations:
 
         policies = self.work_dir / "policies"
         options: dict = {"on_event": on_event, "refresh": self.refresh}
-        if (policies / "PulumiPolicy.yaml").is_file():
-            options["policy_packs"] = [str(policies)]
         target = self._stack(stack)
+        with tempfile.TemporaryDirectory() as scratch:
+            if (policies / "PulumiPolicy.yaml").is_file():
+                # The pack judges by the stack's `policy:` settings, handed over as its policy config.
+                config = Path(scratch) / f"{stack}.json"
+                try:
+                    settings = load_stack(stack, self.work_dir / "stacks").policy_context()
+                except ConfigError as error:
+                    return StackOutcome(stack, "", "failed", message=str(error).splitlines()[0][:300])
+                config.write_text(json.dumps(pack_config(settings)))
+                options |= {"policy_packs": [str(policies)], "policy_pack_configs": [str(config)]}
+            return self._apply(target, stack, action, options, violations)
+
+    def _apply(self, target, stack: str, action: Action, options: dict, violations: list[str]) -> StackOutcome:
+        from pulumi import automation
+
         try:
             if action == "preview":
                 result = target.preview(**options)

@@ -415,3 +415,17 @@ def test_fleet_run_outcomes_have_their_shape(monkeypatch: pytest.MonkeyPatch, ca
         document = json.loads(capsys.readouterr().out)
         jsonschema.validate(document, OUTCOMES)
         assert camel_case_problems(document) == [] and document["action"] == action
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_policy_config_is_the_pack_config_of_the_stack(stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sandbox_policy.crossguard import pack_config
+
+    from components.specs.loader import load_stack
+
+    expected = pack_config(load_stack(stack).policy_context(f"stack {stack}"))
+    code, out, _ = run(capsys, "policy-config", "-s", stack)
+    assert code == 0 and json.loads(out) == expected
+    target = tmp_path / f"{stack}.json"
+    code, out, _ = run(capsys, "policy-config", "-s", stack, "-o", "yaml", "--output-file", str(target))
+    assert code == 0 and out == "" and yaml.safe_load(target.read_text()) == expected

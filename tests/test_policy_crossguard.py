@@ -9,12 +9,14 @@ offline check's over the rendered stack.
 
 from __future__ import annotations
 
-import json
+import re
 import runpy
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from google.protobuf import json_format
 from pulumi_policy import (
@@ -29,8 +31,16 @@ from pulumi_policy import (
 )
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
-from sandbox_policy import RULES, Context, check
-from sandbox_policy.crossguard import PACK_NAME, engine_context, manifest_from_resource, policies
+from sandbox_policy import RULES, RULES_BY_NAME, check
+from sandbox_policy.crossguard import (
+    PACK_NAME,
+    STRICT_CONTEXT,
+    config_schema,
+    context_from_config,
+    manifest_from_resource,
+    pack_config,
+    policies,
+)
 
 from components.manifests import sandbox_template
 from components.manifests.stack import render_stack
@@ -69,22 +79,35 @@ def _opts(registration: Registration) -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], registration.parent or None)
 
 
+def resolved(config: dict[str, Any], policy: Any) -> tuple[EnforcementLevel, dict[str, Any]]:
+    """What the engine hands a policy from a policy config file: its level ("all" first, then
+    the policy's own entry, else the policy's default) and its properties over the schema's
+    defaults."""
+    entry = config.get(policy.name, {})
+    level = entry.get("enforcementLevel") or config.get("all") or policy.enforcement_level.value
+    schema = policy.config_schema.properties if policy.config_schema else {}
+    props = {**{k: v["default"] for k, v in schema.items()}, **{k: v for k, v in entry.items() if k != "enforcementLevel"}}
+    return EnforcementLevel(level), props
+
+
 def run_pack(spec: StackSpec, loader: UpstreamLoader) -> tuple[list[Reported], dict[str, dict[str, Any]]]:
     """Run the program under mocks and the pack over what it registered; return the
     violations and, per URN, the object the pack saw."""
     monitor = WireMonitor()
     # Reads of existing resources (bring-your-own checks) are not analyzed; registrations are.
     registrations = [r for r in run_under_mocks(lambda: deploy(spec, loader), monitor=monitor) if r.urn in monitor.wire]
-    pack = policies(spec.policy_context())
+    config = pack_config(spec.policy_context())
     reported: list[Reported] = []
     # The SDK decodes request.properties exactly like this: MessageToDict -> deserialize -> proxy.
     props = {r.urn: unknown_checking_proxy(deserialize_properties(monitor.wire[r.urn])) for r in registrations}
-    for policy in pack:
-        def report(message: str, urn: str | None = None, policy: Any = policy, own: str = "") -> None:
-            reported.append(Reported(policy.name, policy.enforcement_level, message, urn or own))
+    for policy in policies():
+        level, settings = resolved(config, policy)
+
+        def report(message: str, urn: str | None = None, policy: Any = policy, level: Any = level, own: str = "") -> None:
+            reported.append(Reported(policy.name, level, message, urn or own))
         if isinstance(policy, ResourceValidationPolicy):
             for r in registrations:
-                args = ResourceValidationArgs(r.type, props[r.urn], r.urn, r.name, _opts(r), None, None, {})
+                args = ResourceValidationArgs(r.type, props[r.urn], r.urn, r.name, _opts(r), None, settings, {})
                 policy.validate(args, lambda m, u=None, r=r: report(m, u, own=r.urn))
         elif isinstance(policy, StackValidationPolicy):
             resources = [
@@ -92,7 +115,7 @@ def run_pack(spec: StackSpec, loader: UpstreamLoader) -> tuple[list[Reported], d
                                _opts(r), None, None, [], {})
                 for r in registrations
             ]
-            policy.validate(StackValidationArgs(resources, None, {}), report)
+            policy.validate(StackValidationArgs(resources, settings, {}), report)
     seen = {r.urn: m for r in registrations if (m := manifest_from_resource(r.type, props[r.urn])) is not None}
     return reported, seen
 
@@ -150,75 +173,111 @@ def test_stack_rules_report_the_offending_resource(loader: UpstreamLoader, monke
 
 
 def test_enforcement_follows_the_stack() -> None:
-    levels = {stack: {p.enforcement_level for p in policies(shipped(stack)[0].policy_context())}
+    """The stack's `policy.enforcement` is the one place enforcement is set: the generated
+    policy config carries it to the engine."""
+    levels = {stack: {resolved(pack_config(shipped(stack)[0].policy_context()), p)[0] for p in policies()}
               for stack in SHIPPED_STACKS}
     assert levels.pop("dev") == {EnforcementLevel.ADVISORY}
     assert levels and all(level == {EnforcementLevel.MANDATORY} for level in levels.values())  # staging, prod*
-    assert [p.name for p in policies(Context())] == [r.name for r in RULES]
+    assert [p.name for p in policies()] == [r.name for r in RULES]
 
 
-def _engine_config(stack: str) -> str:
-    """PULUMI_CONFIG as the engine sets it for a policy pack: namespaced keys, JSON values."""
-    import yaml
-
-    from components.specs.loader import stack_file
-
-    config = yaml.safe_load(stack_file(stack).read_text())["config"]
-    return json.dumps({key: json.dumps(value) for key, value in config.items()})
-
-
-def test_the_pack_reads_the_stack_settings_the_engine_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PULUMI_CONFIG", _engine_config("dev"))
-    monkeypatch.setenv("PULUMI_STACK", "dev")
-    context = engine_context()
-    assert (context.environment, context.policy) == ("dev", shipped("dev")[0].policy)
-
-    monkeypatch.delenv("PULUMI_CONFIG")
-    assert engine_context() == Context(source=engine_context().source)  # strict defaults
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_the_generated_config_fits_each_schema_and_carries_the_stack_settings(stack: str) -> None:
+    context = shipped(stack)[0].policy_context()
+    config = pack_config(context)
+    for rule in RULES:
+        schema = config_schema(rule)
+        if schema is None:
+            assert rule.name not in config
+            continue
+        jsonschema.validate(config[rule.name], {"type": "object", "properties": schema.properties,
+                                                "additionalProperties": False})
+        judged = context_from_config(rule, config[rule.name])
+        assert judged.environment == context.environment or "environment" not in rule.settings
+        for setting in rule.settings:
+            if setting != "environment":
+                assert getattr(judged.policy, setting) == getattr(context.policy, setting), (rule.name, setting)
 
 
-def test_the_pack_reads_a_stack_whose_kubeconfig_is_a_decrypted_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `pulumi config set --secret --path cluster.provider.kubeconfig`: the pack gets the contents, decrypted.
-    config = json.loads(_engine_config("dev"))
-    cluster = json.loads(config["sandbox-infra:cluster"])
-    cluster["provider"] = {"kubeconfig": "apiVersion: v1\nkind: Config\nusers: []\n"}
-    config["sandbox-infra:cluster"] = json.dumps(cluster)
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
-    monkeypatch.setenv("PULUMI_STACK", "dev")
-    assert engine_context().source == "stack dev"  # not the strict fallback for invalid config
+def test_without_config_every_policy_judges_by_the_strict_settings() -> None:
+    for rule in RULES:
+        judged = context_from_config(rule, {})
+        assert (judged.environment, judged.policy) == (STRICT_CONTEXT.environment, STRICT_CONTEXT.policy)
+        schema = config_schema(rule)
+        if schema is not None:  # the schema's defaults are the strict settings too
+            defaults = {k: v["default"] for k, v in schema.properties.items()}
+            assert context_from_config(rule, defaults).policy == STRICT_CONTEXT.policy, rule.name
 
 
-def test_invalid_stack_config_falls_back_to_strict_settings(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"sandbox-infra:cluster": json.dumps({"name": "x"})}))
-    context = engine_context()
-    assert (context.environment, context.policy.enforcement) == ("prod", "mandatory")
-    assert "invalid" in capsys.readouterr().err
+@pytest.mark.parametrize("config", [
+    {"maxWarmPoolReplicas": "many"},
+    {"environment": "production"},
+    {"allowedRegistries": "ghcr.io"},
+    {"unknownSetting": True},
+])
+def test_invalid_policy_config_fails_closed(config: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    rule = RULES_BY_NAME["sandbox-warm-pool-cap"]
+    assert context_from_config(rule, config) == STRICT_CONTEXT
+    assert "invalid policy config" in capsys.readouterr().err
+
+
+def test_a_setting_from_policy_config_changes_the_verdict() -> None:
+    """The pack reads its policy config, not the program's stack config: a pool of 30 is
+    within a cap of 50 set there, and over the strict default of 20."""
+    rule = RULES_BY_NAME["sandbox-warm-pool-cap"]
+    pool = {"apiVersion": "extensions.agents.x-k8s.io/v1beta1", "kind": "SandboxWarmPool",
+            "metadata": {"name": "p", "namespace": "t"}, "spec": {"replicas": 30}}
+    assert rule.violations(pool, context_from_config(rule, {}))
+    assert not rule.violations(pool, context_from_config(rule, {"maxWarmPoolReplicas": 50}))
+
+
+def test_each_rule_declares_the_settings_it_reads() -> None:
+    """A rule that reads `context.policy.X` or `context.environment` without declaring it
+    would get no config property, and judge every stack by the strict default."""
+    import inspect
+
+    for rule in RULES:
+        source = inspect.getsource(rule.check)
+        read = set(re.findall(r"context\.policy\.(\w+)", source))
+        read |= {"environment"} if "context.environment" in source else set()
+        assert read == set(rule.settings), rule.name
 
 
 def test_policies_main_builds_the_pack(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run policies/__main__.py as the engine would, with the gRPC server stubbed out."""
     built: dict[str, Any] = {}
     monkeypatch.setattr("pulumi_policy.PolicyPack", lambda **kwargs: built.update(kwargs))
-    monkeypatch.setenv("PULUMI_CONFIG", _engine_config("prod"))
     runpy.run_path(str(PACK_DIR / "__main__.py"), run_name="__main__")
     assert built["name"] == PACK_NAME
     assert built["enforcement_level"] == EnforcementLevel.MANDATORY
     assert [p.name for p in built["policies"]] == [r.name for r in RULES]
 
 
-def test_pack_project_files() -> None:
+def test_the_pack_stands_alone() -> None:
+    """Its folder holds all it runs: its own virtualenv setting and requirements, pinned as the
+    project's lock pins them, and code that imports nothing of the program or its tools."""
+    import ast
+
     import yaml
 
     project = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
-    assert project["runtime"]["name"] == "python"
-    assert (PACK_DIR / project["runtime"]["options"]["virtualenv"]).resolve() == (PACK_DIR.parent / ".venv").resolve()
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
     pins = {line.split("==")[0].lower(): line.split("==")[1]
             for line in (PACK_DIR / "requirements.txt").read_text().splitlines() if "==" in line}
     lock = {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
             for line in (PACK_DIR.parent / "requirements.lock").read_text().splitlines() if "==" in line}
     assert pins and all(lock[name.replace("_", "-")] == version for name, version in pins.items())
+    imported = set()
+    for path in [PACK_DIR / "__main__.py", *(PACK_DIR / "sandbox_policy").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+    third_party = imported - set(sys.stdlib_module_names) - {"sandbox_policy"}
+    assert third_party <= {"pulumi_policy", "pydantic"}, third_party
+    assert {"pulumi-policy", "pydantic"} <= set(pins)
 
 
 @pytest.mark.parametrize(("token", "expected"), [

@@ -9,14 +9,14 @@ very functions `check` runs, under the same per-stack settings.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -24,11 +24,15 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pydantic import ValidationError
 
 from . import RULES
-from .errors import InputError
 from .exceptions import exception_for
-from .rule import Context, Manifest, Rule
+from .rule import STRICT_POLICY, Context, Rule
+from .settings import PolicySpec
+from .vocabulary import Environment, Manifest
+
+STRICT_CONTEXT = Context()
 
 PACK_NAME = "sandbox-infra-security"
 # pulumi-kubernetes resources that are not Kubernetes objects but groups of them.
@@ -69,11 +73,48 @@ def manifest_from_resource(resource_type: str, props: Mapping[str, Any]) -> Mani
     return manifest
 
 
-def _level(rule: Rule, context: Context) -> EnforcementLevel:
-    return EnforcementLevel(context.enforcement_of(rule))
+ENVIRONMENT_SCHEMA = {
+    "type": "string", "enum": list(get_args(Environment)), "default": STRICT_CONTEXT.environment,
+    "description": "The stack's environment (dev, staging, prod); some rules are stricter in prod.",
+}
 
 
-def resource_policy(rule: Rule, context: Context) -> ResourceValidationPolicy:
+def _key(setting: str) -> str:
+    """A setting's config key: `environment`, or the camelCase key of the stack's `policy:` config."""
+    return setting if setting == "environment" else PolicySpec.model_fields[setting].alias or setting
+
+
+def config_schema(rule: Rule) -> PolicyConfigSchema | None:
+    """One property per setting the rule reads, typed and bounded as in the stack's `policy:`
+    config, defaulting to the strict settings (what a pack without config judges by)."""
+    if not rule.settings:
+        return None
+    fields = PolicySpec.model_json_schema(by_alias=True)["properties"]
+    strict = STRICT_POLICY.model_dump(by_alias=True, mode="json")
+    properties = {
+        _key(s): ENVIRONMENT_SCHEMA if s == "environment"
+        else {**{k: v for k, v in fields[_key(s)].items() if k != "title"}, "default": strict[_key(s)]}
+        for s in rule.settings
+    }
+    return PolicyConfigSchema(properties=properties)
+
+
+def context_from_config(rule: Rule, config: Mapping[str, Any]) -> Context:
+    """The settings a policy judges by: its policy config over the strict defaults. A value
+    the settings model refuses fails closed: strict defaults, and a line on stderr."""
+    values = {k: v for k, v in plain(config).items() if k != "enforcementLevel"}
+    environment = values.pop("environment", STRICT_CONTEXT.environment)
+    try:
+        settings = PolicySpec.model_validate({**STRICT_POLICY.model_dump(by_alias=True), **values})
+    except ValidationError:
+        settings = None
+    if settings is None or environment not in get_args(Environment):
+        print(f"{PACK_NAME}: policy {rule.name}: invalid policy config; judging with strict defaults", file=sys.stderr)
+        return STRICT_CONTEXT
+    return Context(environment, settings, "policy config")
+
+
+def resource_policy(rule: Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         token = object_kind(args.resource_type)
         if token is None or (rule.kinds is not None and token[1] not in rule.kinds):
@@ -81,18 +122,18 @@ def resource_policy(rule: Rule, context: Context) -> ResourceValidationPolicy:
         manifest = manifest_from_resource(args.resource_type, args.props)
         if manifest is None:
             return
-        for violation in rule.violations(manifest, context):
+        for violation in rule.violations(manifest, context_from_config(rule, args.get_config())):
             if exception_for(rule.name, manifest, violation) is None:
                 report_violation(violation.message, None)
 
     return ResourceValidationPolicy(
         name=rule.name, description=rule.description, validate=validate,
-        enforcement_level=_level(rule, context), severity=Severity(rule.severity),
-        remediation_steps=rule.remediation, tags=[rule.family],
+        enforcement_level=EnforcementLevel(rule.enforcement), severity=Severity(rule.severity),
+        remediation_steps=rule.remediation, tags=[rule.family], config_schema=config_schema(rule),
     )
 
 
-def stack_policy(rule: Rule, context: Context) -> StackValidationPolicy:
+def stack_policy(rule: Rule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         urns, manifests = [], []
         for resource in args.resources:
@@ -100,56 +141,39 @@ def stack_policy(rule: Rule, context: Context) -> StackValidationPolicy:
             if manifest is not None:
                 urns.append(resource.urn)
                 manifests.append(manifest)
-        for index, violation in rule.stack_violations(manifests, context):
+        for index, violation in rule.stack_violations(manifests, context_from_config(rule, args.get_config())):
             if exception_for(rule.name, manifests[index], violation) is None:
                 report_violation(violation.message, urns[index])
 
     return StackValidationPolicy(
         name=rule.name, description=rule.description, validate=validate,
-        enforcement_level=_level(rule, context), severity=Severity(rule.severity),
-        remediation_steps=rule.remediation, tags=[rule.family],
+        enforcement_level=EnforcementLevel(rule.enforcement), severity=Severity(rule.severity),
+        remediation_steps=rule.remediation, tags=[rule.family], config_schema=config_schema(rule),
     )
 
 
-def policies(context: Context, rules: Sequence[Rule] = RULES) -> list[Policy]:
-    return [resource_policy(r, context) if r.scope == "object" else stack_policy(r, context) for r in rules]
+def policies(rules: Sequence[Rule] = RULES) -> list[Policy]:
+    return [resource_policy(r) if r.scope == "object" else stack_policy(r) for r in rules]
 
 
-def engine_context() -> Context:
-    """The stack's policy settings from the config the engine hands the pack (PULUMI_CONFIG),
-    with the project and environment layers underneath, as the program layers them; strict
-    defaults without it. Only `cluster.environment` and `policy` are read: the engine gives a
-    pack the decrypted config but not which keys are secret, and judging secrets (or any other
-    config error) is the program's job, which stops on it itself."""
-    from components.specs.cluster import ClusterSpec
-    from components.specs.loader import pulumi_engine_config, validated, with_layers
-    from components.specs.secrets import REVEALED_CONTEXT
-
-    from .settings import PolicySpec
-
-    stack = os.environ.get("PULUMI_STACK", "?")
-    config = pulumi_engine_config()
-    if "cluster" not in config:
-        return Context(source="strict defaults (no sandbox-infra stack config from the engine)")
-    source = f"stacks/Pulumi.{stack}.yaml"
-    try:
-        layered = with_layers(config, source).config
-        # Decrypted like the program's config: a kubeconfig given as a secret arrives as its contents.
-        cluster = validated(ClusterSpec, layered.get("cluster"), source, prefix="sandbox-infra:cluster.",
-                            context={REVEALED_CONTEXT: True})
-        policy = validated(PolicySpec, layered.get("policy", {}), source, prefix="sandbox-infra:policy.")
-    except InputError:
-        # Values may be decrypted secrets: say that the config is invalid, never what it holds.
-        print(f"{PACK_NAME}: the config of stack {stack} is invalid; judging with strict defaults", file=sys.stderr)
-        return Context(source=f"strict defaults (stack {stack} config is invalid)")
-    return Context(cluster.environment, policy, f"stack {stack}")
+def pack_config(context: Context, rules: Sequence[Rule] = RULES) -> dict[str, Any]:
+    """The policy config (`--policy-pack-config`) that makes the pack judge as `check` does
+    under `context`: an advisory stack turns every policy advisory ("all"); each rule that
+    reads a setting gets it. The stack's `policy:` config is the one place these are set;
+    this file is generated from it (`sandbox-infra policy-config -s STACK`)."""
+    values = {**context.policy.model_dump(by_alias=True, mode="json"), "environment": context.environment}
+    config: dict[str, Any] = {"all": "advisory"} if context.policy.enforcement == "advisory" else {}
+    config.update({rule.name: {_key(s): values[_key(s)] for s in rule.settings} for rule in rules if rule.settings})
+    return config
 
 
-def policy_pack_args(context: Context) -> dict[str, Any]:
-    """Keyword arguments for `pulumi_policy.PolicyPack`."""
+def policy_pack_args() -> dict[str, Any]:
+    """Keyword arguments for `pulumi_policy.PolicyPack`. Without policy config every policy
+    judges by the strict settings (environment prod) at its own level: a pack that is not
+    told otherwise fails closed."""
     return {
         "name": PACK_NAME,
-        "policies": policies(context),
-        "enforcement_level": EnforcementLevel(context.policy.enforcement),
-        "description": f"Security rules for AI-agent sandbox stacks (settings: {context.source})",
+        "policies": policies(),
+        "enforcement_level": EnforcementLevel.MANDATORY,
+        "description": "Security rules for AI-agent sandbox stacks (settings: policy config, strict defaults)",
     }

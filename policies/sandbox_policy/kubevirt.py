@@ -53,6 +53,7 @@ def _permitted_devices(manifest: Manifest) -> Iterator[tuple[str, str]]:
 
 @FAMILY.object_rule(
     "kubevirt-host-devices-allowlisted", severity="high", kinds=VM_KINDS | KUBEVIRT_CR,
+    settings=("allowed_host_devices",),
     description="No host devices or GPUs passed into VMs unless the stack allowlists them (policy.allowedHostDevices).",
     remediation="Remove the device, or add its resource name (e.g. nvidia.com/GA102GL_A10) to policy.allowedHostDevices.",
 )
@@ -106,6 +107,7 @@ def vm_resource_limits(manifest: Manifest, context: Context) -> Iterator[str]:
 
 @FAMILY.object_rule(
     "kubevirt-feature-gates-allowlisted", severity="high", kinds=KUBEVIRT_CR,
+    settings=("allowed_kubevirt_feature_gates",),
     description="KubeVirt feature gates stay within the allowlist (policy.allowedKubevirtFeatureGates); gates "
                 "such as Root, HostDisk, HostDevices or Sidecar weaken the node boundary.",
     remediation="Remove the gate from spec.configuration.developerConfiguration.featureGates, or allowlist it "
@@ -136,7 +138,7 @@ def uninstall_blocks_on_workloads(manifest: Manifest, context: Context) -> Itera
 
 
 @FAMILY.object_rule(
-    "kubevirt-no-emulation-in-prod", severity="high", kinds=KUBEVIRT_CR,
+    "kubevirt-no-emulation-in-prod", severity="high", kinds=KUBEVIRT_CR, settings=("environment",),
     description="Software emulation (useEmulation) is for dev clusters without /dev/kvm, never for prod.",
     remediation="Remove spec.configuration.developerConfiguration.useEmulation on prod clusters (they need KVM).",
 )

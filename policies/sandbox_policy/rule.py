@@ -62,6 +62,9 @@ class Rule:
     kinds: frozenset[str] | None = None
     """Object rules: the kinds the rule looks at (None: every kind)."""
     enforcement: Enforcement = "mandatory"
+    settings: tuple[str, ...] = ()
+    """The per-stack settings the rule reads: `environment` or PolicySpec fields. The
+    CrossGuard pack gives each policy a config property for each (crossguard.py)."""
 
     def violations(self, manifest: Manifest, context: Context) -> list[Violation]:
         """Object rules only: the violations of one manifest."""
@@ -87,21 +90,21 @@ class RuleFamily:
 
     def object_rule(
         self, name: str, *, severity: Severity, description: str, remediation: str,
-        kinds: Iterable[str] | None = None, enforcement: Enforcement = "mandatory",
+        kinds: Iterable[str] | None = None, enforcement: Enforcement = "mandatory", settings: tuple[str, ...] = (),
     ) -> Callable[[ObjectCheck], Rule]:
         def register(check: ObjectCheck) -> Rule:
             rule = Rule(name, self.name, severity, description, remediation, check, "object",
-                        frozenset(kinds) if kinds is not None else None, enforcement)
+                        frozenset(kinds) if kinds is not None else None, enforcement, settings)
             self.rules.append(rule)
             return rule
         return register
 
     def stack_rule(
         self, name: str, *, severity: Severity, description: str, remediation: str,
-        enforcement: Enforcement = "mandatory",
+        enforcement: Enforcement = "mandatory", settings: tuple[str, ...] = (),
     ) -> Callable[[StackCheck], Rule]:
         def register(check: StackCheck) -> Rule:
-            rule = Rule(name, self.name, severity, description, remediation, check, "stack", None, enforcement)
+            rule = Rule(name, self.name, severity, description, remediation, check, "stack", None, enforcement, settings)
             self.rules.append(rule)
             return rule
         return register

@@ -81,7 +81,7 @@ def image_tag_pinned(manifest: Manifest, context: Context) -> Iterator[str]:
 
 
 @FAMILY.object_rule(
-    "sandbox-image-source", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS,
+    "sandbox-image-source", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS, settings=("allowed_registries",),
     description="Sandbox images must be pinned by digest or come from a registry the stack trusts "
                 "(policy.allowedRegistries).",
     remediation="Pin the image by @sha256 digest, or pull it through a registry listed in policy.allowedRegistries.",
@@ -142,7 +142,7 @@ def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
 
 
 @FAMILY.object_rule(
-    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS,
+    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS, settings=("require_runtime_class",),
     description="Untrusted sandboxes must run under a sandboxing runtime class (gVisor, Kata) where the stack "
                 "requires it (policy.requireRuntimeClass).",
     remediation="Set runtimeClassName (for example gvisor or kata) in the template, or mark a vetted template "
@@ -238,7 +238,7 @@ def _is_metadata_host(host: str) -> bool:
 
 
 @FAMILY.object_rule(
-    "sandbox-env-injection", severity="high", kinds={"SandboxTemplate"},
+    "sandbox-env-injection", severity="high", kinds={"SandboxTemplate"}, settings=("environment",),
     description="In prod, claims may not override a template's environment (envVarsInjectionPolicy: Overrides).",
     remediation="Use envVarsInjectionPolicy: Disallowed (default) or Allowed in prod stacks.",
 )
@@ -328,6 +328,7 @@ AUTOSCALER_MAXIMUM: dict[str, tuple[str, int | None]] = {
 
 @FAMILY.object_rule(
     "sandbox-warm-pool-cap", severity="medium", kinds=WARM_POOL_KINDS | set(AUTOSCALER_MAXIMUM),
+    settings=("max_warm_pool_replicas",),
     description="Warm-pool replicas stay within the stack's cap (policy.maxWarmPoolReplicas), and so does the "
                 "maximum of any autoscaler (HPA, KEDA ScaledObject) that resizes a pool.",
     remediation="Lower replicas (or the autoscaler's maxReplicas / maxReplicaCount, e.g. a lower "

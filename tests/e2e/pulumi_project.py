@@ -10,14 +10,17 @@ working tree.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sandbox_policy.crossguard import pack_config
 
 from components.manifests.common import Manifest
 from components.specs.loader import load_stack
@@ -61,6 +64,18 @@ class Project:
                         f"{result.stderr[-4000:]}")
         return result
 
+    def policy_config(self, stack: str) -> Path:
+        """The policy pack's config for `stack`, generated from its `policy:` settings as
+        `sandbox-infra policy-config` generates it (the stack config is the one place)."""
+        path = self.path / ".policy-config" / f"{stack}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(pack_config(load_stack(stack, self.stacks_dir).policy_context())))
+        return path
+
+    def preview_with_pack(self, stack: str, pack: Path, check: bool = True) -> subprocess.CompletedProcess:
+        return self.pulumi("preview", "--policy-pack", str(pack), "--policy-pack-config", str(self.policy_config(stack)),
+                           stack=stack, check=check)
+
     def init(self, stack: str) -> None:
         self.pulumi("stack", "init", stack=stack)
         # No kubelet runs pods here: never wait for workloads to become ready. The only
@@ -96,6 +111,18 @@ def copy_project(path: Path) -> None:
         (path / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "stacks", path / "stacks")
     (path / ".venv").symlink_to(ROOT / ".venv")
+
+
+def standalone_pack(path: Path) -> Path:
+    """The policy pack as someone else's project would use it (`pulumi policy new`-style): its
+    folder copied alone, with a fresh virtualenv installed from its own requirements.txt
+    (PyPI, or pip's cache). Nothing of this checkout is on its path."""
+    pack = path / "pack"
+    shutil.copytree(ROOT / "policies", pack, ignore=shutil.ignore_patterns("venv", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "venv", str(pack / "venv")], check=True)
+    subprocess.run([str(pack / "venv" / "bin" / "pip"), "install", "--quiet", "-r", str(pack / "requirements.txt")],
+                   check=True, capture_output=True, timeout=900)
+    return pack
 
 
 def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...],

@@ -1,6 +1,6 @@
 """The real Pulumi engine against the live API server, the dev stack's whole life: `pulumi up`
 (every object admitted), a no-op second update, drift found by `pulumi refresh` and put
-back by the next `up`, policy-pack previews through the engine, and a destroy that keeps
+back by the next `up`, previews with the policy pack installed on its own (its folder and requirements only), and a destroy that keeps
 the CRDs.
 
 Needs the Pulumi CLI, the Python language host and pulumi-resource-kubernetes from
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from .controlplane import ControlPlane
 from .fake_node import FakeControllerManager
 from .helpers import SHIPPED_STACKS
-from .pulumi_project import FIXTURES, Project, make_project, register_virt_operator_crds
+from .pulumi_project import FIXTURES, Project, make_project, register_virt_operator_crds, standalone_pack
 from .test_api_server import contains
 
 
@@ -70,13 +71,18 @@ def test_refresh_shows_drift_and_the_next_up_puts_it_back(project: Project) -> N
     project.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
 
 
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return standalone_pack(tmp_path_factory.mktemp("policy-pack"))
+
+
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_policy_pack_passes_on_shipped_stacks(project: Project, stack: str) -> None:
-    project.pulumi("preview", "--policy-pack", "policies", stack=stack)
+def test_standalone_policy_pack_passes_on_shipped_stacks(project: Project, pack: Path, stack: str) -> None:
+    project.preview_with_pack(stack, pack)
 
 
-def test_policy_pack_fails_an_insecure_stack(project: Project) -> None:
-    result = project.pulumi("preview", "--policy-pack", "policies", stack="insecure", check=False)
+def test_standalone_policy_pack_fails_an_insecure_stack(project: Project, pack: Path) -> None:
+    result = project.preview_with_pack("insecure", pack, check=False)
     output = result.stdout + result.stderr
     print(output[-3000:])
     assert result.returncode != 0
