@@ -171,6 +171,10 @@ class Kube:
         self._files = tempfile.TemporaryDirectory(prefix="sandbox-infra-doctor-")
         base = kubeconfig.parent
         self.session = requests.Session()
+        # As kubectl: the kubeconfig's CA, never REQUESTS_CA_BUNDLE (which requests would let
+        # override it); proxies from the environment, as kubectl honours them.
+        self.session.trust_env = False
+        self.session.proxies = requests.utils.get_environ_proxies(self.server)
         self.session.verify = False if cluster.get("insecure-skip-tls-verify") else (
             self._file(cluster, "certificate-authority", base) or True)
         cert, key = self._file(user, "client-certificate", base), self._file(user, "client-key", base)
@@ -194,7 +198,7 @@ class Kube:
         try:
             response = self.session.get(self.server + path, timeout=10)
         except requests.RequestException as error:
-            raise KubeUnreachable(f"{self.server}: {type(error).__name__}") from None
+            raise KubeUnreachable(f"{self.server}: {type(error).__name__}: {str(error)[-200:]}") from None
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
