@@ -450,12 +450,7 @@ def fleet_up(only_stacks: tuple[str, ...], only_waves: tuple[str, ...], refresh:
 def run_fleet_with_progress(plan: fleet_module.FleetSpec, action: fleet_module.Action,
                             operations: fleet_module.StackOperations) -> list[fleet_module.StackOutcome]:
     with progress(f"fleet {action}", len(plan.stacks)) as bar:
-        def report(line: str) -> None:
-            bar.log(line)
-            if line.strip().split(": ")[-1].startswith(("succeeded", "failed", "blocked")):
-                bar.advance()
-
-        return run_fleet(plan, action, operations, report)
+        return run_fleet(plan, action, operations, bar.log, lambda outcome: bar.advance())
 
 
 def _report_run(plan: fleet_module.FleetSpec, outcomes: list[fleet_module.StackOutcome], action: str, out: Output) -> int:
@@ -474,7 +469,8 @@ def _confirm_rollout(plan: fleet_module.FleetSpec, operations: fleet_module.Stac
         return EXIT_USAGE
     note("previewing every stack first (nothing is changed) ...")
     previews = run_fleet_with_progress(plan, "preview", operations)
-    sys.stderr.write(fleet_module.summary_table(previews))
+    with output.destination(sys.stderr):
+        sys.stderr.write(fleet_module.summary_table(previews))
     bad = [o.stack for o in previews if o.result in ("failed", "blocked")]  # the later waves' are skipped
     if bad:
         click.echo(f"error: the preview of {', '.join(bad)} did not succeed; nothing was changed", err=True)

@@ -120,9 +120,11 @@ class StackOperations(Protocol):
 
 
 def run_fleet(
-    fleet: FleetSpec, action: Action, operations: StackOperations, progress: Callable[[str], None]
+    fleet: FleetSpec, action: Action, operations: StackOperations, progress: Callable[[str], None],
+    finished: Callable[[StackOutcome], None] = lambda outcome: None,
 ) -> list[StackOutcome]:
-    """Run `action` wave by wave; stop before the next wave when any stack did not succeed."""
+    """Run `action` wave by wave; stop before the next wave when any stack did not succeed.
+    `progress` gets lines for a person watching, `finished` each stack's outcome as it ends."""
     outcomes: list[StackOutcome] = []
     stopped_by: str | None = None
     for wave in fleet.waves:
@@ -131,7 +133,7 @@ def run_fleet(
             continue
         progress(f"wave {wave.name}: {action} {', '.join(wave.stacks)} (at most {wave.max_parallel} at a time)")
         with ThreadPoolExecutor(max_workers=wave.max_parallel, thread_name_prefix=wave.name) as pool:
-            results = list(pool.map(lambda stack, w=wave: _run_one(operations, stack, w.name, action, progress),
+            results = list(pool.map(lambda stack, w=wave: _run_one(operations, stack, w.name, action, progress, finished),
                                     wave.stacks))
         outcomes += results
         bad = [o for o in results if o.result != "succeeded"]
@@ -142,7 +144,7 @@ def run_fleet(
 
 
 def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
-             progress: Callable[[str], None]) -> StackOutcome:
+             progress: Callable[[str], None], finished: Callable[[StackOutcome], None]) -> StackOutcome:
     progress(f"  {stack}: {action} started")
     started = time.monotonic()
     try:
@@ -155,6 +157,7 @@ def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
         outcome.result = "blocked"
         outcome.message = outcome.message or f"{outcome.mandatory_violations} mandatory policy violation(s)"
     progress(f"  {stack}: {outcome.result} in {outcome.duration:.1f}s {outcome.message}".rstrip())
+    finished(outcome)
     return outcome
 
 

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,6 @@ from rich.table import Table
 
 from components.errors import ConfigError
 
-# Every output format of the command line; each command accepts the subset that applies.
-FORMATS = ("table", "json", "yaml", "sarif", "markdown", "github", "junit", "github-matrix")
 # Names older versions used (`--format text`), still accepted.
 FORMAT_ALIASES = {"text": "table"}
 
@@ -56,27 +55,29 @@ def color_enabled(stream: Any) -> bool:
     return bool(isatty and isatty())
 
 
-def console(stderr: bool = True) -> Console:
-    """A Rich console on the stream of the moment (tests swap sys.stdout/sys.stderr)."""
-    stream = sys.stderr if stderr else sys.stdout
-    color = color_enabled(stream)
-    return Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
-                   # Off a terminal nothing should wrap: a pipe or a file gets whole lines.
-                   width=None if color else 10_000)
+def console() -> Console:
+    """A Rich console on stderr as it is at the moment (tests swap sys.stderr)."""
+    stream = sys.stderr
+    terminal = bool(getattr(stream, "isatty", None) and stream.isatty())
+    # A terminal without colour still gets a live progress bar; off a terminal nothing wraps.
+    return Console(file=stream, force_terminal=terminal, no_color=not color_enabled(stream), highlight=False,
+                   soft_wrap=True, width=None if terminal else 10_000)
 
 
-def note(message: str, style: str = "") -> None:
+def note(message: str) -> None:
     """A line for the person watching, on stderr."""
-    console().print(message, style=style or None, markup=False)
+    console().print(message, markup=False)
 
 
 def warn(message: str) -> None:
     console().print(f"warning: {message}", style="yellow", markup=False)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], styles: Callable[[Sequence[str]], str] | None = None,
-          color: bool | None = None) -> str:
-    """Plain aligned columns (kubectl's look), a header row in bold; `styles(row)` colours a row."""
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]],
+          styles: Callable[[Sequence[str]], str] | None = None) -> str:
+    """Plain aligned columns (kubectl's look), a header row in bold; `styles(row)` colours a row
+    (only when the table is bound for a terminal: see `destination`)."""
+    color = _DESTINATION.get()
     color = color_enabled(sys.stdout) if color is None else color
     grid = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold" if color else None)
     for header in headers:
@@ -96,6 +97,19 @@ RESULT_STYLES = {"succeeded": "green", "ok": "green", "passed": "green", "failed
 
 def style_by(column: int) -> Callable[[Sequence[str]], str]:
     return lambda row: RESULT_STYLES.get(row[column], "")
+
+
+_DESTINATION: ContextVar[bool | None] = ContextVar("colour for the text being made", default=None)
+
+
+@contextmanager
+def destination(stream: Any | None) -> Iterator[None]:
+    """Text made inside is bound for `stream` (None: a file): coloured only for a terminal."""
+    token = _DESTINATION.set(color_enabled(stream) if stream is not None else False)
+    try:
+        yield
+    finally:
+        _DESTINATION.reset(token)
 
 
 # --- machine-readable documents --------------------------------------------------------
@@ -160,14 +174,11 @@ class Output:
         for path in self.files:
             check_writable_file("--output-file", path)
 
-    @property
-    def format(self) -> str:
-        return self.formats[0]
-
     def emit(self, render: Callable[[str], str]) -> None:
         """Write the result in each chosen format; `render(format)` makes the text."""
         for fmt, path in zip(self.formats, [*self.files, None], strict=False):
-            text = render(fmt)
+            with destination(sys.stdout if path is None else None):
+                text = render(fmt)
             if path is None:
                 sys.stdout.write(text)
                 sys.stdout.flush()
@@ -190,9 +201,9 @@ class Progress:
     def __init__(self, bar: Any | None, task: Any | None) -> None:
         self._bar, self._task = bar, task
 
-    def advance(self, description: str | None = None) -> None:
+    def advance(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, **({"description": description} if description else {}))
+            self._bar.update(self._task, advance=1)
 
     def describe(self, description: str) -> None:
         if self._bar is not None:

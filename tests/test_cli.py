@@ -429,3 +429,16 @@ def test_policy_config_is_the_pack_config_of_the_stack(stack: str, tmp_path: Pat
     target = tmp_path / f"{stack}.json"
     code, out, _ = run(capsys, "policy-config", "-s", stack, "-o", "yaml", "--output-file", str(target))
     assert code == 0 and out == "" and yaml.safe_load(target.read_text()) == expected
+
+
+def test_progress_and_colour_only_for_a_terminal(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Long enough (about a second) for the bar to be drawn at least once.
+    seen = _on_a_terminal("size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "--simulate", "500000",
+                          "--no-color")
+    assert "simulating 10 replicas" in seen and not ANSI.search(seen)
+    code, _, err = run(capsys, "size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "--simulate", "30000")
+    assert code == 0 and err == ""
+    # A table bound for a file is never coloured, even from a terminal.
+    target = tmp_path / "waves.txt"
+    assert f"wrote {target}" in _on_a_terminal("fleet", "waves", "--output-file", str(target))
+    assert target.read_text().startswith("WAVE") and not ANSI.search(target.read_text())
