@@ -57,7 +57,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 def _global_options() -> list[click.Option]:
     return [
         click.Option(["--stacks-dir"], type=click.Path(path_type=Path, file_okay=False), expose_value=False,
-                     callback=_remember, is_eager=True, help=f"Directory of Pulumi.<stack>.yaml files [default: {STACKS_DIR}]"),
+                     callback=_remember, is_eager=True, help="Directory of Pulumi.<stack>.yaml files [default: the project's stacks/]"),
         click.Option(["--no-color"], is_flag=True, default=False, expose_value=False, callback=_remember, is_eager=True,
                      help="No colour (also: the NO_COLOR environment variable)."),
     ]
@@ -73,14 +73,18 @@ class PipeClosed(Exception):
     through to `main`, which ends quietly with the shell's SIGPIPE status."""
 
 
-class Command(click.Command):
+class WithGlobalOptions:
+    """Adds the options accepted anywhere (and a family's own, e.g. `--fleet`) to a command."""
+
+    params: list[click.Parameter]
     extra_options: Callable[[], list[click.Option]] = staticmethod(lambda: [])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("context_settings", {}).setdefault("help_option_names", ["-h", "--help"])
         super().__init__(*args, **kwargs)
         self.params += [*self.extra_options(), *_global_options()]
 
+
+class Command(WithGlobalOptions, click.Command):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -88,18 +92,12 @@ class Command(click.Command):
             raise PipeClosed() from None
 
 
-class Group(click.Group):
+class Group(WithGlobalOptions, click.Group):
     """A group whose commands (and subgroups) all carry the global options, and which
     answers a mistyped subcommand with the closest one."""
 
     command_class = Command
     group_class = type  # subgroups are of the parent's class
-    extra_options: Callable[[], list[click.Option]] = staticmethod(lambda: [])
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("context_settings", {}).setdefault("help_option_names", ["-h", "--help"])
-        super().__init__(*args, **kwargs)
-        self.params += [*self.extra_options(), *_global_options()]
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
@@ -124,7 +122,7 @@ def stacks_dir() -> Path:
 
 
 def _complete_stacks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    directory = SETTINGS.stacks_dir or STACKS_DIR
+    directory = stacks_dir()
     return [CompletionItem(s) for s in available_stacks(directory) if s.startswith(incomplete)] if directory.is_dir() else []
 
 
@@ -173,8 +171,9 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
         ctx.exit(0)
 
 
-@click.group(cls=Group, name=PROG, help="Render, check, diff and roll out the agent-sandbox stacks. render, check, diff, "
-                                         "config and size work offline: no cluster, no Pulumi CLI.")
+@click.group(cls=Group, name=PROG, context_settings={"help_option_names": ["-h", "--help"]},
+             help="Render, check, diff and roll out the agent-sandbox stacks. render, check, diff, config and size "
+                  "work offline: no cluster, no Pulumi CLI.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Print the version and the agent-sandbox, KubeVirt, Pulumi SDK and provider versions it pins.")
 def app() -> None:
