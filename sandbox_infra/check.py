@@ -68,13 +68,14 @@ def check_stack(stack: str, stacks_dir: Path, loader: UpstreamLoader) -> tuple[R
 
 def run(stack: str | None, filenames: list[str], stacks_dir: Path, out: Output) -> int:
     """`check`: files (under a stack's settings when one is named), or a stack's rendered objects."""
+    if not stack and not filenames:
+        raise ConfigError("check: give -s/--stack NAME, or -f FILE (or both: the files under that stack's settings)")
     if filenames:
         context = load_stack(stack, stacks_dir).policy_context(f"stack {stack}") if stack else Context()
         located = _read_files(filenames)
         target = ", ".join("stdin" if n == "-" else n for n in filenames)
         report = check([item.manifest for item in located], context)
     else:
-        assert stack is not None  # the command line resolves the stack when no file is given
         report, located = check_stack(stack, stacks_dir, UpstreamLoader())
         target = f"stack {stack}"
     out.emit(lambda fmt: render_many([(report, target, located)], fmt, single=True))

@@ -27,6 +27,7 @@ from components.manifests.kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CR
 from components.manifests.sizing import SCALED_OBJECT_CRD
 from components.manifests.stack import render_stack
 from components.prerequisites import agent_sandbox_crd_names
+from components.specs.kubevirt import KubeVirtSpec
 from components.specs.loader import load_stack
 from components.specs.secrets import SecretValue
 from components.specs.stack import StackSpec
@@ -293,18 +294,17 @@ def _cluster_checks(spec: StackSpec, manifests: list[dict], kube: Kube | None) -
                                lambda name: f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}",
                                "create the PriorityClass, or drop priorityClassName"))
     if spec.kubevirt is not None:
-        checks.append(_kvm(spec, kube))
+        checks.append(_kvm(spec.kubevirt, spec.cluster.environment, kube))
     return checks
 
 
 KVM_RESOURCE = "devices.kubevirt.io/kvm"
 
 
-def _kvm(spec: StackSpec, kube: Kube | None) -> Check:
+def _kvm(kubevirt: KubeVirtSpec, environment: str, kube: Kube | None) -> Check:
     name = "KubeVirt /dev/kvm"
-    assert spec.kubevirt is not None
-    if spec.kubevirt.use_emulation:
-        status: Status = "warn" if spec.cluster.environment == "prod" else "ok"
+    if kubevirt.use_emulation:
+        status: Status = "warn" if environment == "prod" else "ok"
         return Check(name, status, "software emulation (no /dev/kvm needed; VMs are slow)",
                      "turn kubevirt.useEmulation off on clusters whose nodes have /dev/kvm" if status == "warn" else "")
     fix = "run VMs on nodes with /dev/kvm (bare metal or nested virtualization), or set kubevirt.useEmulation: true"

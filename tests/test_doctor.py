@@ -136,7 +136,7 @@ def test_kvm_when_emulation_is_off(nodes: list[dict], operator: bool, status: st
                                                   for i, a in enumerate(nodes)]}
     if operator:
         cluster.objects["/apis/apiextensions.k8s.io/v1/customresourcedefinitions/kubevirts.kubevirt.io"] = {}
-    check = doctor._kvm(spec, ScriptedCluster(Path("unused"), None))
+    check = doctor._kvm(spec.kubevirt, "dev", ScriptedCluster(Path("unused"), None))
     assert check.status == status and (check.fix != "") == (status != "ok")
 
 
