@@ -1,13 +1,21 @@
-"""Claim-to-bound latency: warm SandboxClaims against cold Sandbox creates, in one run.
+"""Claim-to-bound latency: warm SandboxClaims against cold Sandbox creates, in one run, with
+this project's e2e REST client (as admin) and with the official agent-sandbox client
+(`k8s-agent-sandbox`) as the gateway, holding only its ServiceAccount token.
 
-    make bench-claims     # or: .venv/bin/python -m benchmarks.claim_latency --claims 50
+    make bench-claims     # or: .venv/bin/python -m benchmarks.claim_latency --claims 50 [--client official]
 
-Starts etcd + kube-apiserver, applies the dev stack, runs the real agent-sandbox
-controller, and plays kubelet (tests/e2e/fake_node.py). Then, one at a time:
+Starts etcd + kube-apiserver, applies the dev stack (its rendered objects, as admin: a
+benchmark needs the objects, not the engine), runs the real agent-sandbox controller, and
+plays kubelet (tests/e2e/fake_node.py). Then, one at a time:
 
 - warm: create a SandboxClaim on the dev warm pool (pool full before each claim),
   time until the claim is Ready with a sandbox; count whether it got a warm one;
 - cold: create a Sandbox with the same pod template, time until it is Ready.
+
+The official client times `SandboxClient.create_sandbox(warmpool=...)` from call to return
+(create, then its own watch until the claim is Ready): warm on the dev pool, cold on a pool
+of 0 replicas with the same template (the gateway may not create Sandboxes, so its cold
+start is a claim the controller serves from the template: one hop more than a cold Sandbox).
 
 Each claim/sandbox is deleted afterwards (the fake controller-manager collects its
 pod). By default the fake kubelet reports a pod Running as soon as it is bound, so the
@@ -25,11 +33,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
+from k8s_agent_sandbox import SandboxClient
+
+from tests.e2e.gateway import gateway_identity
 from tests.e2e.kube import Kube, Manifest, is_true, wait_for
 from tests.e2e.toolchain import missing_reason
 from tests.e2e.warm_pool_env import EXTENSIONS, SANDBOXES, WarmPoolEnv, warm_pool_env
+
+COLD_POOL = "bench-cold"  # 0 replicas: every claim on it is served cold, from the template
 
 
 def _until(kube: Kube, api_version: str, kind: str, namespace: str, name: str,
@@ -84,36 +98,81 @@ def cold_sandboxes(env: WarmPoolEnv, count: int) -> list[float]:
     return latencies
 
 
+def _gateway_client(env: WarmPoolEnv, namespace: str) -> SandboxClient:
+    """The official client on the token of the ServiceAccount the dev stack binds in `namespace`."""
+    binding = next(m for m in env.manifests if m["kind"] == "RoleBinding" and m["metadata"]["namespace"] == namespace
+                   and m["roleRef"]["name"] == "sandbox-claimer")
+    identity = gateway_identity(env.plane, namespace, binding["subjects"][0]["name"])
+    return SandboxClient(api_client=identity.api_client())
+
+
+def official_claims(env: WarmPoolEnv, count: int, cold: bool) -> tuple[list[float], int]:
+    """create_sandbox() wall time as the gateway; warm on the dev pool or cold on an empty one."""
+    pool = env.first("SandboxWarmPool")
+    name, namespace, replicas = pool["metadata"]["name"], pool["metadata"]["namespace"], pool["spec"]["replicas"]
+    if cold:  # the platform team's empty pool over the same template (the gateway may not create pools)
+        env.kube.apply({"apiVersion": EXTENSIONS, "kind": "SandboxWarmPool",
+                        "metadata": {"name": COLD_POOL, "namespace": namespace},
+                        "spec": {"replicas": 0, "sandboxTemplateRef": pool["spec"]["sandboxTemplateRef"]}})
+    client = _gateway_client(env, namespace)
+    latencies, warm_hits = [], 0
+    for _ in range(count):
+        wait_for("warm pool refill", lambda: len(env.ready_pool_sandboxes(name, namespace)) >= replicas)
+        warm = {s["metadata"]["name"] for s in env.ready_pool_sandboxes(name, namespace)}
+        started = time.perf_counter()
+        sandbox = client.create_sandbox(warmpool=COLD_POOL if cold else name, namespace=namespace,
+                                        sandbox_ready_timeout=60)
+        latencies.append(time.perf_counter() - started)
+        warm_hits += sandbox.sandbox_id in warm
+        client.delete_sandbox(sandbox.claim_name, namespace=namespace)
+        wait_for("claimed sandbox's pod collected",
+                 lambda s=sandbox.sandbox_id: not env.kube.exists("v1", "Pod", s, namespace))
+    return latencies, warm_hits
+
+
 def summary(label: str, seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
     cuts = statistics.quantiles(ms, n=100, method="inclusive")
-    return (f"{label:<28} n={len(ms):<4} p50={cuts[49]:8.1f} ms  p90={cuts[89]:8.1f} ms  p99={cuts[98]:8.1f} ms  "
+    return (f"{label:<44} n={len(ms):<4} p50={cuts[49]:8.1f} ms  p90={cuts[89]:8.1f} ms  p99={cuts[98]:8.1f} ms  "
             f"min={ms[0]:7.1f} ms  max={ms[-1]:8.1f} ms  mean={statistics.fmean(ms):8.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--claims", type=int, default=50, help="warm claims to time (default 50)")
-    parser.add_argument("--cold", type=int, default=50, help="cold Sandbox creates to time (default 50)")
+    parser.add_argument("--cold", type=int, default=50, help="cold starts to time (default 50)")
     parser.add_argument("--pod-start-seconds", type=float, default=0.0,
                         help="simulated image pull + container start per pod (default 0: control-plane cost only)")
+    parser.add_argument("--client", choices=("both", "e2e", "official"), default="both",
+                        help="e2e: this project's REST client as admin; official: k8s-agent-sandbox as the gateway")
     args = parser.parse_args(argv)
     reason = missing_reason("etcd", "kube-apiserver", "agent-sandbox-controller")
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
+    lines = []
     with tempfile.TemporaryDirectory(prefix="claim-latency-") as workdir, warm_pool_env(
             Path(workdir), pod_start_seconds=args.pod_start_seconds) as env:
         pool = env.first("SandboxWarmPool")
         wait_for("warm pool full", lambda: len(env.ready_pool_sandboxes(pool["metadata"]["name"],
                                                                       pool["metadata"]["namespace"])) >= pool["spec"]["replicas"])
-        warm, hits = warm_claims(env, args.claims)
-        cold = cold_sandboxes(env, args.cold)
+        if args.client in ("both", "e2e"):
+            warm, hits = warm_claims(env, args.claims)
+            cold = cold_sandboxes(env, args.cold)
+            lines += ["e2e REST client, as admin:",
+                      summary(f"  warm SandboxClaim ({hits}/{len(warm)} warm)", warm),
+                      summary("  cold Sandbox create", cold),
+                      f"  cold p50 / warm p50 = {statistics.median(cold) / statistics.median(warm):.2f}"]
+        if args.client in ("both", "official"):
+            warm, hits = official_claims(env, args.claims, cold=False)
+            cold, cold_hits = official_claims(env, args.cold, cold=True)
+            lines += [f"k8s-agent-sandbox {version('k8s-agent-sandbox')} as the gateway (its ServiceAccount token only):",
+                      summary(f"  warm create_sandbox ({hits}/{len(warm)} warm)", warm),
+                      summary(f"  cold create_sandbox, pool of 0 ({cold_hits}/{len(cold)} warm)", cold),
+                      f"  cold p50 / warm p50 = {statistics.median(cold) / statistics.median(warm):.2f}"]
     print(f"claim-to-bound latency: agent-sandbox controller out of cluster, fake kubelet "
           f"(pod start {args.pod_start_seconds:g} s), {os.cpu_count()} cores")
-    print(summary(f"warm SandboxClaim ({hits}/{len(warm)} warm)", warm))
-    print(summary("cold Sandbox create", cold))
-    print(f"cold p50 / warm p50 = {statistics.median(cold) / statistics.median(warm):.2f}")
+    print("\n".join(lines))
     return 0
 
 

@@ -1,5 +1,54 @@
-"""Infrastructure for AI-agent sandboxes on Kubernetes, as a Pulumi program.
+"""Pulumi components for AI-agent sandboxes on Kubernetes: the public API.
 
-Data flows one way: config (`specs/`) -> manifests (`manifests/`, pure functions)
--> Pulumi components (the modules in this package). The policies read manifests.
+Each component takes `(name, args, opts)`; `args` is a typed, documented args class over
+the validated config models of `components.specs`, and dependencies go through
+`opts.depends_on`. What a caller wires onward is a typed attribute (mostly
+`pulumi.Output[str]`). Reference: docs/components.md; programs using them: examples/.
+
+    from components import AgentSandbox, AgentSandboxArgs, Tenant, TenantArgs, ...
+
+Data flows one way inside: config models (`specs/`) -> manifests (`manifests/`, pure
+functions) -> these components. Importing `components.specs` alone stays light: the
+components (and Pulumi's Kubernetes SDK) load on first use of a name below.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "AgentSandbox": "agent_sandbox", "AgentSandboxArgs": "agent_sandbox",
+    "KubeVirt": "kubevirt", "KubeVirtArgs": "kubevirt",
+    "Tenant": "tenant", "TenantArgs": "tenant",
+    "SandboxTemplate": "sandbox_template", "SandboxTemplateArgs": "sandbox_template",
+    "WarmPool": "warm_pool", "WarmPoolArgs": "warm_pool",
+    "VmEnvironment": "vm_environment", "VmEnvironmentArgs": "vm_environment",
+    "RuntimeCatalogue": "catalogue", "RuntimeCatalogueArgs": "catalogue",
+    "RequiredCrds": "prerequisites", "RequiredCrdsArgs": "prerequisites",
+    "UpstreamLoader": "upstream",
+    "deploy": "stack",
+}
+__all__ = [
+    "AgentSandbox", "AgentSandboxArgs", "KubeVirt", "KubeVirtArgs", "RequiredCrds", "RequiredCrdsArgs",
+    "RuntimeCatalogue", "RuntimeCatalogueArgs", "SandboxTemplate", "SandboxTemplateArgs", "Tenant", "TenantArgs",
+    "UpstreamLoader", "VmEnvironment", "VmEnvironmentArgs", "WarmPool", "WarmPoolArgs", "deploy",
+]
+
+if TYPE_CHECKING:
+    from .agent_sandbox import AgentSandbox, AgentSandboxArgs
+    from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
+    from .kubevirt import KubeVirt, KubeVirtArgs
+    from .prerequisites import RequiredCrds, RequiredCrdsArgs
+    from .sandbox_template import SandboxTemplate, SandboxTemplateArgs
+    from .stack import deploy
+    from .tenant import Tenant, TenantArgs
+    from .upstream import UpstreamLoader
+    from .vm_environment import VmEnvironment, VmEnvironmentArgs
+    from .warm_pool import WarmPool, WarmPoolArgs
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'components' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 
-from .k8s import kubernetes_resource
+from .k8s import dependencies, kubernetes_resource, metadata
 from .manifests.catalogue import build_catalogue
 from .specs.stack import StackSpec
 
 
+@dataclass(frozen=True)
+class RuntimeCatalogueArgs:
+    stack: StackSpec
+    """The stack whose `runtimes` are listed (`runtimes` and `catalogue` in docs/config.md):
+    one entry per runtime id, whatever backs it (pod sandbox or KubeVirt VM). Capacity is left
+    out on purpose; each tenant's gateways may read exactly this ConfigMap, nothing else."""
+
+
 class RuntimeCatalogue(pulumi.ComponentResource):
-    def __init__(
-        self,
-        spec: StackSpec,
-        tenant_namespaces: dict[str, pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("sandbox-infra:index:RuntimeCatalogue", spec.catalogue.name, None, opts)
-        manifests = build_catalogue(spec)
-        created = [kubernetes_resource(m, pulumi.ResourceOptions(parent=self)) for m in manifests if m["kind"] == "Namespace"]
-        namespace = created[0] if created else tenant_namespaces[spec.catalogue.namespace]
-        inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        self.resources = [kubernetes_resource(m, inside) for m in manifests if m["kind"] != "Namespace"]
-        self.register_outputs({"namespace": spec.catalogue.namespace, "name": spec.catalogue.name})
+    """Make it depend on the tenants (`opts.depends_on`) when the catalogue lives in a tenant
+    namespace; it creates its own namespace otherwise."""
+
+    config_map: pulumi.Output[str]
+    """The ConfigMap gateways read (`runtimes.json`)."""
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RuntimeCatalogueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sandbox-infra:index:RuntimeCatalogue", name, None, opts)
+        manifests = build_catalogue(args.stack)
+        after = dependencies(opts)
+        created = [kubernetes_resource(m, pulumi.ResourceOptions(parent=self, depends_on=after))
+                   for m in manifests if m["kind"] == "Namespace"]
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[*after, *created])
+        others = [m for m in manifests if m["kind"] != "Namespace"]
+        self.resources = [kubernetes_resource(m, inside) for m in others]
+        config_map = next(r for m, r in zip(others, self.resources, strict=True) if m["kind"] == "ConfigMap")
+        self.config_map = metadata(config_map)
+        self.namespace = metadata(config_map, "namespace")
+        self.register_outputs({"namespace": self.namespace, "name": self.config_map})

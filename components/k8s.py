@@ -78,3 +78,33 @@ def kubernetes_resource(manifest: Manifest, opts: pulumi.ResourceOptions) -> pul
         name, api_version=manifest["apiVersion"], kind=manifest["kind"],
         metadata=body["metadata"], spec=body.get("spec"), opts=opts,
     )
+
+
+def dependencies(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """What the caller made a component depend on (`opts.depends_on`), for its children.
+
+    A component's children are separate registrations: each is given the component's
+    dependencies itself, so that none is created before what the caller said must exist
+    first (the CRDs and controller, the tenant's namespace).
+    """
+    depends_on = opts.depends_on if opts is not None else None
+    if depends_on is None:
+        return []
+    if isinstance(depends_on, pulumi.Resource):
+        return [depends_on]
+    if isinstance(depends_on, list | tuple):
+        return list(depends_on)
+    raise ConfigError("opts.depends_on of a sandbox-infra component: give a resource or a list of resources, "
+                      "not an Output (the component hands them on to each of its children)")
+
+
+def metadata(resource: pulumi.CustomResource, field: str = "name") -> pulumi.Output[str]:
+    """A metadata field (name, namespace) of the object as the cluster has it: an Output that
+    resolves once the object exists, so whatever uses it waits for the object."""
+    return resource.metadata.apply(  # type: ignore[attr-defined]
+        lambda meta: meta[field] if isinstance(meta, dict) else getattr(meta, field))
+
+
+def api_version(resource: pulumi.CustomResource, manifest: Manifest) -> pulumi.Output[str]:
+    """The object's apiVersion, resolved with its metadata (so a dependent waits for it)."""
+    return resource.metadata.apply(lambda _: manifest["apiVersion"])  # type: ignore[attr-defined]

@@ -3,9 +3,11 @@ installed by someone else, a check that its CRDs are registered."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pulumi
 
-from .k8s import kubernetes_resource
+from .k8s import dependencies, kubernetes_resource, metadata
 from .manifests.kubevirt import (
     KUBEVIRT_CRD,
     POOL_CRD,
@@ -14,7 +16,7 @@ from .manifests.kubevirt import (
     build_kubevirt_operator,
     operator_namespace,
 )
-from .prerequisites import RequiredCrds
+from .prerequisites import RequiredCrds, RequiredCrdsArgs
 from .specs.cluster import ClusterSpec
 from .specs.kubevirt import KubeVirtSpec
 from .upstream import UpstreamError, UpstreamLoader
@@ -22,8 +24,23 @@ from .upstream import UpstreamError, UpstreamLoader
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
+@dataclass(frozen=True)
+class KubeVirtArgs:
+    cluster: ClusterSpec
+    """The cluster it goes to (`cluster` in docs/config.md)."""
+    spec: KubeVirtSpec = field(default_factory=KubeVirtSpec)
+    """Release, feature gates (only the vetted safe set is accepted), emulation (off: VMs
+    need /dev/kvm; emulation is for dev clusters only) and `install: external` for a
+    KubeVirt someone else runs (`kubevirt` in docs/config.md)."""
+    loader: UpstreamLoader = field(default_factory=UpstreamLoader)
+    """Where the operator manifest comes from: the mirror, else a download checked against its sha256."""
+
+
 class KubeVirt(pulumi.ComponentResource):
-    """`ready` lists what every VM must wait for: the KubeVirt CR, which the engine
+    """The KubeVirt operator and its KubeVirt CR, or, with `install: external`, a check that
+    KubeVirt's CRDs are registered.
+
+    `ready` lists what every VM must wait for: the KubeVirt CR, which the engine
     awaits until `condition=Available` (virt-operator has then registered the VM CRDs
     and started virt-api, virt-controller and virt-handler).
 
@@ -32,28 +49,31 @@ class KubeVirt(pulumi.ComponentResource):
     BlockUninstallIfWorkloadsExist` unless the stack says otherwise.
     """
 
-    def __init__(
-        self,
-        name: str,
-        spec: KubeVirtSpec,
-        cluster: ClusterSpec,
-        loader: UpstreamLoader,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    version: str
+    """The KubeVirt release, e.g. `v1.9.0`."""
+    namespace: pulumi.Output[str] | None
+    """The operator's namespace (`kubevirt`); None for an external install."""
+    ready: list[pulumi.Resource]
+    """What VMs must wait for: the KubeVirt CR, Available (or, external, the CRD lookups)."""
+
+    def __init__(self, name: str, args: KubeVirtArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:KubeVirt", name, None, opts)
+        spec = args.spec
         self.version = spec.version
+        after = dependencies(opts)
         if spec.install == "external":
-            check = RequiredCrds(f"{name}-crds", [KUBEVIRT_CRD, *VM_CRDS, POOL_CRD], "KubeVirt",
-                                 pulumi.ResourceOptions(parent=self))
-            self.ready: list[pulumi.Resource] = check.ready
+            check = RequiredCrds(f"{name}-crds", RequiredCrdsArgs([KUBEVIRT_CRD, *VM_CRDS, POOL_CRD], "KubeVirt"),
+                                 pulumi.ResourceOptions(parent=self, depends_on=after))
+            self.ready = check.ready
+            self.namespace = None
             self.register_outputs({"version": spec.version, "install": "external"})
             return
 
-        manifests = build_kubevirt_operator(spec, cluster, loader)
+        manifests = build_kubevirt_operator(spec, args.cluster, args.loader)
         child = pulumi.ResourceOptions(parent=self)
 
         def create(kinds: tuple[str, ...], depends_on: list[pulumi.Resource], **extra: object) -> list[pulumi.CustomResource]:
-            options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends_on, **extra))
+            options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*after, *depends_on], **extra))
             return [kubernetes_resource(m, options) for m in manifests if m["kind"] in kinds]
 
         crds = create(("CustomResourceDefinition",), [], retain_on_delete=True)
@@ -69,8 +89,9 @@ class KubeVirt(pulumi.ComponentResource):
 
         namespace = operator_namespace(manifests)
         self.cr = kubernetes_resource(
-            build_kubevirt_cr(spec, cluster, namespace),
+            build_kubevirt_cr(spec, args.cluster, namespace),
             pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*namespaces, *crds, *operator])),
         )
         self.ready = [self.cr]
-        self.register_outputs({"version": spec.version, "install": "managed", "namespace": namespace})
+        self.namespace = metadata(self.cr, "namespace")
+        self.register_outputs({"version": spec.version, "install": "managed", "namespace": self.namespace})

@@ -7,20 +7,20 @@ import os
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .agent_sandbox import AgentSandbox
-from .catalogue import RuntimeCatalogue
+from .agent_sandbox import AgentSandbox, AgentSandboxArgs
+from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
 from .errors import ConfigError
-from .kubevirt import KubeVirt
+from .kubevirt import KubeVirt, KubeVirtArgs
 from .manifests.kubevirt import DATA_VOLUME_CRD
 from .manifests.sizing import SCALED_OBJECT_CRD
-from .prerequisites import RequiredCrds, agent_sandbox_crd_names
-from .sandbox_template import SandboxTemplate
+from .prerequisites import RequiredCrds, RequiredCrdsArgs, agent_sandbox_crd_names
+from .sandbox_template import SandboxTemplate, SandboxTemplateArgs
 from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
-from .tenant import Tenant
+from .tenant import Tenant, TenantArgs
 from .upstream import UpstreamLoader
-from .vm_environment import VmEnvironment
-from .warm_pool import WarmPool
+from .vm_environment import VmEnvironment, VmEnvironmentArgs
+from .warm_pool import WarmPool, WarmPoolArgs
 
 
 def _kubeconfig(value: str | SecretValue | None) -> pulumi.Input[str] | None:
@@ -57,39 +57,54 @@ def provider(spec: StackSpec) -> k8s.Provider:
 
 def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider(spec)})
+
+    def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(resources)))
+
     sandbox_ready: list[pulumi.Resource] = []
     if spec.agent_sandbox.install == "managed":
-        sandbox_ready = AgentSandbox("agent-sandbox", spec.agent_sandbox, spec.cluster, loader, opts).ready
+        sandbox_ready = AgentSandbox("agent-sandbox", AgentSandboxArgs(spec.cluster, spec.agent_sandbox, loader), opts).ready
     elif spec.agent_sandbox.install == "external":
-        sandbox_ready = RequiredCrds("agent-sandbox-crds", agent_sandbox_crd_names(), "agent-sandbox", opts).ready
-    kubevirt = KubeVirt("kubevirt", spec.kubevirt, spec.cluster, loader, opts) if spec.kubevirt is not None else None
+        sandbox_ready = RequiredCrds(
+            "agent-sandbox-crds",
+            RequiredCrdsArgs(agent_sandbox_crd_names(), "agent-sandbox", cluster=spec.cluster.provider,
+                             config_key="sandbox-infra:agentSandbox.install"),
+            opts,
+        ).ready
+    kubevirt = (KubeVirt("kubevirt", KubeVirtArgs(spec.cluster, spec.kubevirt, loader), opts)
+                if spec.kubevirt is not None else None)
 
     api_version = spec.agent_sandbox.api_version
-    tenants = {t.name: Tenant(t, opts) for t in spec.tenants}
+    tenants = {t.name: Tenant(t.name, TenantArgs(t), opts) for t in spec.tenants}
     templates = {
-        t.name: SandboxTemplate(t, api_version, [*sandbox_ready, tenants[t.tenant].namespace], opts)
+        t.name: SandboxTemplate(t.name, SandboxTemplateArgs(t, api_version),
+                                after(*sandbox_ready, tenants[t.tenant].namespace_resource))
         for t in spec.all_templates()
     }
     keda_pools = {p.name for p in spec.all_warm_pools() if p.slo and p.slo.autoscaling and p.slo.autoscaling.engine == "keda"}
     # Like a bring-your-own install: look KEDA's CRD up before creating any ScaledObject.
-    keda_ready = RequiredCrds("keda-crds", [SCALED_OBJECT_CRD], "KEDA", opts).ready if keda_pools else []
+    keda_ready = RequiredCrds("keda-crds", RequiredCrdsArgs([SCALED_OBJECT_CRD], "KEDA"), opts).ready if keda_pools else []
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
-        WarmPool(pool, template, api_version, spec.cluster.wait_for_workloads,
-                 [*sandbox_ready, tenants[template.tenant].namespace, templates[template.name].template], opts,
-                 autoscaler_depends_on=keda_ready if pool.name in keda_pools else None)
+        args = WarmPoolArgs(pool, template, api_version, spec.cluster.wait_for_workloads,
+                            autoscaler_depends_on=tuple(keda_ready) if pool.name in keda_pools else ())
+        WarmPool(pool.name, args, after(*sandbox_ready, tenants[template.tenant].namespace_resource,
+                                        templates[template.name].template))
 
     vm_runtimes = spec.vm_runtimes()
     vm_ready = kubevirt.ready if kubevirt is not None else []
     # DataVolumes are served by CDI, which neither this stack nor KubeVirt installs.
     if any(r.vm_config and r.vm_config.disks for r in vm_runtimes):
-        vm_ready = [*vm_ready, *RequiredCrds("cdi-crds", [DATA_VOLUME_CRD], "CDI (containerized data importer)", opts).ready]
+        cdi = RequiredCrds("cdi-crds", RequiredCrdsArgs([DATA_VOLUME_CRD], "CDI (containerized data importer)"), opts)
+        vm_ready = [*vm_ready, *cdi.ready]
     for runtime in vm_runtimes:
         if runtime.tenant not in tenants:  # spec validation rules this out; never a traceback under the engine
             raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} names no tenant of this stack")
-        VmEnvironment(runtime, tenants[runtime.tenant].namespace, vm_ready, opts)
+        VmEnvironment(runtime.id, VmEnvironmentArgs(runtime, tuple(vm_ready)), after(tenants[runtime.tenant].namespace_resource))
     if spec.runtimes:
-        RuntimeCatalogue(spec, {name: t.namespace for name, t in tenants.items()}, opts)
+        catalogue_tenant = tenants.get(spec.catalogue.namespace)
+        RuntimeCatalogue(spec.catalogue.name, RuntimeCatalogueArgs(spec),
+                         after(catalogue_tenant.namespace_resource) if catalogue_tenant else opts)
 
     for warning in loader.warnings:
         pulumi.log.warn(warning)

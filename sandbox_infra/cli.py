@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
-from sandbox_policy.errors import InputError
+from sandbox_policy.errors import PolicyInputError
 
 from components.manifests.stack import render_stack
 from components.specs.layers import leaves
@@ -129,7 +129,7 @@ def _complete_stacks(ctx: click.Context, param: click.Parameter, incomplete: str
 def _complete_waves(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     try:
         plan = load_fleet(SETTINGS.fleet_file, stacks_dir())
-    except InputError:
+    except PolicyInputError:
         return []
     return [CompletionItem(w.name) for w in plan.waves if w.name.startswith(incomplete)]
 
@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         except click.ClickException as error:
             _error(error.format_message())
             return error.exit_code
-        except InputError as error:
+        except PolicyInputError as error:
             _error(str(error))
             return EXIT_USAGE
         return int(result or 0)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from sandbox_policy.errors import InputError
+from sandbox_policy.errors import PolicyInputError
 from sandbox_policy.workloads import images, pod_specs
 
 from components.manifests.kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CRD, VM_CRDS
@@ -63,13 +63,13 @@ def run(stack: str, stacks_dir: Path, offline: bool) -> list[Check]:
     checks = [_python(), _packages(), _pulumi_cli(offline), _provider_plugin()]
     try:
         spec = load_stack(stack, stacks_dir)
-    except InputError as error:
+    except PolicyInputError as error:
         return [*checks, Check("stack config", "fail", str(error).splitlines()[0], "fix the stack config as the message says")]
     checks.append(Check("stack config", "ok", f"{stack}: {spec.cluster.environment}, cluster {spec.cluster.name}"))
     loader = UpstreamLoader()
     try:
         manifests = render_stack(spec, loader)
-    except InputError as error:
+    except PolicyInputError as error:
         checks.append(Check("upstream pins", "fail", str(error).splitlines()[0],
                             f"point UPSTREAM_DIR at a mirror of the pinned files (now {upstream_dir()}), or allow the download"))
         return checks

@@ -107,18 +107,21 @@ class RecordingMonitor(mocks.MockMonitor):
 
 def run_under_mocks(
     program: Callable[[], Any], stack: str = "test", resource_mocks: pulumi.runtime.Mocks | None = None,
-    monitor: RecordingMonitor | None = None,
+    monitor: RecordingMonitor | None = None, project: str = "sandbox-infra", resolved: dict[str, Any] | None = None,
 ) -> list[Registration]:
     """Run `program` as the Pulumi program of a mocked stack; return the registrations.
     `resource_mocks` replaces the default mocks (e.g. to model a cluster's existing CRDs);
     `monitor` the recording monitor (e.g. a subclass that keeps more of each request, or
-    one with `record_inputs` off: benchmarks skip decoding the inputs)."""
+    one with `record_inputs` off: benchmarks skip decoding the inputs). A program that
+    returns a mapping of Outputs has their values put into `resolved`."""
     monitor = monitor or RecordingMonitor(resource_mocks)
-    pulumi.runtime.set_mocks(monitor.mocks, project="sandbox-infra", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
     @pulumi.runtime.test
     def run() -> pulumi.Output:
-        program()
+        outputs = program()
+        if isinstance(outputs, dict) and resolved is not None:
+            return pulumi.Output.all(**outputs).apply(resolved.update)
         return pulumi.Output.from_input(None)
 
     run()

@@ -3,7 +3,7 @@ valid ones taken from the project itself and then mutated (wrong types, missing 
 out-of-range values, odd unicode, deep nesting, unknown keys, planted secrets, broken
 bytes and YAML), driven through the same in-process functions the command line uses.
 
-Whatever the input, the outcome is either a result or one InputError (ConfigError is one; exit 0 or 2):
+Whatever the input, the outcome is either a result or one PolicyInputError (ConfigError is one; exit 0 or 2):
 never another exception (a traceback), never a planted secret in any output, and every
 problem the error lists names a key path (or a line, for text that is not YAML) that
 exists in the input. Hypothesis' deadline holds each example to under a second.
@@ -26,7 +26,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sandbox_policy import check
-from sandbox_policy.errors import InputError
+from sandbox_policy.errors import PolicyInputError
 from sandbox_policy.rule import Context
 
 from components.inputs import decode, load_yaml
@@ -275,7 +275,7 @@ def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> N
         rendered = [m for m in render_stack(spec, UPSTREAM) if m["kind"] != "CustomResourceDefinition"]
         outputs.append(json.dumps(rendered, default=str))
         event("valid: validated and rendered")
-    except InputError as error:
+    except PolicyInputError as error:
         event("refused: one config error")
         message = str(error)
         outputs.append(message)
@@ -294,7 +294,7 @@ def test_any_manifest_stream_is_checked_or_one_named_error(data: st.DataObject) 
         report = check([item.manifest for item in located], Context())
         render_report(report, "fuzz", located, data.draw(st.sampled_from(["table", "json", "sarif"])))
         event("checked: " + ("passed" if report.passed else "failed"))
-    except InputError as error:
+    except PolicyInputError as error:
         event("refused: one input error")
         message = str(error)
         line = _LINE.search(message)

@@ -18,6 +18,7 @@ from ..specs.stack import StackSpec
 from .common import RESTRICTED_NAMESPACE_LABELS, Manifest, obj
 from .kubevirt import KUBEVIRT_API_VERSION, POOL_API_VERSION
 from .sandbox_template import EXTENSIONS_GROUP
+from .tenant import GATEWAY_CATALOGUE_VERBS
 
 CATALOGUE_KEY = "runtimes.json"
 CATALOGUE_FORMAT = "sandbox-infra.dev/runtime-catalogue/v1"
@@ -80,7 +81,7 @@ def build_catalogue(spec: StackSpec) -> list[Manifest]:
         manifests.append(obj("v1", "Namespace", cat.namespace, labels={**labels, **RESTRICTED_NAMESPACE_LABELS}))
     manifests.append(obj("v1", "ConfigMap", cat.name, cat.namespace, labels, data={CATALOGUE_KEY: catalogue_json(spec)}))
     manifests.append(obj("rbac.authorization.k8s.io/v1", "Role", READER_ROLE, cat.namespace, labels, rules=[
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [cat.name], "verbs": ["get", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [cat.name], "verbs": list(GATEWAY_CATALOGUE_VERBS)},
     ]))
     subjects = sorted(
         ({"kind": "ServiceAccount", "name": sa.name, "namespace": sa.namespace or tenant.name}

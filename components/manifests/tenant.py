@@ -10,16 +10,31 @@ CLAIMER_ROLE = "sandbox-claimer"
 SANDBOX_GROUP = "agents.x-k8s.io"
 EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
 
-# What a gateway needs to hand out sandboxes, and nothing more: it manages claims,
-# reads what backs them, and never writes pods, sandboxes or templates (a gateway
-# that could would be able to run arbitrary pods in the tenant namespace).
-CLAIMER_RULES = [
-    {"apiGroups": [EXTENSIONS_GROUP], "resources": ["sandboxclaims"],
-     "verbs": ["create", "delete", "get", "list", "watch"]},
-    {"apiGroups": [SANDBOX_GROUP], "resources": ["sandboxes"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [EXTENSIONS_GROUP], "resources": ["sandboxtemplates", "sandboxwarmpools"],
-     "verbs": ["get", "list", "watch"]},
-]
+# What a gateway needs to hand out sandboxes, and nothing more, written down once (the
+# table in docs/gateway.md must say the same; tests/test_gateway_rbac.py checks it): it
+# manages claims, reads what backs them, and never writes pods, sandboxes or templates (a
+# gateway that could would be able to run arbitrary pods in the tenant namespace).
+# (API group, resource) -> verbs; the tenant Role below is generated from it.
+GATEWAY_ACCESS: dict[tuple[str, str], tuple[str, ...]] = {
+    (EXTENSIONS_GROUP, "sandboxclaims"): ("create", "delete", "get", "list", "watch"),
+    (SANDBOX_GROUP, "sandboxes"): ("get", "list", "watch"),
+    (EXTENSIONS_GROUP, "sandboxtemplates"): ("get", "list", "watch"),
+    (EXTENSIONS_GROUP, "sandboxwarmpools"): ("get", "list", "watch"),
+}
+# And outside the tenant: the runtime catalogue ConfigMap, by name (components/manifests/catalogue.py).
+GATEWAY_CATALOGUE_VERBS: tuple[str, ...] = ("get", "watch")
+
+
+def claimer_rules() -> list[Manifest]:
+    """GATEWAY_ACCESS as Role rules: neighbours with the same group and verbs share a rule."""
+    rules: list[Manifest] = []
+    for (group, resource), verbs in GATEWAY_ACCESS.items():
+        last = rules[-1] if rules else None
+        if last and last["apiGroups"] == [group] and last["verbs"] == list(verbs):
+            last["resources"].append(resource)
+        else:
+            rules.append({"apiGroups": [group], "resources": [resource], "verbs": list(verbs)})
+    return rules
 
 
 def build_tenant(tenant: TenantSpec) -> list[Manifest]:
@@ -45,7 +60,7 @@ def build_tenant(tenant: TenantSpec) -> list[Manifest]:
         obj("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns, labels, spec={
             "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
         }),
-        obj("rbac.authorization.k8s.io/v1", "Role", CLAIMER_ROLE, ns, labels, rules=CLAIMER_RULES),
+        obj("rbac.authorization.k8s.io/v1", "Role", CLAIMER_ROLE, ns, labels, rules=claimer_rules()),
     ]
     if tenant.gateway_service_accounts:
         subjects = [

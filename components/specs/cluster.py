@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import model_validator
+from sandbox_policy.vocabulary import Environment
 
 from .base import DnsLabel, Spec
 from .secrets import Kubeconfig
@@ -27,7 +26,7 @@ class KubernetesProvider(Spec):
 
 class ClusterSpec(Spec):
     name: DnsLabel
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     provider: KubernetesProvider = KubernetesProvider()
     wait_for_workloads: bool = True
     """Wait for Deployments and warm pools to become ready. Turn off on control planes

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .errors import InputError
+from .errors import PolicyInputError
 from .exceptions import PolicyException, exception_for
 from .rule import Context, Enforcement, Manifest, Rule, Violation
 from .workloads import as_dict
@@ -92,7 +92,7 @@ def _unreadable(rule: Rule, index: int | None, manifest: Manifest | None) -> Ite
             meta = as_dict(manifest.get("metadata"))
             name = f"{meta.get('namespace') or ''}{'/' if meta.get('namespace') else ''}{meta.get('name') or ''}"
             where = f"object {index + 1} ({manifest.get('kind')} {name})" if index is not None else "an object"
-        raise InputError(f"rule {rule.name} cannot read {where}: a field has a type Kubernetes would reject "
+        raise PolicyInputError(f"rule {rule.name} cannot read {where}: a field has a type Kubernetes would reject "
                           "(for example a list or mapping where a string belongs); fix the object") from None
 
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from .settings import PolicySpec
-from .vocabulary import Environment, Manifest
+from .vocabulary import Enforcement, Environment, Manifest
 
 Severity = Literal["low", "medium", "high", "critical"]
-Enforcement = Literal["advisory", "mandatory"]
 
 
 class Violation(NamedTuple):

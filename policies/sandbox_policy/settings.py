@@ -8,10 +8,10 @@ this model).
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from .vocabulary import Enforcement
 
 # KubeVirt feature gates vetted as not weakening the VM/node boundary: the ones a stack's
 # kubevirt config accepts, and the policy allowlist's default. Left out on purpose, because each weakens the
@@ -44,7 +44,7 @@ class PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
                               validate_default=True, strict=True)
 
-    enforcement: Literal["advisory", "mandatory"] = "mandatory"
+    enforcement: Enforcement = "mandatory"
     """advisory: policy violations are reported but never block (dev); mandatory: each
     rule's own level applies, and mandatory violations block the update."""
     max_warm_pool_replicas: int = Field(default=20, ge=0, le=1000)

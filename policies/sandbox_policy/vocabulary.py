@@ -16,6 +16,7 @@ Manifest = dict[str, Any]
 """A Kubernetes object as a mapping (a rendered manifest, or a resource's inputs)."""
 
 Environment = Literal["dev", "staging", "prod"]
+Enforcement = Literal["advisory", "mandatory"]
 
 # Our own label/annotation domain (reserved: user config cannot set keys under it).
 DOMAIN = "sandbox-infra.dev"

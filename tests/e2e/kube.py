@@ -1,4 +1,5 @@
-"""A small Kubernetes REST client for the e2e tests (mutual TLS with the admin certificate).
+"""A small Kubernetes REST client for the e2e tests (mutual TLS with the admin certificate, or a
+ServiceAccount token).
 
 Only what the tests need: discovery, server-side apply, get/list/create/delete, the
 status and binding subresources, and watches. `requests` was already in the lock
@@ -46,13 +47,18 @@ class Resource:
 
 
 class Kube:
-    def __init__(self, server: str, ca: str, cert: str, key: str, field_manager: str = "sandbox-infra-e2e"):
+    def __init__(self, server: str, ca: str, cert: str | None, key: str | None,
+                 field_manager: str = "sandbox-infra-e2e", *, token: str | None = None):
+        """Authenticates with the client certificate (`cert`, `key`) or, instead, a bearer `token`."""
         self.server = server
         self.session = requests.Session()
         # Not the environment's CA bundle or proxies (REQUESTS_CA_BUNDLE would override `verify`).
         self.session.trust_env = False
         self.session.verify = ca
-        self.session.cert = (cert, key)
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        else:
+            self.session.cert = (cert, key)
         self.field_manager = field_manager
         self._resources: dict[tuple[str, str], Resource] = {}
 
