@@ -28,7 +28,12 @@ from components.errors import ConfigError
 from components.inputs import load_file
 from components.specs.base import DnsLabel, Spec
 from components.specs.loader import STACKS_DIR, available_stacks, load_stack, validated
+from components.specs.warm_pool import WarmPoolSpec
 from components.upstream import PROJECT_ROOT
+
+from .diff import StackDiff
+from .output import style_by, table
+from .stacks import did_you_mean
 
 Action = Literal["preview", "up"]
 Result = Literal["succeeded", "failed", "blocked", "skipped"]
@@ -72,6 +77,29 @@ def load_fleet(path: Path | None = None, stacks_dir: Path = STACKS_DIR) -> Fleet
     return fleet
 
 
+def select(fleet: FleetSpec, stacks: list[str], waves: list[str], parallel: int | None = None) -> FleetSpec:
+    """The part of the fleet a rollout is limited to (`--stack`, `--wave`), in wave order,
+    each wave at most `parallel` stacks at a time when given."""
+    names = [w.name for w in fleet.waves]
+    for wave in waves:
+        if wave not in names:
+            raise ConfigError(f"--wave: no wave named {wave!r} in the fleet file{did_you_mean(wave, names)}; "
+                              f"allowed: {', '.join(names)}")
+    for stack in stacks:
+        if stack not in fleet.stacks:
+            raise ConfigError(f"--stack: no stack named {stack!r} in the fleet file{did_you_mean(stack, fleet.stacks)}; "
+                              f"allowed: {', '.join(fleet.stacks)}")
+    chosen = []
+    for wave in fleet.waves:
+        members = [s for s in wave.stacks if (not stacks or s in stacks) and (not waves or wave.name in waves)]
+        if members:
+            chosen.append(wave.model_copy(update={"stacks": members, "max_parallel": parallel or wave.max_parallel}))
+    if not chosen:
+        raise ConfigError(f"--stack {', '.join(stacks)} --wave {', '.join(waves)}: no stack is in both; "
+                          "nothing to do")
+    return FleetSpec(waves=chosen)
+
+
 @dataclass
 class StackOutcome:
     stack: str
@@ -92,9 +120,11 @@ class StackOperations(Protocol):
 
 
 def run_fleet(
-    fleet: FleetSpec, action: Action, operations: StackOperations, progress: Callable[[str], None]
+    fleet: FleetSpec, action: Action, operations: StackOperations, progress: Callable[[str], None],
+    finished: Callable[[StackOutcome], None] = lambda outcome: None,
 ) -> list[StackOutcome]:
-    """Run `action` wave by wave; stop before the next wave when any stack did not succeed."""
+    """Run `action` wave by wave; stop before the next wave when any stack did not succeed.
+    `progress` gets lines for a person watching, `finished` each stack's outcome as it ends."""
     outcomes: list[StackOutcome] = []
     stopped_by: str | None = None
     for wave in fleet.waves:
@@ -103,7 +133,7 @@ def run_fleet(
             continue
         progress(f"wave {wave.name}: {action} {', '.join(wave.stacks)} (at most {wave.max_parallel} at a time)")
         with ThreadPoolExecutor(max_workers=wave.max_parallel, thread_name_prefix=wave.name) as pool:
-            results = list(pool.map(lambda stack, w=wave: _run_one(operations, stack, w.name, action, progress),
+            results = list(pool.map(lambda stack, w=wave: _run_one(operations, stack, w.name, action, progress, finished),
                                     wave.stacks))
         outcomes += results
         bad = [o for o in results if o.result != "succeeded"]
@@ -114,7 +144,7 @@ def run_fleet(
 
 
 def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
-             progress: Callable[[str], None]) -> StackOutcome:
+             progress: Callable[[str], None], finished: Callable[[StackOutcome], None]) -> StackOutcome:
     progress(f"  {stack}: {action} started")
     started = time.monotonic()
     try:
@@ -127,6 +157,7 @@ def _run_one(operations: StackOperations, stack: str, wave: str, action: Action,
         outcome.result = "blocked"
         outcome.message = outcome.message or f"{outcome.mandatory_violations} mandatory policy violation(s)"
     progress(f"  {stack}: {outcome.result} in {outcome.duration:.1f}s {outcome.message}".rstrip())
+    finished(outcome)
     return outcome
 
 
@@ -147,13 +178,65 @@ def failure_reason(text: str) -> str:
 
 
 def summary_table(outcomes: list[StackOutcome]) -> str:
-    rows = [("stack", "wave", "result", "changes", "duration", "note")]
+    rows = []
     for o in outcomes:
         changes = ", ".join(f"{n} {op}" for op, n in sorted(o.changes.items()) if op != "same" and n) or "-"
         rows.append((o.stack, o.wave, o.result, changes, f"{o.duration:.1f}s", o.message))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                     for row in rows) + "\n"
+    return table(("stack", "wave", "result", "changes", "duration", "note"), rows, style_by(2))
+
+
+def outcomes_document(action: str, outcomes: list[StackOutcome]) -> dict:
+    """`fleet preview|up -o json`: the run's result and each stack's."""
+    return {
+        "action": action,
+        "succeeded": all(o.result == "succeeded" for o in outcomes),
+        "stacks": [{"stack": o.stack, "wave": o.wave, "result": o.result, "changes": o.changes,
+                    "durationSeconds": round(o.duration, 3), "mandatoryViolations": o.mandatory_violations,
+                    "message": o.message} for o in outcomes],
+    }
+
+
+def _pool(pool: WarmPoolSpec) -> dict:
+    slo = pool.slo
+    plan = slo.autoscaling_plan if slo is not None and slo.autoscaling is not None else None
+    autoscaler = None
+    if slo is not None and slo.autoscaling is not None and plan is not None:
+        autoscaler = {"engine": slo.autoscaling.engine, "minReplicas": plan.min_replicas, "maxReplicas": plan.max_replicas}
+    return {"name": pool.name, "replicas": pool.replicas, "autoscaler": autoscaler}
+
+
+def status_rows(fleet: FleetSpec, stacks_dir: Path, operations: StackOperations | None) -> list[dict]:
+    """`fleet status`: what each stack's config runs, and its last update (None without the Pulumi CLI)."""
+    rows = []
+    for wave in fleet.waves:
+        for stack in wave.stacks:
+            spec = load_stack(stack, stacks_dir)
+            rows.append({"stack": stack, "wave": wave.name, "environment": spec.cluster.environment,
+                         "agentSandboxVersion": spec.agent_sandbox.version,
+                         "warmPools": [_pool(p) for p in spec.warm_pools],
+                         "lastUpdate": operations.last_update(stack) if operations else None})
+    return rows
+
+
+def _pool_size(pool: dict) -> str:
+    """`python=15`, or for an autoscaled SLO pool its initial size and bounds: `python=15 (hpa 5-35)`."""
+    scaler = pool["autoscaler"]
+    bounds = f" ({scaler['engine']} {scaler['minReplicas']}-{scaler['maxReplicas']})" if scaler else ""
+    return f"{pool['name']}={pool['replicas']}{bounds}"
+
+
+def status_table(rows: list[dict]) -> str:
+    return table(("stack", "wave", "environment", "agent-sandbox", "warm pools (replicas)", "last update"),
+                 [(r["stack"], r["wave"], r["environment"], r["agentSandboxVersion"],
+                   ", ".join(_pool_size(p) for p in r["warmPools"]) or "-", r["lastUpdate"] or "unknown") for r in rows])
+
+
+def affected_row(result: StackDiff, fleet: FleetSpec) -> dict:
+    return {"stack": result.stack,
+            "wave": next(w.name for w in fleet.waves if result.stack in w.stacks),
+            "affected": bool(not result.empty or result.policy_introduced or result.policy_fixed),
+            "added": len(result.added), "changed": len(result.changed), "removed": len(result.removed),
+            "policyIntroduced": len(result.policy_introduced), "policyFixed": len(result.policy_fixed)}
 
 
 class PulumiCliMissing(ConfigError):
@@ -163,11 +246,12 @@ class PulumiCliMissing(ConfigError):
 class AutomationOperations:
     """The real engine: Pulumi Automation API over the project's local workspace."""
 
-    def __init__(self, work_dir: Path = PROJECT_ROOT) -> None:
+    def __init__(self, work_dir: Path = PROJECT_ROOT, refresh: bool = False) -> None:
         if shutil.which("pulumi") is None:
             raise PulumiCliMissing("no Pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/) "
                                    "to preview or update stacks; offline: fleet render|check|diff")
         self.work_dir = work_dir
+        self.refresh = refresh
 
     def _stack(self, stack: str):
         from pulumi import automation
@@ -186,7 +270,7 @@ class AutomationOperations:
                 progress(f"mandatory policy violation {policy.policy_name}")
 
         policies = self.work_dir / "policies"
-        options = {"on_event": on_event}
+        options: dict = {"on_event": on_event, "refresh": self.refresh}
         target = self._stack(stack)
         with tempfile.TemporaryDirectory() as scratch:
             if (policies / "PulumiPolicy.yaml").is_file():

@@ -1,20 +1,24 @@
-"""Check reports: a table for people, JSON for machines, SARIF 2.1.0 for code-scanning
-annotations and Markdown for pull-request comments. All four show the same findings."""
+"""Check reports: a table for people, JSON/YAML for machines, SARIF 2.1.0 for code-scanning
+annotations, Markdown for pull-request comments, GitHub workflow commands for inline
+annotations without code scanning, and JUnit XML for CI systems that show test results.
+All show the same findings; a fleet's reports combine into one document per format."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from typing import Any
+from xml.etree import ElementTree
 
 from sandbox_policy.engine import Finding, Report
 from sandbox_policy.rule import Rule
 
+from .output import table, to_json, to_yaml
 from .sources import Located
+from .versions import project_version
 
 TOOL = "sandbox-infra-policy"
-TOOL_VERSION = "0.1.0"
+TOOL_VERSION = project_version()
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 # GitHub code scanning ranks security alerts by this number (0.1-10).
 SECURITY_SEVERITY = {"low": "3.0", "medium": "5.5", "high": "8.0", "critical": "9.5"}
@@ -35,19 +39,18 @@ def summary(report: Report) -> str:
 
 
 def render_table(report: Report, target: str) -> str:
-    rows = [("ENFORCEMENT", "SEVERITY", "RULE", "OBJECT", "MESSAGE")]
-    rows += [(f.enforcement, f.rule.severity, f.rule.name, f.object_ref, f.message)
-             for f in report.findings if not f.exception]
+    rows = [(f.enforcement, f.rule.severity, f.rule.name, f.object_ref, f.message)
+            for f in report.findings if not f.exception]
     # Excepted findings: one line per rule and object, naming the exception (details in the other formats).
     excepted = Counter((f.rule, f.object_ref, f.exception.source) for f in report.excepted)  # type: ignore[union-attr]
     rows += [("excepted", rule.severity, rule.name, ref, f"{count} finding{'s' if count != 1 else ''} excepted: {source}")
              for (rule, ref, source), count in excepted.items()]
-    lines = [f"policy check of {target}"]
-    if len(rows) > 1:
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        lines += ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)) for row in rows]
-    lines.append(summary(report))
-    return "\n".join(lines) + "\n"
+    found = table(("enforcement", "severity", "rule", "object", "message"), rows, _enforcement_style) if rows else ""
+    return f"policy check of {target}\n{found}{summary(report)}\n"
+
+
+def _enforcement_style(row: list[str] | tuple[str, ...]) -> str:
+    return {"mandatory": "red", "advisory": "yellow", "excepted": "dim"}.get(row[0], "")
 
 
 def _finding_json(f: Finding, location: Located | None) -> dict[str, Any]:
@@ -75,8 +78,8 @@ def _rule_json(rule: Rule) -> dict[str, Any]:
     }
 
 
-def render_json(report: Report, target: str, locations: list[Located]) -> str:
-    document = {
+def report_document(report: Report, target: str, locations: list[Located]) -> dict[str, Any]:
+    return {
         "tool": {"name": TOOL, "version": TOOL_VERSION},
         "target": target,
         "settings": {
@@ -97,7 +100,6 @@ def render_json(report: Report, target: str, locations: list[Located]) -> str:
         "findings": [_finding_json(f, _at(locations, f)) for f in report.findings],
         "rules": [_rule_json(r) for r in report.rules],
     }
-    return json.dumps(document, indent=2) + "\n"
 
 
 def _at(locations: list[Located], finding: Finding) -> Located | None:
@@ -109,7 +111,7 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def render_sarif(report: Report, target: str, locations: list[Located]) -> str:
+def sarif_run(report: Report, target: str, locations: list[Located]) -> dict[str, Any]:
     rule_index = {rule.name: index for index, rule in enumerate(report.rules)}
     rules = [
         {
@@ -143,19 +145,14 @@ def render_sarif(report: Report, target: str, locations: list[Located]) -> str:
         if f.exception:
             result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.exception.justification}]
         results.append(result)
-    document = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": TOOL, "version": TOOL_VERSION, "semanticVersion": TOOL_VERSION, "rules": rules}},
-            # Code scanning keeps one alert set per category (the id up to its last '/').
-            "automationDetails": {"id": f"{TOOL}/{'-'.join(target.split())}/"},
-            "invocations": [{"executionSuccessful": True}],
-            "results": results,
-            "properties": {"target": target, "settings": report.context.source, "passed": report.passed},
-        }],
+    return {
+        "tool": {"driver": {"name": TOOL, "version": TOOL_VERSION, "semanticVersion": TOOL_VERSION, "rules": rules}},
+        # Code scanning keeps one alert set per category (the id up to its last '/').
+        "automationDetails": {"id": f"{TOOL}/{'-'.join(target.split())}/"},
+        "invocations": [{"executionSuccessful": True}],
+        "results": results,
+        "properties": {"target": target, "settings": report.context.source, "passed": report.passed},
     }
-    return json.dumps(document, indent=2) + "\n"
 
 
 def _sarif_location(f: Finding, location: Located | None) -> dict[str, Any]:
@@ -205,11 +202,72 @@ def render_markdown(report: Report, target: str, locations: list[Located]) -> st
     return "\n".join(lines)
 
 
-RENDERERS = {"json": render_json, "sarif": render_sarif, "markdown": render_markdown}
-FORMATS = ("table", *RENDERERS)
+def _escape(text: str, property_value: bool = False) -> str:
+    """GitHub workflow-command escaping (a newline would end the command)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+
+def render_github(report: Report, target: str, locations: list[Located]) -> str:
+    """`::error`/`::warning` workflow commands: inline annotations on the lines to change."""
+    lines = []
+    for f in report.findings:
+        if f.exception:
+            continue
+        location = _at(locations, f)
+        where = f"file={_escape(location.uri, True)},line={location.line}," if location and location.uri else ""
+        level = "error" if f.enforcement == "mandatory" else "warning"
+        title = _escape(f"{f.rule.name} ({f.rule.severity}, {f.enforcement})", True)
+        lines.append(f"::{level} {where}title={title}::{_escape(f'{f.object_ref}: {f.message} Fix: {f.rule.remediation}')}")
+    lines.append(f"::notice title={_escape(f'policy check of {target}', True)}::{_escape(summary(report))}")
+    return "\n".join(lines) + "\n"
+
+
+def junit_suite(report: Report, target: str) -> ElementTree.Element:
+    """One test suite per target, one test case per rule: mandatory findings fail it,
+    advisory ones are listed in its output (they do not block, so they do not fail)."""
+    suite = ElementTree.Element("testsuite", name=target, tests=str(len(report.rules)))
+    failures = 0
+    for rule in report.rules:
+        case = ElementTree.SubElement(suite, "testcase", classname=f"{target}.{rule.family}", name=rule.name)
+        found = [f for f in report.findings if f.rule.name == rule.name and not f.exception]
+        mandatory = [f for f in found if f.enforcement == "mandatory"]
+        if mandatory:
+            failures += 1
+            failure = ElementTree.SubElement(case, "failure", type="mandatory",
+                                             message=f"{len(mandatory)} mandatory violation(s); fix: {rule.remediation}")
+            failure.text = "\n".join(f"{f.object_ref}: {f.message}" for f in mandatory)
+        advisory = [f for f in found if f.enforcement != "mandatory"]
+        if advisory:
+            ElementTree.SubElement(case, "system-out").text = "\n".join(
+                f"advisory: {f.object_ref}: {f.message}" for f in advisory)
+    suite.set("failures", str(failures))
+    return suite
+
+
+Checked = tuple[Report, str, list[Located]]
+FORMATS = ("table", "json", "yaml", "sarif", "markdown", "github", "junit")
 
 
 def render(report: Report, target: str, locations: list[Located], fmt: str) -> str:
+    return render_many([(report, target, locations)], fmt, single=True)
+
+
+def render_many(results: list[Checked], fmt: str, single: bool = False) -> str:
+    """One report for one target, or a fleet's reports as one document (SARIF: one run per
+    stack; JSON/YAML: a list; JUnit: one suite per stack)."""
+    if fmt in ("json", "yaml"):
+        documents = [report_document(*result) for result in results]
+        data = documents[0] if single else documents
+        return to_yaml(data) if fmt == "yaml" else to_json(data)
+    if fmt == "sarif":
+        return to_json({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [sarif_run(*result) for result in results]})
+    if fmt == "junit":
+        suites = ElementTree.Element("testsuites", name=TOOL)
+        suites.extend(junit_suite(report, target) for report, target, _ in results)
+        ElementTree.indent(suites)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
     if fmt == "table":
-        return render_table(report, target)
-    return RENDERERS[fmt](report, target, locations)
+        return "\n".join(render_table(report, target) for report, target, _ in results)
+    renderer = {"markdown": render_markdown, "github": render_github}[fmt]
+    return "\n".join(renderer(*result) for result in results)

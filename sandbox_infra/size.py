@@ -1,14 +1,11 @@
 """`size`: the sizing model on the command line.
 
-    python -m sandbox_infra size --rate 30/min --ready 8s --target 0.99 [--format json] [--plot FILE.png]
+    sandbox-infra size --rate 30/min --ready 8s --target 0.99 [-o json] [--plot FILE.png] [--simulate 200000]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,23 +21,12 @@ from components.sizing.model import (
     Target,
     size_pool,
 )
-from components.sizing.units import RATE_HELP, format_duration, format_rate, parse_duration, parse_rate
+from components.sizing.simulation import poisson_arrivals, simulate
+from components.sizing.units import format_duration, format_rate, parse_duration, parse_rate
+
+from .output import Output, camel_keys, check_writable_file, document, note, progress
 
 T = TypeVar("T")
-
-
-def add_size_parser(commands: argparse._SubParsersAction) -> None:
-    size = commands.add_parser("size", help="compute a warm pool's replicas from a claim-rate SLO")
-    size.add_argument("--rate", required=True,
-                      help=f"claim rate, {RATE_HELP}; or {HOURS_PER_DAY} comma-separated hourly rates")
-    size.add_argument("--ready", required=True, help="mean time for a new sandbox to become ready, e.g. 8s or 90s")
-    target = size.add_mutually_exclusive_group(required=True)
-    target.add_argument("--target", type=float, help="warm-hit ratio to meet, e.g. 0.99")
-    target.add_argument("--p99-latency", help="bound on the p99 claim latency instead, e.g. 2s")
-    size.add_argument("--ready-cv", type=float, default=0.5,
-                      help="spread (std/mean) of the ready time; only --p99-latency depends on it (default 0.5)")
-    size.add_argument("--format", choices=("text", "json"), default="text")
-    size.add_argument("--plot", type=Path, metavar="FILE.png", help="draw hit ratio and idle cost against replicas")
 
 
 def _rates(text: str) -> list[float]:
@@ -86,48 +72,60 @@ def check_plot_target(path: Path) -> None:
     check_writable_file("--plot", path)
 
 
-def check_writable_file(flag: str, path: Path) -> None:
-    if path.is_dir():
-        raise ConfigError(f"{flag} {path}: is a directory; give a file name")
-    if path.is_symlink() and not path.exists():
-        raise ConfigError(f"{flag} {path}: is a dangling symbolic link; remove it or give another name")
-    # Missing directories are created; the nearest existing one must be a writable directory.
-    existing = next((p for p in path.absolute().parents if p.exists()), Path("/"))
-    if not existing.is_dir():
-        raise ConfigError(f"{flag} {path}: cannot be created: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{flag} {path}: not writable (permission denied)")
-
-
-def size(args: argparse.Namespace) -> int:
-    rates = _rates(args.rate)
-    _checked("--ready-cv", args.ready_cv, lambda: ReadyTime(1.0, args.ready_cv))
-    ready = _checked("--ready", args.ready, lambda: ReadyTime(_seconds("--ready", args.ready), args.ready_cv))
-    if args.plot:
-        check_plot_target(args.plot)
+def size(rate: str, ready_text: str, target_ratio: float | None, p99_latency: str | None, ready_cv: float,
+         plot: Path | None, simulate_claims: int, out: Output) -> int:
+    rates = _rates(rate)
+    _checked("--ready-cv", ready_cv, lambda: ReadyTime(1.0, ready_cv))
+    ready = _checked("--ready", ready_text, lambda: ReadyTime(_seconds("--ready", ready_text), ready_cv))
+    if plot:
+        check_plot_target(plot)
+    if simulate_claims and len(rates) != 1:
+        raise ConfigError(f"--simulate {simulate_claims}: simulates one steady claim rate; give --rate one rate")
+    if (target_ratio is None) == (p99_latency is None):
+        raise ConfigError("size: give exactly one of --target RATIO or --p99-latency DURATION")
     target: Target = (
-        _checked("--target", args.target, lambda: HitRatioTarget(args.target)) if args.target is not None
-        else _checked("--p99-latency", args.p99_latency,
-                      lambda: LatencyTarget(_seconds("--p99-latency", args.p99_latency), 0.99))
+        _checked("--target", target_ratio, lambda: HitRatioTarget(target_ratio)) if target_ratio is not None
+        else _checked("--p99-latency", p99_latency, lambda: LatencyTarget(_seconds("--p99-latency", p99_latency), 0.99))
     )
-    sizing = _checked("--rate", args.rate, lambda: size_pool(rates, ready, target))
-    if args.plot:
+    sizing = _checked("--rate", rate, lambda: size_pool(rates, ready, target))
+    if plot:
         from .sizing_plot import plot_sizing  # matplotlib is slow to import; only load it when asked
 
         try:
-            plot_sizing(args.plot, rates, ready, sizing)
+            plot_sizing(plot, rates, ready, sizing)
         except OSError as error:
-            raise ConfigError(f"--plot {args.plot}: cannot write ({error.strerror or error})") from None
-    if args.format == "json":
-        print(json.dumps(sizing.summary()))
-    else:
-        print(describe(sizing, rates, ready))
-    if args.plot:
-        print(f"wrote {args.plot}", file=sys.stderr)
+            raise ConfigError(f"--plot {plot}: cannot write ({error.strerror or error})") from None
+    result = camel_keys(sizing.summary())
+    if simulate_claims:
+        result["simulated"] = simulated(sizing.replicas, rates[0], ready, simulate_claims)
+    out.emit(lambda fmt: describe(sizing, rates, ready, result.get("simulated")) + "\n" if fmt == "table"
+             else document(result, fmt))
+    if plot:
+        note(f"wrote {plot}")
     return 0
 
 
-def describe(sizing: Sizing, rates: list[float], ready: ReadyTime) -> str:
+SIMULATION_RUNS = 10
+
+
+def simulated(replicas: int, rate: float, ready: ReadyTime, claims: int) -> dict[str, float | int]:
+    """The model's answer checked by simulation: the pool run over `claims` Poisson claims
+    (in independent runs, each a progress step), with the warm-hit ratio's standard error."""
+    per_run = max(claims // SIMULATION_RUNS, 300)
+    results = []
+    with progress(f"simulating {replicas} replicas", SIMULATION_RUNS) as bar:
+        for run in range(SIMULATION_RUNS):
+            arrivals = poisson_arrivals(rate, per_run, random.Random(f"size-arrivals-{run}"))
+            results.append(simulate(replicas, ready, arrivals, seed=run))
+            bar.advance()
+    hits = sum(r.hits for r in results)
+    total = sum(r.claims for r in results)
+    mean = hits / total
+    spread = (sum((r.hit_ratio - mean) ** 2 for r in results) / (len(results) - 1)) ** 0.5 / len(results) ** 0.5
+    return {"claims": total, "hitRatio": round(mean, 6), "standardError": round(spread, 6)}
+
+
+def describe(sizing: Sizing, rates: list[float], ready: ReadyTime, simulation: dict | None = None) -> str:
     demand = (
         f"{format_rate(rates[0])} claims" if len(rates) == 1
         else f"24-hour profile {format_rate(min(rates))}..{format_rate(max(rates))} claims"
@@ -141,6 +139,9 @@ def describe(sizing: Sizing, rates: list[float], ready: ReadyTime) -> str:
         f"  model:         Erlang loss, offered load {sizing.offered_load:.2f} (rate x ready time)",
         f"  naive rule:    ceil(rate x ready) = {sizing.naive_replicas} replicas -> hit ratio {sizing.naive_hit_ratio:.4f}",
     ]
+    if simulation:
+        lines.append(f"  simulated:     hit ratio {simulation['hitRatio']:.4f} +- {simulation['standardError']:.4f} "
+                     f"over {simulation['claims']:,} Poisson claims")
     if sizing.hourly_replicas:
         lines.append(f"  per hour:      {' '.join(str(n) for n in sizing.hourly_replicas)} (what each hour alone needs)")
     return "\n".join(lines)

@@ -12,6 +12,15 @@ from components.specs.loader import available_stacks, load_layered
 from components.upstream import UpstreamLoader, upstream_dir
 
 
+@pytest.fixture(autouse=True)
+def no_selected_stack(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The command line falls back to PULUMI_STACK and the stack `pulumi stack select` chose:
+    tests must not depend on the machine's."""
+    monkeypatch.delenv("PULUMI_STACK", raising=False)
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path_factory.mktemp("pulumi-home")))
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Path:
     path = upstream_dir()

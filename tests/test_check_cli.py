@@ -84,10 +84,10 @@ def test_files_can_be_checked_under_a_stacks_settings(tmp_path: Path, capsys: py
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    ((), "give --stack NAME, or -f FILE"),
+    ((), "no stack given: pass -s/--stack NAME, set PULUMI_STACK, or `pulumi stack select` one, or give -f FILE"),
     (("--stack", "nope"), "no stack named 'nope'"),
     (("-f", "missing.yaml"), "-f missing.yaml: no such file"),
-    (("--stack", "dev", "--format", "xml"), "invalid choice: 'xml'"),
+    (("--stack", "dev", "--format", "xml"), "'-o' / '--output' / '--format': 'xml' is not one of 'table', 'json', 'yaml', 'sarif'"),
 ])
 def test_usage_errors_exit_2_with_one_line(
     argv: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -20,6 +21,7 @@ from sandbox_infra.fleet import (
     failure_reason,
     load_fleet,
     run_fleet,
+    select,
     summary_table,
 )
 
@@ -95,7 +97,7 @@ def test_summary_table_lists_every_stack() -> None:
         StackOutcome("prod", "production", "skipped", message="not run: wave canary had 1 stack(s) failed"),
     ])
     lines = table.splitlines()
-    assert lines[0].split() == ["stack", "wave", "result", "changes", "duration", "note"]
+    assert lines[0].split() == ["STACK", "WAVE", "RESULT", "CHANGES", "DURATION", "NOTE"]
     assert lines[1].split()[:5] == ["dev", "canary", "succeeded", "2", "create"]
     assert "1.2s" in lines[1] or "1.3s" in lines[1]
     assert lines[2].split()[:4] == ["prod", "production", "skipped", "-"]
@@ -176,42 +178,104 @@ def test_a_failed_stack_is_reported_with_the_engine_s_reason() -> None:
 
 
 class _Recording:
-    """Stands in for the Automation API: records which stacks would have been updated."""
+    """Stands in for the Automation API: records what would have run, and how."""
 
     last: _Recording
+    fail_preview_of: tuple[str, ...] = ()
 
-    def __init__(self, _work_dir: Path) -> None:
-        self.updated: list[str] = []
+    def __init__(self, _work_dir: Path, refresh: bool = False) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.refresh = refresh
+        self.lock = threading.Lock()
         _Recording.last = self
 
     def run(self, stack: str, action: str, progress: Callable[[str], None]) -> StackOutcome:
-        self.updated.append(stack)
-        return StackOutcome(stack, "", "succeeded")
+        with self.lock:
+            self.calls.append((action, stack))
+        if action == "preview" and stack in self.fail_preview_of:
+            return StackOutcome(stack, "", "failed", message="error: cluster unreachable")
+        return StackOutcome(stack, "", "succeeded", changes={"update": 2, "same": 5})
+
+    def updated(self) -> list[str]:
+        # (the production wave runs two at a time, so the order within it varies)
+        return sorted(stack for action, stack in self.calls if action == "up")
+
+    def previewed(self) -> list[str]:
+        return sorted(stack for action, stack in self.calls if action == "preview")
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> type[_Recording]:
+    monkeypatch.setattr("sandbox_infra.cli.AutomationOperations", _Recording)
+    monkeypatch.setattr(_Recording, "fail_preview_of", ())
+    return _Recording
 
 
 @pytest.mark.parametrize(("tty", "answer", "flags", "code", "rolled_out"), [
-    (False, None, [], 2, False),      # no terminal to ask (CI): refuse, say --yes
+    (False, None, [], 2, False),      # no terminal to ask (CI): refuse, say --yes, preview nothing
     (True, "no", [], 2, False),
     (True, "", [], 2, False),         # Enter alone is not a yes
     (True, "yes", [], 0, True),
     (False, None, ["--yes"], 0, True),
+    (False, None, ["-y"], 0, True),
 ])
 def test_fleet_up_changes_nothing_without_a_yes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
-                                                tty: bool, answer: str | None, flags: list[str], code: int,
-                                                rolled_out: bool) -> None:
-    monkeypatch.setattr("sandbox_infra.cli.AutomationOperations", _Recording)
+                                                engine: type[_Recording], tty: bool, answer: str | None,
+                                                flags: list[str], code: int, rolled_out: bool) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: tty)
     asked: list[str] = []
-    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)
+    monkeypatch.setattr("builtins.input", lambda prompt="": asked.append("asked") or answer)
     assert main(["fleet", "up", *flags]) == code
     err = capsys.readouterr().err
-    # (the production wave runs two at a time, so its order varies)
-    assert sorted(_Recording.last.updated) == (sorted(SHIPPED_STACKS_IN_FLEET_ORDER) if rolled_out else [])
+    assert engine.last.updated() == (sorted(SHIPPED_STACKS_IN_FLEET_ORDER) if rolled_out else [])
     if not flags:
         assert "4 stack(s) in 3 wave(s)" in err and "production: prod, prod-us" in err
+    # The question comes after every stack's preview, whose changes are shown with it.
     assert bool(asked) == (tty and not flags)
+    assert engine.last.previewed() == (sorted(SHIPPED_STACKS_IN_FLEET_ORDER) if asked else [])
+    if asked:
+        assert "Type 'yes' to continue" in err
+        preview_rows = {line.split()[0]: line for line in err.splitlines() if line.split()[:1] in (["dev"], ["prod"])}
+        assert "2 update" in preview_rows["dev"] and "succeeded" in preview_rows["prod"]
     if not tty and not flags:
         assert "pass --yes" in err
+
+
+def test_fleet_up_does_not_ask_when_a_preview_fails(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                                    engine: type[_Recording]) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr(engine, "fail_preview_of", ("staging",))
+    monkeypatch.setattr("builtins.input", lambda prompt="": pytest.fail("asked although a preview failed"))
+    assert main(["fleet", "up"]) == 1
+    assert engine.last.updated() == []
+    assert "the preview of staging did not succeed; nothing was changed" in capsys.readouterr().err
+
+
+def test_fleet_up_limited_to_stacks_and_waves(capsys: pytest.CaptureFixture, engine: type[_Recording]) -> None:
+    assert main(["fleet", "up", "--yes", "--wave", "production", "-s", "prod-us", "--refresh", "-o", "json"]) == 0
+    assert engine.last.calls == [("up", "prod-us")] and engine.last.refresh
+    document = json.loads(capsys.readouterr().out)
+    assert document["action"] == "up" and document["succeeded"] is True
+    assert [(s["stack"], s["wave"], s["result"], s["changes"]) for s in document["stacks"]] == [
+        ("prod-us", "production", "succeeded", {"update": 2, "same": 5})]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--wave", "prodution"], "--wave: no wave named 'prodution' in the fleet file (did you mean 'production'?)"),
+    (["-s", "prod-eu"], "--stack: no stack named 'prod-eu' in the fleet file (did you mean 'prod-us'?)"),
+    (["-s", "dev", "--wave", "production"], "no stack is in both; nothing to do"),
+    (["--parallel", "0"], "'--parallel': 0 is not in the range 1<=x<=32"),
+])
+def test_fleet_rollout_filters_are_checked(capsys: pytest.CaptureFixture, engine: type[_Recording],
+                                           flags: list[str], message: str) -> None:
+    assert main(["fleet", "preview", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_parallel_overrides_each_wave_s_bound() -> None:
+    fleet = select(load_fleet(), [], [], parallel=3)
+    assert [w.max_parallel for w in fleet.waves] == [3, 3, 3]
+    assert select(load_fleet(), [], ["production"]).waves[0].max_parallel == 2
 
 
 SHIPPED_STACKS_IN_FLEET_ORDER = ["dev", "staging", "prod", "prod-us"]

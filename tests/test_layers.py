@@ -87,11 +87,10 @@ def test_explain_names_the_layer_of_every_value(stacks: Path, capsys: pytest.Cap
 
 def test_explain_table_for_shipped_stack(capsys: pytest.CaptureFixture) -> None:
     assert main(["config", "explain", "--stack", "prod"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("sandbox-infra:agentSandbox.controller.replicas = 3 ") and
-               line.endswith("# stacks/layers/prod.yaml") for line in lines)
-    assert any(line.startswith("sandbox-infra:cluster.name = \"prod-eu-west\"") and
-               line.endswith("# stacks/Pulumi.prod.yaml") for line in lines)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["KEY", "VALUE", "LAYER"]
+    assert ["sandbox-infra:agentSandbox.controller.replicas", "3", "stacks/layers/prod.yaml"] in rows
+    assert ["sandbox-infra:cluster.name", '"prod-eu-west"', "stacks/Pulumi.prod.yaml"] in rows
 
 
 def test_replacing_a_subtree_forgets_the_old_origins() -> None:

@@ -16,13 +16,23 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def test_json_has_exactly_the_four_keys(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "--format", "json"]) == 0
+    assert main(["size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "-o", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert list(out) == ["replicas", "hit_ratio", "idle_replicas", "idle_pod_hours_per_day"]
+    assert list(out) == ["replicas", "hitRatio", "idleReplicas", "idlePodHoursPerDay"]
     assert out["replicas"] == 10
-    assert out["hit_ratio"] == pytest.approx(1 - erlang_b(10, 4.0), abs=1e-6)
-    assert out["idle_replicas"] == pytest.approx(10 - 4 * out["hit_ratio"], abs=1e-3)
-    assert out["idle_pod_hours_per_day"] == pytest.approx(24 * out["idle_replicas"], abs=0.01)
+    assert out["hitRatio"] == pytest.approx(1 - erlang_b(10, 4.0), abs=1e-6)
+    assert out["idleReplicas"] == pytest.approx(10 - 4 * out["hitRatio"], abs=1e-3)
+    assert out["idlePodHoursPerDay"] == pytest.approx(24 * out["idleReplicas"], abs=0.01)
+
+
+def test_simulation_confirms_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    # 30/min x 8 s = 4 erlangs: 10 replicas miss 1 - B(10, 4) = 0.53 % of claims; the simulated
+    # hit ratio over 30,000 claims must agree within four standard errors.
+    assert main(["size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "-o", "json", "--simulate", "30000"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    simulated = out["simulated"]
+    assert simulated["claims"] >= 27_000
+    assert abs(simulated["hitRatio"] - out["hitRatio"]) < 4 * simulated["standardError"] + 1e-3
 
 
 def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,8 +69,10 @@ def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         (["--rate", "1/min,2/min", "--ready", "8s", "--target", "0.9"], "give one rate or 24 comma-separated hourly rates, got 2"),
         (["--rate", "5000/min", "--ready", "2m", "--target", "0.99"], "needs more than 1000 replicas"),
         (["--rate", "30/min", "--ready", "8s", "--p99-latency", "0.05s"], "must exceed the 0.1 s a warm claim takes"),
-        (["--rate", "30/min", "--ready", "8s"], "error: one of the arguments --target --p99-latency is required"),
-        (["--rate", "30/min", "--ready", "8s", "--target", "0.9", "--p99-latency", "2s"], "not allowed with argument"),
+        (["--rate", "30/min", "--ready", "8s"], "error: size: give exactly one of --target RATIO or --p99-latency DURATION"),
+        (["--rate", "30/min", "--ready", "8s", "--target", "0.9", "--p99-latency", "2s"], "give exactly one of --target"),
+        (["--rate", "1/min,2/min" + ",1/min" * 22, "--ready", "8s", "--target", "0.9", "--simulate", "5000"],
+         "--simulate 5000: simulates one steady claim rate; give --rate one rate"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
