@@ -9,14 +9,11 @@ import pulumi
 
 from .k8s import dependencies, kubernetes_resource, metadata
 from .manifests.kubevirt import (
-    KUBEVIRT_CRD,
-    POOL_CRD,
-    VM_CRDS,
     build_kubevirt_cr,
     build_kubevirt_operator,
     operator_namespace,
 )
-from .prerequisites import RequiredCrds, RequiredCrdsArgs
+from .prerequisites import KUBEVIRT_CRDS, RequiredCrds, RequiredCrdsArgs
 from .specs.cluster import ClusterSpec
 from .specs.kubevirt import KubeVirtSpec
 from .upstream import UpstreamError, UpstreamLoader
@@ -62,7 +59,7 @@ class KubeVirt(pulumi.ComponentResource):
         self.version = spec.version
         after = dependencies(opts)
         if spec.install == "external":
-            check = RequiredCrds(f"{name}-crds", RequiredCrdsArgs([KUBEVIRT_CRD, *VM_CRDS, POOL_CRD], "KubeVirt"),
+            check = RequiredCrds(f"{name}-crds", RequiredCrdsArgs(KUBEVIRT_CRDS, "KubeVirt"),
                                  pulumi.ResourceOptions(parent=self, depends_on=after))
             self.ready = check.ready
             self.namespace = None

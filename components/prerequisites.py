@@ -32,8 +32,11 @@ from pulumi.runtime.settings import get_monitor
 from .errors import ConfigError
 from .k8s import dependencies
 from .manifests.agent_sandbox import CRD_FILES
+from .manifests.kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CRD, VM_CRDS
+from .manifests.sizing import SCALED_OBJECT_CRD
 from .specs.cluster import KubernetesProvider
 from .specs.secrets import SecretValue
+from .specs.stack import StackSpec
 
 
 class MissingApis(ConfigError):
@@ -47,6 +50,27 @@ def agent_sandbox_crd_names() -> list[str]:
         group, _, plural = path.removeprefix("crds/").removesuffix(".yaml").partition("_")
         names.append(f"{plural}.{group}")
     return sorted(names)
+
+
+KUBEVIRT_CRDS = [KUBEVIRT_CRD, *VM_CRDS, POOL_CRD]
+CDI = "CDI (containerized data importer)"
+
+
+def required_crds(spec: StackSpec) -> dict[str, list[str]]:
+    """CRDs that someone other than this stack must have installed, by who installs them:
+    bring-your-own agent-sandbox and KubeVirt, KEDA for KEDA-scaled pools, CDI for VM disks
+    (neither this stack nor KubeVirt installs it). The program looks each up before creating
+    what needs it (stack.deploy); `doctor` checks them before a run."""
+    needed: dict[str, list[str]] = {}
+    if spec.agent_sandbox.install == "external":
+        needed["agent-sandbox"] = agent_sandbox_crd_names()
+    if spec.kubevirt is not None and spec.kubevirt.install == "external":
+        needed["KubeVirt"] = KUBEVIRT_CRDS
+    if any(p.slo and p.slo.autoscaling and p.slo.autoscaling.engine == "keda" for p in spec.all_warm_pools()):
+        needed["KEDA"] = [SCALED_OBJECT_CRD]
+    if any(r.vm_config and r.vm_config.disks for r in spec.vm_runtimes()):
+        needed[CDI] = [DATA_VOLUME_CRD]
+    return needed
 
 
 def _cluster_client(settings: KubernetesProvider) -> Any:

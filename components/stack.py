@@ -11,9 +11,7 @@ from .agent_sandbox import AgentSandbox, AgentSandboxArgs
 from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
 from .errors import ConfigError
 from .kubevirt import KubeVirt, KubeVirtArgs
-from .manifests.kubevirt import DATA_VOLUME_CRD
-from .manifests.sizing import SCALED_OBJECT_CRD
-from .prerequisites import RequiredCrds, RequiredCrdsArgs, agent_sandbox_crd_names
+from .prerequisites import CDI, RequiredCrds, RequiredCrdsArgs, required_crds
 from .sandbox_template import SandboxTemplate, SandboxTemplateArgs
 from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
@@ -61,13 +59,15 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(resources)))
 
+    # What others install is looked up before anything that needs it is created.
+    external = required_crds(spec)
     sandbox_ready: list[pulumi.Resource] = []
     if spec.agent_sandbox.install == "managed":
         sandbox_ready = AgentSandbox("agent-sandbox", AgentSandboxArgs(spec.cluster, spec.agent_sandbox, loader), opts).ready
-    elif spec.agent_sandbox.install == "external":
+    elif "agent-sandbox" in external:
         sandbox_ready = RequiredCrds(
             "agent-sandbox-crds",
-            RequiredCrdsArgs(agent_sandbox_crd_names(), "agent-sandbox", cluster=spec.cluster.provider,
+            RequiredCrdsArgs(external["agent-sandbox"], "agent-sandbox", cluster=spec.cluster.provider,
                              config_key="sandbox-infra:agentSandbox.install"),
             opts,
         ).ready
@@ -81,22 +81,19 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
                                 after(*sandbox_ready, tenants[t.tenant].namespace_resource))
         for t in spec.all_templates()
     }
-    keda_pools = {p.name for p in spec.all_warm_pools() if p.slo and p.slo.autoscaling and p.slo.autoscaling.engine == "keda"}
-    # Like a bring-your-own install: look KEDA's CRD up before creating any ScaledObject.
-    keda_ready = RequiredCrds("keda-crds", RequiredCrdsArgs([SCALED_OBJECT_CRD], "KEDA"), opts).ready if keda_pools else []
+    keda_ready = RequiredCrds("keda-crds", RequiredCrdsArgs(external["KEDA"], "KEDA"), opts).ready if "KEDA" in external else []
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
+        keda = pool.slo is not None and pool.slo.autoscaling is not None and pool.slo.autoscaling.engine == "keda"
         args = WarmPoolArgs(pool, template, api_version, spec.cluster.wait_for_workloads,
-                            autoscaler_depends_on=tuple(keda_ready) if pool.name in keda_pools else ())
+                            autoscaler_depends_on=tuple(keda_ready) if keda else ())
         WarmPool(pool.name, args, after(*sandbox_ready, tenants[template.tenant].namespace_resource,
                                         templates[template.name].template))
 
     vm_runtimes = spec.vm_runtimes()
     vm_ready = kubevirt.ready if kubevirt is not None else []
-    # DataVolumes are served by CDI, which neither this stack nor KubeVirt installs.
-    if any(r.vm_config and r.vm_config.disks for r in vm_runtimes):
-        cdi = RequiredCrds("cdi-crds", RequiredCrdsArgs([DATA_VOLUME_CRD], "CDI (containerized data importer)"), opts)
-        vm_ready = [*vm_ready, *cdi.ready]
+    if CDI in external:  # DataVolumes (VM disks)
+        vm_ready = [*vm_ready, *RequiredCrds("cdi-crds", RequiredCrdsArgs(external[CDI], CDI), opts).ready]
     for runtime in vm_runtimes:
         if runtime.tenant not in tenants:  # spec validation rules this out; never a traceback under the engine
             raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} names no tenant of this stack")

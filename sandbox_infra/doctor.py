@@ -23,10 +23,9 @@ import yaml
 from sandbox_policy.errors import PolicyInputError
 from sandbox_policy.workloads import images, pod_specs
 
-from components.manifests.kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CRD, VM_CRDS
-from components.manifests.sizing import SCALED_OBJECT_CRD
+from components.manifests.kubevirt import KUBEVIRT_CRD
 from components.manifests.stack import render_stack
-from components.prerequisites import agent_sandbox_crd_names
+from components.prerequisites import required_crds
 from components.specs.kubevirt import KubeVirtSpec
 from components.specs.loader import load_stack
 from components.specs.secrets import SecretValue
@@ -241,21 +240,6 @@ def _connect(spec: StackSpec, offline: bool) -> Connection:
         return Connection(Check(name, "fail", f"{path}: {error}", fix), None)
     return Connection(Check(name, "ok", f"{kube.context} at {kube.server}: server {version.get('gitVersion', '?')} ({source})"),
                       kube)
-
-
-def required_crds(spec: StackSpec) -> dict[str, list[str]]:
-    """CRDs that someone other than this stack must have installed, by who installs them
-    (the same cases in which components/stack.py reads them at deploy time)."""
-    needed: dict[str, list[str]] = {}
-    if spec.agent_sandbox.install == "external":
-        needed["agent-sandbox"] = agent_sandbox_crd_names()
-    if spec.kubevirt is not None and spec.kubevirt.install == "external":
-        needed["KubeVirt"] = [KUBEVIRT_CRD, *VM_CRDS, POOL_CRD]
-    if any(p.slo and p.slo.autoscaling and p.slo.autoscaling.engine == "keda" for p in spec.all_warm_pools()):
-        needed["KEDA"] = [SCALED_OBJECT_CRD]
-    if any(r.vm_config and r.vm_config.disks for r in spec.vm_runtimes()):
-        needed["CDI"] = [DATA_VOLUME_CRD]
-    return needed
 
 
 def _named_classes(manifests: list[dict], field: str, kind: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.prerequisites import required_crds
 from components.specs.loader import load_stack, spec_from_config
 from sandbox_infra import doctor
 from sandbox_infra.cli import main
@@ -108,8 +109,8 @@ def _spec(**changes: Any):
 
 
 def test_crds_of_external_installs_are_required() -> None:
-    assert doctor.required_crds(load_stack("dev")) == {}
-    needed = doctor.required_crds(_spec(**{"agentSandbox.install": "external", "kubevirt.install": "external"}))
+    assert required_crds(load_stack("dev")) == {}
+    needed = required_crds(_spec(**{"agentSandbox.install": "external", "kubevirt.install": "external"}))
     assert "sandboxwarmpools.extensions.agents.x-k8s.io" in needed["agent-sandbox"]
     assert needed["KubeVirt"] == ["kubevirts.kubevirt.io", "virtualmachines.kubevirt.io",
                                   "virtualmachineinstances.kubevirt.io", "virtualmachinepools.pool.kubevirt.io"]
@@ -120,7 +121,7 @@ def test_a_missing_external_crd_is_a_blocker(cluster: type[ScriptedCluster]) -> 
     kube = ScriptedCluster(Path("unused"), None)
     checks = {c.name: c for c in doctor._cluster_checks(spec, [], kube)}
     assert checks["CRDs (agent-sandbox)"].status == "fail" and "install agent-sandbox first" in checks["CRDs (agent-sandbox)"].fix
-    for crd in doctor.required_crds(spec)["agent-sandbox"]:
+    for crd in required_crds(spec)["agent-sandbox"]:
         cluster.objects[f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}"] = {}
     assert doctor._cluster_checks(spec, [], kube)[0].status == "ok"
 
