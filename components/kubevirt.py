@@ -67,7 +67,7 @@ class KubeVirt(pulumi.ComponentResource):
             raise UpstreamError(f"KubeVirt {spec.version}: the operator manifest has kinds this component does not place: "
                                 f"{leftover}; check sandbox-infra:kubevirt.operatorManifest.url")
 
-        namespace = operator_namespace(manifests)
+        self.namespace = namespace = operator_namespace(manifests)
         self.cr = kubernetes_resource(
             build_kubevirt_cr(spec, cluster, namespace),
             pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*namespaces, *crds, *operator])),

@@ -7,6 +7,7 @@ import os
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .admission import AdmissionPolicies
 from .agent_sandbox import AgentSandbox
 from .catalogue import RuntimeCatalogue
 from .errors import ConfigError
@@ -90,6 +91,8 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         VmEnvironment(runtime, tenants[runtime.tenant].namespace, vm_ready, opts)
     if spec.runtimes:
         RuntimeCatalogue(spec, {name: t.namespace for name, t in tenants.items()}, opts)
+    if spec.policy.admission != "off":
+        AdmissionPolicies(spec, kubevirt.namespace if kubevirt is not None else None, opts)
 
     for warning in loader.warnings:
         pulumi.log.warn(warning)

@@ -426,7 +426,7 @@ def _(o: Objects, i: int, c: Context) -> None:
 
 # --- the test ----------------------------------------------------------------------------------------------
 
-def _stacks() -> list[tuple[str, Context, Objects]]:
+def stacks_under_test() -> list[tuple[str, Context, Objects]]:
     stacks = []
     for name in SHIPPED_STACKS:
         spec, manifests = shipped(name)
@@ -450,7 +450,7 @@ def test_there_are_at_least_25_mutation_classes() -> None:
 
 def test_every_insecure_mutation_of_every_workload_is_caught(capsys: pytest.CaptureFixture[str]) -> None:
     applied, caught, not_applicable, targets, missed = 0, 0, 0, 0, []
-    for stack, context, objects in _stacks():
+    for stack, context, objects in stacks_under_test():
         baseline = check(objects, context)
         assert baseline.blocking == [], f"{stack}: the baseline must be clean"
         before = {_key(f) for f in baseline.findings}

@@ -13,12 +13,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .cel import alternation, literal
 from .rule import Context, Manifest, RuleFamily, Violation
 from .vocabulary import (
     ALLOWED_DOMAINS_ANNOTATION,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
+    IMAGE_PATTERN,
     METADATA_NETWORKS,
+    RESERVED_KEY_DOMAINS,
     parse_image,
     reserved_domain,
 )
@@ -46,6 +49,12 @@ from .workloads import (
 
 FAMILY = RuleFamily("sandbox")
 
+# Images in CEL: the grammar of vocabulary.parse_image; a valid reference ends in its digest,
+# and has a tag when its last path segment does (a registry port is followed by '/').
+_DIGEST_END = "@sha256:[a-f0-9]{64}$"
+_TAG_END = r":[\w][\w.-]{0,127}$"
+_VALID_IMAGE = f"i.matches({literal(IMAGE_PATTERN)})"
+
 # --- images ------------------------------------------------------------------------
 
 
@@ -68,6 +77,8 @@ def from_allowed_registry(name: str, allowed: list[str]) -> bool:
     "workload-image-tag-pinned", severity="medium", kinds=POD_KINDS | VM_KINDS,
     description="Images must name a version: never the mutable ':latest' tag, never untagged.",
     remediation="Pin a version tag (app:1.2.3) or, better, a digest (app@sha256:...).",
+    cel=f"variables.images.all(i, {_VALID_IMAGE} && (i.matches({literal(_DIGEST_END)})"
+        f" || (i.split('@')[0].matches({literal(_TAG_END)}) && !i.split('@')[0].endsWith(':latest'))))",
 )
 def image_tag_pinned(manifest: Manifest, context: Context) -> Iterator[str]:
     for where, image in images(manifest):
@@ -80,11 +91,23 @@ def image_tag_pinned(manifest: Manifest, context: Context) -> Iterator[str]:
             yield f"{where}: image {image} uses {'the :latest tag' if tag else 'no tag (implicitly :latest)'}"
 
 
+def _image_source_cel(allowed: list[str]) -> str:
+    """image_repository and from_allowed_registry in CEL, over the undigested valid images."""
+    names = (f"variables.images.filter(i, {_VALID_IMAGE} && !i.matches({literal(_DIGEST_END)}))"
+             f".map(i, i.matches({literal(_TAG_END)}) ? i.substring(0, i.lastIndexOf(':')) : i)")
+    first = "n.split('/')[0]"
+    repositories = (f"{names}.map(n, !n.contains('/') ? 'docker.io/library/' + n"
+                    f" : ({first}.contains('.') || {first}.contains(':') || {first} == 'localhost') ? n : 'docker.io/' + n)")
+    entries = sorted({entry.rstrip("/") for entry in allowed})
+    return f"{repositories}.all(r, {literal(entries)}.exists(a, r == a || r.startsWith(a + '/')))"
+
+
 @FAMILY.object_rule(
     "sandbox-image-source", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS, settings=("allowed_registries",),
     description="Sandbox images must be pinned by digest or come from a registry the stack trusts "
                 "(policy.allowedRegistries).",
     remediation="Pin the image by @sha256 digest, or pull it through a registry listed in policy.allowedRegistries.",
+    cel=lambda context: _image_source_cel(context.policy.allowed_registries),
 )
 def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
     allowed = context.policy.allowed_registries
@@ -105,6 +128,10 @@ def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
     description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off.",
     remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken projections "
                 "and KubeVirt serviceAccount volumes.",
+    cel=f"(!variables.hasPodSpec || variables.podSpec.?automountServiceAccountToken.orValue(true) == false)"
+        " && variables.podSpec.?volumes.orValue([]).all(v, v.?projected.?sources.orValue([]).all(s,"
+        " !has(s.serviceAccountToken) && !has(s.podCertificate)))"
+        " && variables.vmVolumes.all(v, !has(v.serviceAccount))",
 )
 def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -124,6 +151,8 @@ def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[s
     "sandbox-resources-set", severity="medium", kinds=SANDBOX_POD_KINDS,
     description="Every sandbox container must set CPU and memory requests and limits.",
     remediation="Set resources.requests and resources.limits for cpu and memory on every (init) container.",
+    cel="(variables.podSpec.?initContainers.orValue([]) + variables.podSpec.?containers.orValue([])).all(c,"
+        " ['cpu', 'memory'].all(n, n in c.?resources.?requests.orValue({}) && n in c.?resources.?limits.orValue({})))",
 )
 def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -141,12 +170,25 @@ def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
                 yield f"{pod.path}: {container} does not set {', '.join(missing)}"
 
 
+def _runtime_class_cel(context: Context) -> str:
+    name = "variables.podSpec.?runtimeClassName.orValue('')"
+    conditions = []
+    classes = getattr(context.policy, "sandbox_runtime_classes", None)
+    if classes is not None:
+        conditions.append(f"{name} == '' || {name} in {literal(list(classes))}")
+    if context.policy.require_runtime_class:
+        conditions.append(f"{name} != ''")
+    body = " && ".join(f"({c})" for c in conditions) or "true"
+    return f"variables.trusted || !variables.hasPodSpec || ({body})"
+
+
 @FAMILY.object_rule(
     "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS, settings=("require_runtime_class",),
     description="Untrusted sandboxes must run under a sandboxing runtime class (gVisor, Kata) where the stack "
                 "requires it (policy.requireRuntimeClass).",
     remediation="Set runtimeClassName (for example gvisor or kata) in the template, or mark a vetted template "
                 "trust: trusted.",
+    cel=lambda context: _runtime_class_cel(context),
 )
 def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
     if not context.policy.require_runtime_class or is_trusted(manifest):
@@ -165,6 +207,9 @@ def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
                 "external enforcer.",
     remediation="Use networkPolicyManagement: Managed, or declare the enforcer (network.externalEnforcer, e.g. "
                 f"cilium), which sets the {EGRESS_ENFORCER_ANNOTATION} annotation.",
+    cel=f"object.?spec.?networkPolicyManagement.orValue('') in ['', 'Managed']"
+        " || (object.spec.networkPolicyManagement == 'Unmanaged'"
+        f" && object.?metadata.?annotations[?{literal(EGRESS_ENFORCER_ANNOTATION)}].orValue('') != '')",
 )
 def network_policy_in_force(manifest: Manifest, context: Context) -> Iterator[str]:
     management = dig(manifest, "spec", "networkPolicyManagement") or "Managed"
@@ -200,12 +245,32 @@ def _metadata_exposure(peers: Any) -> Iterator[str]:
                 yield f"allows egress to {network} without excepting the metadata range {blocked}"
 
 
+def _no_metadata_egress_cel() -> str:
+    """_metadata_exposure and _is_metadata_host in CEL (Kubernetes' cidr/ip libraries)."""
+    blocked = literal([str(n) for n in METADATA_NETWORKS])
+    peer_ok = (
+        "p.?ipBlock.orValue({}).size() == 0 || !isCIDR(p.ipBlock.?cidr.orValue(''))"
+        f" || {blocked}.all(m, !(cidr(m).containsCIDR(p.ipBlock.cidr) || cidr(p.ipBlock.cidr).containsCIDR(m))"
+        " || (!cidr(m).containsCIDR(p.ipBlock.cidr)"
+        " && p.ipBlock.?except.orValue([]).exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))"
+    )
+    egress = ("(object.kind == 'NetworkPolicy' ? object.?spec.?egress.orValue([])"
+              " : object.?spec.?networkPolicy.?egress.orValue([]))")
+    host = "d.trim().lowerAscii()"
+    hostnames = "^" + alternation(METADATA_HOSTNAMES) + r"\.*$"
+    domains = (f"object.kind != 'SandboxTemplate' || object.?metadata.?annotations[?{literal(ALLOWED_DOMAINS_ANNOTATION)}]"
+               f".orValue('').split(',').all(d, !{host}.matches({literal(hostnames)})"
+               f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim()))))")
+    return f"{egress}.all(r, r.?to.orValue([]).size() > 0 && r.to.all(p, {peer_ok})) && ({domains})"
+
+
 @FAMILY.object_rule(
     "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy"},
     description="No egress to link-local / cloud metadata addresses (169.254.0.0/16, fd00:ec2::254): they hand "
                 "out node credentials.",
     remediation="Add the metadata ranges to the ipBlock's except list (the builders do this for you) and never "
                 "allow-list 169.254.x.x or metadata host names.",
+    cel=_no_metadata_egress_cel(),
 )
 def no_metadata_egress(manifest: Manifest, context: Context) -> Iterator[str]:
     if manifest.get("kind") == "NetworkPolicy":
@@ -241,6 +306,8 @@ def _is_metadata_host(host: str) -> bool:
     "sandbox-env-injection", severity="high", kinds={"SandboxTemplate"}, settings=("environment",),
     description="In prod, claims may not override a template's environment (envVarsInjectionPolicy: Overrides).",
     remediation="Use envVarsInjectionPolicy: Disallowed (default) or Allowed in prod stacks.",
+    cel=lambda context: "object.?spec.?envVarsInjectionPolicy.orValue('') != 'Overrides'"
+    if context.environment == "prod" else "true",
 )
 def env_injection(manifest: Manifest, context: Context) -> Iterator[str]:
     if context.environment == "prod" and dig(manifest, "spec", "envVarsInjectionPolicy") == "Overrides":
@@ -275,10 +342,26 @@ def looks_like_credential(name: str, value: str) -> bool:
     return any(a in _KEY_QUALIFIERS and b == "KEY" for a, b in itertools.pairwise(words))
 
 
+def _env_no_credentials_cel() -> str:
+    """looks_like_credential in CEL: the name's words as regexes over the upper-cased name."""
+    sep, start, end = "[^A-Z0-9]", "(^|[^A-Z0-9])", "([^A-Z0-9]|$)"
+    secret_word = f"{start}{alternation(_SECRET_WORDS)}{end}"
+    not_a_value = f"{start}{alternation(_NOT_A_VALUE)}{sep}*$"
+    qualified_key = f"{start}{alternation(_KEY_QUALIFIERS)}{sep}+KEY{end}"
+    name = "e.?name.orValue('').upperAscii()"
+    credential = (f"e.value != '' && (e.value.matches({literal(_SECRET_VALUES.pattern)})"
+                  f" || ({name}.matches('[A-Z0-9]') && !{name}.matches({literal(not_a_value)})"
+                  f" && ({name}.matches({literal(secret_word)}) || {name}.matches({literal(qualified_key)}))))")
+    envs = ("(object.kind == 'SandboxClaim' ? [object.?spec.?env.orValue([])]"
+            " : variables.containers.map(c, c.?env.orValue([])))")
+    return f"{envs}.all(env, env.all(e, !has(e.value) || !({credential})))"
+
+
 @FAMILY.object_rule(
     "workload-env-no-credentials", severity="high", kinds=POD_KINDS | {"SandboxClaim"},
     description="No literal environment values that look like credentials: they end up in manifests, state and logs.",
     remediation="Move the value into a Secret and reference it with valueFrom.secretKeyRef (templates[].env[].secretKeyRef).",
+    cel=_env_no_credentials_cel(),
 )
 def env_no_credentials(manifest: Manifest, context: Context) -> Iterator[str]:
     for where, env in env_vars(manifest):
@@ -301,11 +384,28 @@ def reserved_key_problem(key: str) -> str | None:
     return domain
 
 
+def _reserved_metadata_cel() -> str:
+    """reserved_key_problem over metadata_maps, in CEL."""
+    reserved = [d for d in RESERVED_KEY_DOMAINS if d not in ("sandbox-infra.dev", "pulumi.com")]
+    pattern = "^([^/]*\\.)?" + alternation(reserved) + "/"
+    maps = ["object.?metadata.?labels", "object.?metadata.?annotations",
+            "variables.podMeta.?labels", "variables.podMeta.?annotations",
+            "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"]
+    listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
+    pool = "object.?spec.?virtualMachineTemplate.?metadata"
+    claim = "object.?spec.?additionalPodMetadata"
+    extra = (f" + (object.kind == 'VirtualMachinePool' ? [{pool}.?labels.orValue({{}}), {pool}.?annotations.orValue({{}})] : [])"
+             f" + (object.kind == 'SandboxClaim' ? [{claim}.?labels.orValue({{}}), {claim}.?annotations.orValue({{}})] : [])")
+    return (f"([{listed}]{extra}).all(m, m.all(k, !k.matches({literal(pattern)})"
+            f" || k in {literal(ALLOWED_RESERVED_KEYS)} || k.startsWith('app.kubernetes.io/')))")
+
+
 @FAMILY.object_rule(
     "sandbox-reserved-metadata", severity="medium", kinds=SANDBOX_KINDS,
     description="Reserved label/annotation prefixes (agents.x-k8s.io, kubernetes.io, kubevirt.io, ...) stay "
                 "untouched: the controllers read them to select and identify sandboxes.",
     remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own.",
+    cel=_reserved_metadata_cel(),
 )
 def reserved_metadata(manifest: Manifest, context: Context) -> Iterator[str]:
     for where, values in metadata_maps(manifest):
@@ -326,6 +426,14 @@ AUTOSCALER_MAXIMUM: dict[str, tuple[str, int | None]] = {
 }
 
 
+def _warm_pool_cap_cel(cap: int) -> str:
+    autoscalers = " : ".join(
+        f"object.kind == {literal(kind)} ? object.?spec.?{field}.orValue({cap + 1 if default is None else default}) <= {cap}"
+        for kind, (field, default) in AUTOSCALER_MAXIMUM.items())
+    return (f"object.kind in {literal(WARM_POOL_KINDS)} ? object.?spec.?replicas.orValue(1) <= {cap}"
+            f" : !(object.?spec.?scaleTargetRef.?kind.orValue('') in {literal(WARM_POOL_KINDS)}) || ({autoscalers} : true)")
+
+
 @FAMILY.object_rule(
     "sandbox-warm-pool-cap", severity="medium", kinds=WARM_POOL_KINDS | set(AUTOSCALER_MAXIMUM),
     settings=("max_warm_pool_replicas",),
@@ -333,6 +441,7 @@ AUTOSCALER_MAXIMUM: dict[str, tuple[str, int | None]] = {
                 "maximum of any autoscaler (HPA, KEDA ScaledObject) that resizes a pool.",
     remediation="Lower replicas (or the autoscaler's maxReplicas / maxReplicaCount, e.g. a lower "
                 "slo.autoscaling.maxClaimRate), or raise policy.maxWarmPoolReplicas for the stack deliberately.",
+    cel=lambda context: _warm_pool_cap_cel(context.policy.max_warm_pool_replicas),
 )
 def warm_pool_cap(manifest: Manifest, context: Context) -> Iterator[str]:
     cap = context.policy.max_warm_pool_replicas

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .rule import Context, Manifest, RuleFamily, Violation
-from .workloads import dig
+from .vocabulary import TENANT_LABEL
+from .workloads import as_list, dig, labels
 
 FAMILY = RuleFamily("stack")
 
@@ -54,3 +55,27 @@ def unique_objects(manifests: list[Manifest], context: Context) -> Iterator[tupl
             yield index, f"duplicates object #{seen[key] + 1} ({key[0]} {namespace + '/' if namespace else ''}{name})"
         else:
             seen[key] = index
+
+
+@FAMILY.stack_rule(
+    "admission-policies-enforced", severity="high", settings=("environment",),
+    description="In prod, every rule admission can judge is deployed as a ValidatingAdmissionPolicy with a binding "
+                "that denies (policy.admission: enforce), so nothing reaches a tenant namespace past the policy.",
+    remediation="Set policy.admission: enforce (the default) and keep the generated sandbox-infra-* "
+                "ValidatingAdmissionPolicies and their bindings.",
+)
+def admission_policies_enforced(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation | str]]:
+    from .admission import enforceable, policy_name  # admission.py reads the full rule list, this module is part of it
+
+    tenants = [i for i, m in enumerate(manifests) if m.get("kind") == "Namespace" and TENANT_LABEL in labels(m)]
+    if context.environment != "prod" or not tenants:
+        return
+    policies = {dig(m, "metadata", "name") for m in manifests if m.get("kind") == "ValidatingAdmissionPolicy"}
+    denying = {dig(m, "spec", "policyName") for m in manifests if m.get("kind") == "ValidatingAdmissionPolicyBinding"
+               and "Deny" in as_list(dig(m, "spec", "validationActions"))}
+    missing = sorted(name for name in map(policy_name, enforceable()) if name not in policies)
+    not_denying = sorted(name for name in map(policy_name, enforceable()) if name in policies and name not in denying)
+    if missing:
+        yield tenants[0], f"admission policies missing in prod: {', '.join(missing)}"
+    if not_denying:
+        yield tenants[0], f"admission policies without a denying (validationActions: [Deny]) binding in prod: {', '.join(not_denying)}"

@@ -1,0 +1,174 @@
+"""The rules as ValidatingAdmissionPolicies: the cluster itself refuses what the policy forbids.
+
+Every object rule declares its check in CEL next to its Python (`cel=` on the rule); this
+module turns each into a ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, run by
+the kube-apiserver itself, no webhook) and its bindings. The policy's message carries the
+rule id, so one id names a finding from preview to admission. The stack's settings are
+baked into the CEL, so a policy says exactly what `check --stack` says for that stack.
+
+Scope: the objects a rule looks at (its `kinds`), in the stack's tenant namespaces (the
+namespaces carrying TENANT_LABEL, including the Namespace objects themselves); the
+cluster-scoped kinds (ClusterRole, ClusterRoleBinding) only where the stack manages them
+(MANAGED_BY_LABEL), since judging every ClusterRole would refuse the cluster's own
+(cluster-admin grants '*'); the KubeVirt CR in KubeVirt's namespace.
+
+Rules admission cannot judge are listed by NOT_AT_ADMISSION with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from . import RULES
+from .cel import VARIABLES, literal, variables_used
+from .exceptions import UPSTREAM_EXCEPTIONS
+from .rule import Context, Rule
+from .vocabulary import DOMAIN, MANAGED_BY_LABEL, TENANT_LABEL, Manifest
+
+API_VERSION = "admissionregistration.k8s.io/v1"
+AdmissionMode = Literal["off", "audit", "enforce"]
+VALIDATION_ACTIONS: dict[str, list[str]] = {"audit": ["Audit", "Warn"], "enforce": ["Deny"]}
+RULE_ANNOTATION = f"{DOMAIN}/rule"
+
+KUBEVIRT_NAMESPACE = "kubevirt"
+"""Upstream's namespace for KubeVirt: where a stack without KubeVirt still guards a KubeVirt CR
+someone installs later."""
+
+STACK_RULE_REASON = "needs every object of the stack at once; admission sees one object per request"
+
+# Kind -> (API group, resource, namespaced) for every kind an object rule looks at.
+RESOURCES: dict[str, tuple[str, str, bool]] = {
+    "Pod": ("", "pods", True),
+    "PodTemplate": ("", "podtemplates", True),
+    "ReplicationController": ("", "replicationcontrollers", True),
+    "Namespace": ("", "namespaces", False),
+    "Deployment": ("apps", "deployments", True),
+    "ReplicaSet": ("apps", "replicasets", True),
+    "StatefulSet": ("apps", "statefulsets", True),
+    "DaemonSet": ("apps", "daemonsets", True),
+    "Job": ("batch", "jobs", True),
+    "CronJob": ("batch", "cronjobs", True),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies", True),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers", True),
+    "ScaledObject": ("keda.sh", "scaledobjects", True),
+    "Role": ("rbac.authorization.k8s.io", "roles", True),
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings", True),
+    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles", False),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings", False),
+    "Sandbox": ("agents.x-k8s.io", "sandboxes", True),
+    "SandboxTemplate": ("extensions.agents.x-k8s.io", "sandboxtemplates", True),
+    "SandboxWarmPool": ("extensions.agents.x-k8s.io", "sandboxwarmpools", True),
+    "SandboxClaim": ("extensions.agents.x-k8s.io", "sandboxclaims", True),
+    "VirtualMachine": ("kubevirt.io", "virtualmachines", True),
+    "VirtualMachineInstance": ("kubevirt.io", "virtualmachineinstances", True),
+    "VirtualMachineInstanceReplicaSet": ("kubevirt.io", "virtualmachineinstancereplicasets", True),
+    "VirtualMachinePool": ("pool.kubevirt.io", "virtualmachinepools", True),
+    "KubeVirt": ("kubevirt.io", "kubevirts", True),
+}
+
+
+def is_enforceable(rule: Rule) -> bool:
+    return rule.scope == "object" and rule.cel is not None
+
+
+def enforceable(rules: tuple[Rule, ...] = RULES) -> list[Rule]:
+    """The rules admission judges: object rules with CEL."""
+    return [rule for rule in rules if is_enforceable(rule)]
+
+
+def not_at_admission(rules: tuple[Rule, ...] = RULES) -> dict[str, str]:
+    """Rule name -> why admission cannot judge it."""
+    return {rule.name: rule.not_at_admission or STACK_RULE_REASON for rule in rules if not is_enforceable(rule)}
+
+
+def policy_name(rule: Rule) -> str:
+    return f"sandbox-infra-{rule.name}"
+
+
+def _exceptions_cel(rule: Rule) -> str:
+    """Upstream exceptions covering a whole object (exceptions.py) let that object through; the
+    ones scoped to parts of an object are part of the rule's own CEL."""
+    return " || ".join(
+        f"(object.kind == {literal(e.kind)} && object.metadata.name == {literal(e.name)}"
+        f" && object.?metadata.?namespace.orValue('') == {literal(e.namespace)})"
+        for e in UPSTREAM_EXCEPTIONS if e.rule == rule.name and e.subjects is None)
+
+
+def expression(rule: Rule, context: Context) -> str:
+    cel = rule.admission_cel(context)
+    if cel is None:
+        raise ValueError(f"rule {rule.name} has no CEL: {not_at_admission()[rule.name]}")
+    excepted = _exceptions_cel(rule)
+    return f"{excepted} || ({cel})" if excepted else cel
+
+
+def _resource_rules(kinds: list[str]) -> list[dict]:
+    by_group: dict[str, set[str]] = {}
+    for kind in kinds:
+        group, plural, _ = RESOURCES[kind]
+        by_group.setdefault(group, set()).add(plural)
+    return [{"apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+             "resources": sorted(plurals)} for group, plurals in sorted(by_group.items())]
+
+
+def validating_policy(rule: Rule, context: Context) -> Manifest:
+    cel = expression(rule, context)
+    return {
+        "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy",
+        "metadata": {
+            "name": policy_name(rule),
+            "labels": dict([MANAGED_BY_LABEL]),
+            "annotations": {RULE_ANNOTATION: rule.name, f"{DOMAIN}/severity": rule.severity,
+                            f"{DOMAIN}/settings": context.source},
+        },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": _resource_rules(sorted(rule.kinds or ()))},
+            "variables": [{"name": name, "expression": VARIABLES[name]} for name in variables_used(cel)],
+            "validations": [{
+                "expression": cel,
+                "message": f"{rule.name}: {rule.description} Fix: {rule.remediation}",
+                "reason": "Forbidden",
+            }],
+        },
+    }
+
+
+def _scopes(kinds: frozenset[str], kubevirt_namespace: str) -> list[tuple[str, list[str], dict]]:
+    """(binding name suffix, kinds, match) for each place the rule's kinds live."""
+    tenant = sorted(k for k in kinds if k != "KubeVirt" and (RESOURCES[k][2] or k == "Namespace"))
+    cluster = sorted(k for k in kinds if not RESOURCES[k][2] and k != "Namespace")
+    scopes = []
+    if tenant:
+        scopes.append(("", tenant, {"namespaceSelector": {"matchExpressions": [
+            {"key": TENANT_LABEL, "operator": "Exists"}]}}))
+    if cluster:
+        scopes.append(("-cluster", cluster, {"objectSelector": {"matchLabels": dict([MANAGED_BY_LABEL])}}))
+    if "KubeVirt" in kinds:
+        scopes.append(("-kubevirt", ["KubeVirt"], {"namespaceSelector": {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [kubevirt_namespace]}]}}))
+    return scopes
+
+
+def bindings(rule: Rule, mode: AdmissionMode, kubevirt_namespace: str | None = None) -> list[Manifest]:
+    return [{
+        "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy_name(rule) + suffix, "labels": dict([MANAGED_BY_LABEL]),
+                     "annotations": {RULE_ANNOTATION: rule.name}},
+        "spec": {
+            "policyName": policy_name(rule),
+            "validationActions": VALIDATION_ACTIONS[mode],
+            "matchResources": {**match, "resourceRules": _resource_rules(kinds)},
+        },
+    } for suffix, kinds, match in _scopes(rule.kinds or frozenset(), kubevirt_namespace or KUBEVIRT_NAMESPACE)]
+
+
+def admission_policies(context: Context, mode: AdmissionMode, kubevirt_namespace: str | None = None) -> list[Manifest]:
+    """Every enforceable rule as a policy and its bindings (nothing when mode is off)."""
+    if mode == "off":
+        return []
+    objects: list[Manifest] = []
+    for rule in enforceable():
+        objects.append(validating_policy(rule, context))
+        objects += bindings(rule, mode, kubevirt_namespace)
+    return objects
