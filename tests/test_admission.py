@@ -5,6 +5,7 @@ is measured on a live API server (tests/e2e/test_admission.py)."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 from sandbox_policy import RULES, Context, check
@@ -31,6 +32,12 @@ def test_every_rule_is_enforceable_at_admission_or_says_why() -> None:
         assert (rule.cel is not None) != (rule.name in not_at_admission()), rule.name
         assert rule.kinds is None or set(rule.kinds) <= set(RESOURCES), f"{rule.name}: kinds without a resource"
     assert len(enforceable()) == 37
+
+
+def test_docs_list_every_rule_admission_cannot_judge() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "admission.md").read_text()
+    missing = [f"| `{name}` | {reason}" for name, reason in not_at_admission().items() if f"| `{name}` | {reason}" not in docs]
+    assert missing == [], "docs/admission.md lacks (or has stale) rows:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)

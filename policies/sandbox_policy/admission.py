@@ -34,6 +34,14 @@ KUBEVIRT_NAMESPACE = "kubevirt"
 """Upstream's namespace for KubeVirt: where a stack without KubeVirt still guards a KubeVirt CR
 someone installs later."""
 
+CONTROLLER_NAMESPACES = ("agent-sandbox-system",)
+"""Where the agent-sandbox controller runs (fixed upstream); KubeVirt's namespace is added per stack."""
+CONTROLLER_WRITTEN = frozenset({"sandbox-reserved-metadata"})
+"""Rules about what the controllers write: the reserved labels and annotations are the
+controllers' own (the sandbox controller labels each Sandbox and pod it makes from a claim or a
+pool, virt-controller each VMI), so requests by the controllers' service accounts are not judged
+by them (matchConditions); everyone else's are."""
+
 STACK_RULE_REASON = "needs every object of the stack at once; admission sees one object per request"
 
 # Kind -> (API group, resource, namespaced) for every kind an object rule looks at.
@@ -111,7 +119,15 @@ def _resource_rules(kinds: list[str]) -> list[dict]:
              "resources": sorted(plurals)} for group, plurals in sorted(by_group.items())]
 
 
-def validating_policy(rule: Rule, context: Context) -> Manifest:
+def _match_conditions(rule: Rule, kubevirt_namespace: str) -> list[dict]:
+    if rule.name not in CONTROLLER_WRITTEN:
+        return []
+    groups = [f"system:serviceaccounts:{ns}" for ns in (*CONTROLLER_NAMESPACES, kubevirt_namespace)]
+    return [{"name": "not-by-the-controllers",
+             "expression": f"!request.userInfo.groups.exists(g, g in {literal(groups)})"}]
+
+
+def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | None = None) -> Manifest:
     cel = expression(rule, context)
     return {
         "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy",
@@ -124,6 +140,8 @@ def validating_policy(rule: Rule, context: Context) -> Manifest:
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {"resourceRules": _resource_rules(sorted(rule.kinds or ()))},
+            **({"matchConditions": conditions} if (conditions := _match_conditions(
+                rule, kubevirt_namespace or KUBEVIRT_NAMESPACE)) else {}),
             "variables": [{"name": name, "expression": VARIABLES[name]} for name in variables_used(cel)],
             "validations": [{
                 "expression": cel,
@@ -169,6 +187,6 @@ def admission_policies(context: Context, mode: AdmissionMode, kubevirt_namespace
         return []
     objects: list[Manifest] = []
     for rule in enforceable():
-        objects.append(validating_policy(rule, context))
+        objects.append(validating_policy(rule, context, kubevirt_namespace))
         objects += bindings(rule, mode, kubevirt_namespace)
     return objects

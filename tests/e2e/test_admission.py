@@ -192,6 +192,7 @@ def test_admission_verdicts_equal_the_offline_verdicts(kube: Kube, capsys: pytes
             for line in lines[:10]:
                 print(f"  DISAGREE {rule}: {line}")
     assert pairs > 1000 and bad_pairs > 100, "the corpus shrank: too few verdicts to mean anything"
+    assert not refused, "examples must be valid Kubernetes objects, or admission never judges them"
     assert not disagree, f"admission and offline verdicts differ for {sorted(disagree)}"
 
 
