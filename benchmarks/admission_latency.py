@@ -15,6 +15,7 @@ Prints figures; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -97,17 +98,19 @@ def main(argv: list[str] | None = None) -> int:
             activation.wait()  # the canary comes after the deletions in the same watch
     print(f"admission latency, dev stack: {len(objects)} objects x {args.repeat} dry-run creates, "
           f"{sum(m['kind'] == 'ValidatingAdmissionPolicy' for m in policies)} policies in enforce vs none")
-    print(f"{'object':60} {'off p50':>8} {'off p99':>8} {'on p50':>8} {'on p99':>8} {'added p99':>9}  (ms)")
+    print(f"{'object':58} {'off p50':>7} {'off p99':>7} {'on p50':>7} {'on p99':>7} {'+p50':>6} {'+p99':>7}  (ms)")
     added = []
     for index, manifest in enumerate(objects):
         row = [percentile(off[index], 50), percentile(off[index], 99), percentile(on[index], 50), percentile(on[index], 99)]
         added.append(row[3] - row[1])
-        print(f"{name(manifest)[:60]:60} {row[0]:8.2f} {row[1]:8.2f} {row[2]:8.2f} {row[3]:8.2f} {added[-1]:9.2f}")
+        print(f"{name(manifest)[:58]:58} {row[0]:7.2f} {row[1]:7.2f} {row[2]:7.2f} {row[3]:7.2f} {row[2] - row[0]:6.2f} "
+              f"{added[-1]:7.2f}")
     every_off = [t for ts in off.values() for t in ts]
     every_on = [t for ts in on.values() for t in ts]
     print(f"all objects: off p50 {percentile(every_off, 50):.2f} ms p99 {percentile(every_off, 99):.2f} ms; "
           f"enforce p50 {percentile(every_on, 50):.2f} ms p99 {percentile(every_on, 99):.2f} ms; "
           f"largest p99 added to one object: {max(added):.2f} ms ({name(objects[added.index(max(added))])})")
+    print(f"load average while measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     return 0
 
 

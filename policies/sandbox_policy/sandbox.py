@@ -128,7 +128,7 @@ def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
     description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off.",
     remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken projections "
                 "and KubeVirt serviceAccount volumes.",
-    cel=f"(!variables.hasPodSpec || variables.podSpec.?automountServiceAccountToken.orValue(true) == false)"
+    cel="(!variables.hasPodSpec || variables.podSpec.?automountServiceAccountToken.orValue(true) == false)"
         " && variables.podSpec.?volumes.orValue([]).all(v, v.?projected.?sources.orValue([]).all(s,"
         " !has(s.serviceAccountToken) && !has(s.podCertificate)))"
         " && variables.vmVolumes.all(v, !has(v.serviceAccount))",

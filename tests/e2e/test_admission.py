@@ -20,7 +20,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
@@ -37,7 +36,7 @@ from sandbox_policy.exceptions import exception_for
 
 from components.specs.loader import load_stack
 from tests.policy_support import EXAMPLES, documents, example_context, require_upstream
-from tests.test_policy_mutations import ANY_WORKLOAD, KUBEVIRT, MUTATIONS, VM_EXTENSION, stacks_under_test
+from tests.test_policy_mutations import ANY_WORKLOAD, KUBEVIRT, MUTATIONS, stacks_under_test
 
 from .admission_env import VAP_API, Activation, Manifest, namespaced, register_stand_ins, verdict
 from .controlplane import ControlPlane
