@@ -42,6 +42,8 @@ class KubeVirt(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sandbox-infra:index:KubeVirt", name, None, opts)
         self.version = spec.version
+        self.namespace: str | None = None
+        """KubeVirt's namespace where the stack installs it (an external install's is not known)."""
         if spec.install == "external":
             check = RequiredCrds(f"{name}-crds", [KUBEVIRT_CRD, *VM_CRDS, POOL_CRD], "KubeVirt",
                                  pulumi.ResourceOptions(parent=self))
