@@ -61,7 +61,8 @@ def test_tenant_bindings_select_tenant_namespaces_and_cluster_objects_only_when_
     bindings = {b["metadata"]["name"]: b["spec"]["matchResources"] for b in manifests
                 if b["kind"] == "ValidatingAdmissionPolicyBinding"}
     tenant = bindings["sandbox-infra-rbac-no-wildcards"]
-    assert tenant["namespaceSelector"] == {"matchExpressions": [{"key": "sandbox-infra.dev/tenant", "operator": "Exists"}]}
+    assert tenant["namespaceSelector"] == {"matchExpressions": [
+        {"key": "sandbox-infra.dev/tenant", "operator": "In", "values": ["agents-prod"]}]}
     assert tenant["resourceRules"][0]["resources"] == ["roles"]
     cluster = bindings["sandbox-infra-rbac-no-wildcards-cluster"]
     assert cluster["objectSelector"] == {"matchLabels": {"app.kubernetes.io/managed-by": "sandbox-infra"}}
@@ -72,7 +73,7 @@ def test_tenant_bindings_select_tenant_namespaces_and_cluster_objects_only_when_
 
 def test_admission_off_deploys_nothing() -> None:
     spec, _ = shipped("dev")
-    assert admission_policies(spec.policy_context(), "off") == []
+    assert admission_policies(spec.policy_context(), "off", ["agents-dev"]) == []
 
 
 @pytest.mark.parametrize("mode", ["off", "audit"])

@@ -6,8 +6,8 @@ the kube-apiserver itself, no webhook) and its bindings. The policy's message ca
 rule id, so one id names a finding from preview to admission. The stack's settings are
 baked into the CEL, so a policy says exactly what `check --stack` says for that stack.
 
-Scope: the objects a rule looks at (its `kinds`), in the stack's tenant namespaces (the
-namespaces carrying TENANT_LABEL, including the Namespace objects themselves); the
+Scope: the objects a rule looks at (its `kinds`), in the stack's tenant namespaces (selected
+by TENANT_LABEL, which names the tenant; the Namespace objects themselves included); the
 cluster-scoped kinds (ClusterRole, ClusterRoleBinding) only where the stack manages them
 (MANAGED_BY_LABEL), since judging every ClusterRole would refuse the cluster's own
 (cluster-admin grants '*'); the KubeVirt CR in KubeVirt's namespace.
@@ -129,6 +129,18 @@ def _match_conditions(rule: Rule, kubevirt_namespace: str) -> list[dict]:
 
 def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | None = None) -> Manifest:
     cel = expression(rule, context)
+    spec: dict = {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": _resource_rules(sorted(rule.kinds or ()))}}
+    conditions = _match_conditions(rule, kubevirt_namespace or KUBEVIRT_NAMESPACE)
+    if conditions:
+        spec["matchConditions"] = conditions
+    names = variables_used(cel)
+    if names:  # an empty list is dropped by the API server, so render none
+        spec["variables"] = [{"name": name, "expression": VARIABLES[name]} for name in names]
+    spec["validations"] = [{
+        "expression": cel,
+        "message": f"{rule.name}: {rule.description} Fix: {rule.remediation}",
+        "reason": "Forbidden",
+    }]
     return {
         "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy",
         "metadata": {
@@ -137,29 +149,20 @@ def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | No
             "annotations": {RULE_ANNOTATION: rule.name, f"{DOMAIN}/severity": rule.severity,
                             f"{DOMAIN}/settings": context.source},
         },
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": _resource_rules(sorted(rule.kinds or ()))},
-            **({"matchConditions": conditions} if (conditions := _match_conditions(
-                rule, kubevirt_namespace or KUBEVIRT_NAMESPACE)) else {}),
-            "variables": [{"name": name, "expression": VARIABLES[name]} for name in variables_used(cel)],
-            "validations": [{
-                "expression": cel,
-                "message": f"{rule.name}: {rule.description} Fix: {rule.remediation}",
-                "reason": "Forbidden",
-            }],
-        },
+        "spec": spec,
     }
 
 
-def _scopes(kinds: frozenset[str], kubevirt_namespace: str) -> list[tuple[str, list[str], dict]]:
+def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str) -> list[tuple[str, list[str], dict]]:
     """(binding name suffix, kinds, match) for each place the rule's kinds live."""
     tenant = sorted(k for k in kinds if k != "KubeVirt" and (RESOURCES[k][2] or k == "Namespace"))
     cluster = sorted(k for k in kinds if not RESOURCES[k][2] and k != "Namespace")
     scopes = []
-    if tenant:
+    if tenant and tenants:
+        # This stack's tenants, not every namespace with the label: another stack's tenants
+        # in the same cluster are judged by that stack's settings.
         scopes.append(("", tenant, {"namespaceSelector": {"matchExpressions": [
-            {"key": TENANT_LABEL, "operator": "Exists"}]}}))
+            {"key": TENANT_LABEL, "operator": "In", "values": sorted(tenants)}]}}))
     if cluster:
         scopes.append(("-cluster", cluster, {"objectSelector": {"matchLabels": dict([MANAGED_BY_LABEL])}}))
     if "KubeVirt" in kinds:
@@ -168,7 +171,7 @@ def _scopes(kinds: frozenset[str], kubevirt_namespace: str) -> list[tuple[str, l
     return scopes
 
 
-def bindings(rule: Rule, mode: AdmissionMode, kubevirt_namespace: str | None = None) -> list[Manifest]:
+def bindings(rule: Rule, mode: AdmissionMode, tenants: list[str], kubevirt_namespace: str | None = None) -> list[Manifest]:
     return [{
         "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": policy_name(rule) + suffix, "labels": dict([MANAGED_BY_LABEL]),
@@ -178,15 +181,17 @@ def bindings(rule: Rule, mode: AdmissionMode, kubevirt_namespace: str | None = N
             "validationActions": VALIDATION_ACTIONS[mode],
             "matchResources": {**match, "resourceRules": _resource_rules(kinds)},
         },
-    } for suffix, kinds, match in _scopes(rule.kinds or frozenset(), kubevirt_namespace or KUBEVIRT_NAMESPACE)]
+    } for suffix, kinds, match in _scopes(rule.kinds or frozenset(), tenants, kubevirt_namespace or KUBEVIRT_NAMESPACE)]
 
 
-def admission_policies(context: Context, mode: AdmissionMode, kubevirt_namespace: str | None = None) -> list[Manifest]:
-    """Every enforceable rule as a policy and its bindings (nothing when mode is off)."""
+def admission_policies(context: Context, mode: AdmissionMode, tenants: list[str],
+                       kubevirt_namespace: str | None = None) -> list[Manifest]:
+    """Every enforceable rule as a policy and its bindings, for the stack's tenant namespaces
+    (nothing when mode is off)."""
     if mode == "off":
         return []
     objects: list[Manifest] = []
     for rule in enforceable():
         objects.append(validating_policy(rule, context, kubevirt_namespace))
-        objects += bindings(rule, mode, kubevirt_namespace)
+        objects += bindings(rule, mode, tenants, kubevirt_namespace)
     return objects

@@ -201,7 +201,7 @@ def test_every_generated_policy_of_every_stack_is_accepted(kube: Kube, capsys: p
     warnings = []
     for stack in SHIPPED_STACKS:
         spec = load_stack(stack)
-        for manifest in admission_policies(spec.policy_context(), "enforce"):
+        for manifest in admission_policies(spec.policy_context(), "enforce", [t.name for t in spec.tenants]):
             if manifest["kind"] != "ValidatingAdmissionPolicy":
                 continue
             manifest["metadata"]["name"] = f"{stack}-{manifest['metadata']['name']}"
@@ -232,16 +232,18 @@ def test_stack_bindings_guard_tenant_namespaces_and_the_stack_cluster_objects(ku
     for manifest in objects:
         kube.create(manifest)
     tenant = next(m for m in render("prod") if m["kind"] == "Namespace" and m["metadata"]["name"] == "agents-prod")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "eq-tenant", "labels": tenant["metadata"]["labels"]}})
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "eq-other"}})
+    kube.create(tenant)
+    # Someone else's tenant: labelled like one, but not this stack's.
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "eq-other", "labels": {**tenant["metadata"]["labels"], "sandbox-infra.dev/tenant": "eq-other"}}})
     Activation(kube, NAMESPACE).wait()
     template = next(m for m in render("prod") if m["kind"] == "SandboxTemplate")
-    bad = namespaced(template, "eq-tenant")
+    bad = copy.deepcopy(template)
     bad["spec"]["podTemplate"]["spec"]["hostPID"] = True
     result, policy, message = verdict(kube, bad)
     assert (result, policy) == ("denied", "sandbox-infra-pss-host-namespaces"), message
     assert "pss-host-namespaces: " in message
-    assert verdict(kube, namespaced(template, "eq-tenant"))[0] == "admitted"
+    assert verdict(kube, template)[0] == "admitted"
     assert verdict(kube, namespaced(bad, "eq-other"))[0] == "admitted"
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "everything", "labels": {"app.kubernetes.io/managed-by": "sandbox-infra"}},
