@@ -45,7 +45,8 @@ def test_policies_follow_the_stack_setting(stack: str) -> None:
     spec, manifests = shipped(stack)
     policies = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"]
     bindings = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicyBinding"]
-    assert sorted(p["metadata"]["name"] for p in policies) == sorted(map(policy_name, enforceable()))
+    kubevirt = spec.kubevirt is not None
+    assert sorted(p["metadata"]["name"] for p in policies) == sorted(map(policy_name, enforceable(kubevirt=kubevirt)))
     actions = {"audit": ["Audit", "Warn"], "enforce": ["Deny"]}[spec.policy.admission]
     assert {b["spec"]["policyName"] for b in bindings} == {p["metadata"]["name"] for p in policies}
     assert all(b["spec"]["validationActions"] == actions for b in bindings)
@@ -57,12 +58,12 @@ def test_policies_follow_the_stack_setting(stack: str) -> None:
 
 
 def test_tenant_bindings_select_tenant_namespaces_and_cluster_objects_only_when_the_stack_manages_them() -> None:
-    _, manifests = shipped("prod")
+    _, manifests = shipped("dev")
     bindings = {b["metadata"]["name"]: b["spec"]["matchResources"] for b in manifests
                 if b["kind"] == "ValidatingAdmissionPolicyBinding"}
     tenant = bindings["sandbox-infra-rbac-no-wildcards"]
     assert tenant["namespaceSelector"] == {"matchExpressions": [
-        {"key": "sandbox-infra.dev/tenant", "operator": "In", "values": ["agents-prod"]}]}
+        {"key": "sandbox-infra.dev/tenant", "operator": "In", "values": ["agents-dev"]}]}
     assert tenant["resourceRules"][0]["resources"] == ["roles"]
     cluster = bindings["sandbox-infra-rbac-no-wildcards-cluster"]
     assert cluster["objectSelector"] == {"matchLabels": {"app.kubernetes.io/managed-by": "sandbox-infra"}}

@@ -10,7 +10,7 @@ Scope: the objects a rule looks at (its `kinds`), in the stack's tenant namespac
 by TENANT_LABEL, which names the tenant; the Namespace objects themselves included); the
 cluster-scoped kinds (ClusterRole, ClusterRoleBinding) only where the stack manages them
 (MANAGED_BY_LABEL), since judging every ClusterRole would refuse the cluster's own
-(cluster-admin grants '*'); the KubeVirt CR in KubeVirt's namespace.
+(cluster-admin grants '*'); the KubeVirt CR in the namespace where the stack installs KubeVirt.
 
 Rules admission cannot judge are listed by NOT_AT_ADMISSION with the reason.
 """
@@ -29,10 +29,6 @@ API_VERSION = "admissionregistration.k8s.io/v1"
 AdmissionMode = Literal["off", "audit", "enforce"]
 VALIDATION_ACTIONS: dict[str, list[str]] = {"audit": ["Audit", "Warn"], "enforce": ["Deny"]}
 RULE_ANNOTATION = f"{DOMAIN}/rule"
-
-KUBEVIRT_NAMESPACE = "kubevirt"
-"""Upstream's namespace for KubeVirt: where a stack without KubeVirt still guards a KubeVirt CR
-someone installs later."""
 
 CONTROLLER_NAMESPACES = ("agent-sandbox-system",)
 """Where the agent-sandbox controller runs (fixed upstream); KubeVirt's namespace is added per stack."""
@@ -79,9 +75,10 @@ def is_enforceable(rule: Rule) -> bool:
     return rule.scope == "object" and rule.cel is not None
 
 
-def enforceable(rules: tuple[Rule, ...] = RULES) -> list[Rule]:
-    """The rules admission judges: object rules with CEL."""
-    return [rule for rule in rules if is_enforceable(rule)]
+def enforceable(rules: tuple[Rule, ...] = RULES, *, kubevirt: bool = True) -> list[Rule]:
+    """The rules admission judges: object rules with CEL (those only about the KubeVirt CR only
+    where the stack runs KubeVirt)."""
+    return [rule for rule in rules if is_enforceable(rule) and (kubevirt or set(rule.kinds or ()) != {"KubeVirt"})]
 
 
 def not_at_admission(rules: tuple[Rule, ...] = RULES) -> dict[str, str]:
@@ -119,10 +116,11 @@ def _resource_rules(kinds: list[str]) -> list[dict]:
              "resources": sorted(plurals)} for group, plurals in sorted(by_group.items())]
 
 
-def _match_conditions(rule: Rule, kubevirt_namespace: str) -> list[dict]:
+def _match_conditions(rule: Rule, kubevirt_namespace: str | None) -> list[dict]:
     if rule.name not in CONTROLLER_WRITTEN:
         return []
-    groups = [f"system:serviceaccounts:{ns}" for ns in (*CONTROLLER_NAMESPACES, kubevirt_namespace)]
+    namespaces = (*CONTROLLER_NAMESPACES, kubevirt_namespace) if kubevirt_namespace else CONTROLLER_NAMESPACES
+    groups = [f"system:serviceaccounts:{ns}" for ns in namespaces]
     return [{"name": "not-by-the-controllers",
              "expression": f"!request.userInfo.groups.exists(g, g in {literal(groups)})"}]
 
@@ -130,7 +128,7 @@ def _match_conditions(rule: Rule, kubevirt_namespace: str) -> list[dict]:
 def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | None = None) -> Manifest:
     cel = expression(rule, context)
     spec: dict = {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": _resource_rules(sorted(rule.kinds or ()))}}
-    conditions = _match_conditions(rule, kubevirt_namespace or KUBEVIRT_NAMESPACE)
+    conditions = _match_conditions(rule, kubevirt_namespace)
     if conditions:
         spec["matchConditions"] = conditions
     names = variables_used(cel)
@@ -153,7 +151,7 @@ def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | No
     }
 
 
-def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str) -> list[tuple[str, list[str], dict]]:
+def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str | None) -> list[tuple[str, list[str], dict]]:
     """(binding name suffix, kinds, match) for each place the rule's kinds live."""
     tenant = sorted(k for k in kinds if k != "KubeVirt" and (RESOURCES[k][2] or k == "Namespace"))
     cluster = sorted(k for k in kinds if not RESOURCES[k][2] and k != "Namespace")
@@ -165,7 +163,7 @@ def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str) 
             {"key": TENANT_LABEL, "operator": "In", "values": sorted(tenants)}]}}))
     if cluster:
         scopes.append(("-cluster", cluster, {"objectSelector": {"matchLabels": dict([MANAGED_BY_LABEL])}}))
-    if "KubeVirt" in kinds:
+    if "KubeVirt" in kinds and kubevirt_namespace:
         scopes.append(("-kubevirt", ["KubeVirt"], {"namespaceSelector": {"matchExpressions": [
             {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [kubevirt_namespace]}]}}))
     return scopes
@@ -181,17 +179,17 @@ def bindings(rule: Rule, mode: AdmissionMode, tenants: list[str], kubevirt_names
             "validationActions": VALIDATION_ACTIONS[mode],
             "matchResources": {**match, "resourceRules": _resource_rules(kinds)},
         },
-    } for suffix, kinds, match in _scopes(rule.kinds or frozenset(), tenants, kubevirt_namespace or KUBEVIRT_NAMESPACE)]
+    } for suffix, kinds, match in _scopes(rule.kinds or frozenset(), tenants, kubevirt_namespace)]
 
 
 def admission_policies(context: Context, mode: AdmissionMode, tenants: list[str],
                        kubevirt_namespace: str | None = None) -> list[Manifest]:
-    """Every enforceable rule as a policy and its bindings, for the stack's tenant namespaces
-    (nothing when mode is off)."""
+    """Every enforceable rule as a policy and its bindings, for the stack's tenant namespaces and
+    its KubeVirt (nothing when mode is off)."""
     if mode == "off":
         return []
     objects: list[Manifest] = []
-    for rule in enforceable():
+    for rule in enforceable(kubevirt=kubevirt_namespace is not None):
         objects.append(validating_policy(rule, context, kubevirt_namespace))
         objects += bindings(rule, mode, tenants, kubevirt_namespace)
     return objects

@@ -92,7 +92,8 @@ def corpus_examples() -> Iterator[Example]:
 
 class Judge:
     """Every (rule, settings) variant needed, installed once as the generated policy bound by its
-    own label in enforce; then the verdict of each rule on each example."""
+    own label in enforce; then the verdict of each rule on each example. One per control plane:
+    the labels number the variants."""
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
@@ -148,12 +149,16 @@ def kube(plane: ControlPlane) -> Kube:
     return kube
 
 
-def test_admission_verdicts_equal_the_offline_verdicts(kube: Kube, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def judge(kube: Kube) -> Judge:
+    return Judge(kube)
+
+
+def test_admission_verdicts_equal_the_offline_verdicts(kube: Kube, judge: Judge, capsys: pytest.CaptureFixture[str]) -> None:
     examples = [e for e in (*rule_examples(), *corpus_examples()) if applicable(e.manifest)]
     # The same object under the same settings is one example (stacks share objects).
     unique = list({(json.dumps(e.manifest, sort_keys=True), e.context.environment, e.context.policy.model_dump_json()): e
                    for e in examples}.values())
-    judge = Judge(kube)
     for example in unique:
         for rule in applicable(namespaced(example.manifest, NAMESPACE)):
             judge.label(rule, example.context)
@@ -201,7 +206,7 @@ def test_every_generated_policy_of_every_stack_is_accepted(kube: Kube, capsys: p
     warnings = []
     for stack in SHIPPED_STACKS:
         spec = load_stack(stack)
-        for manifest in admission_policies(spec.policy_context(), "enforce", [t.name for t in spec.tenants]):
+        for manifest in admission_policies(spec.policy_context(), "enforce", [t.name for t in spec.tenants], "kubevirt"):
             if manifest["kind"] != "ValidatingAdmissionPolicy":
                 continue
             manifest["metadata"]["name"] = f"{stack}-{manifest['metadata']['name']}"
@@ -330,14 +335,14 @@ def upstream_cases() -> list[tuple[str, Manifest]]:
     return cases
 
 
-def test_upstream_secure_sandbox_cases_judged_by_both_policies(kube: Kube, capsys: pytest.CaptureFixture[str]) -> None:
+def test_upstream_secure_sandbox_cases_judged_by_both_policies(kube: Kube, judge: Judge,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Each case under upstream's policy (its own binding, as shipped) and under ours (the prod
     stack's settings, every rule of a Sandbox): where they differ, docs/admission.md says why."""
     base = require_upstream() / UPSTREAM_VAP
     for name in ("secure-sandbox-policy.yaml", "secure-sandbox-binding.yaml"):
         upstream_object = yaml.safe_load((base / name).read_text())
         kube.create(upstream_object)
-    judge = Judge(kube)
     prod = load_stack("prod").policy_context()
     cases = upstream_cases()
     for _, case in cases:
