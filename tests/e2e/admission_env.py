@@ -14,7 +14,7 @@ import copy
 import itertools
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sandbox_policy.admission import RESOURCES
@@ -69,6 +69,10 @@ def verdict(kube: Kube, manifest: Manifest) -> tuple[Verdict, str, str]:
     return "admitted", "", ""
 
 
+# Canary names are never reused: a deleted canary may still deny until the plugin sees the deletion.
+_CANARIES = itertools.count()
+
+
 @dataclass
 class Activation:
     """Waits until everything installed before it is enforced: policies and bindings reach the
@@ -77,10 +81,9 @@ class Activation:
 
     kube: Kube
     namespace: str
-    _count: itertools.count = field(default_factory=itertools.count)
 
     def wait(self, timeout: float = 60) -> None:
-        name = f"canary-{next(self._count)}"
+        name = f"canary-{next(_CANARIES)}"
         label = f"canary.e2e.sandbox-infra.dev/{name}"
         self.kube.create({"apiVersion": VAP_API, "kind": "ValidatingAdmissionPolicy", "metadata": {"name": name},
                           "spec": {"matchConstraints": {"resourceRules": [{
