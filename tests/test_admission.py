@@ -46,7 +46,8 @@ def test_policies_follow_the_stack_setting(stack: str) -> None:
     policies = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"]
     bindings = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicyBinding"]
     kubevirt = spec.kubevirt is not None
-    assert sorted(p["metadata"]["name"] for p in policies) == sorted(map(policy_name, enforceable(kubevirt=kubevirt)))
+    assert sorted(p["metadata"]["name"] for p in policies) == sorted(
+        policy_name(rule, spec.cluster.name) for rule in enforceable(kubevirt=kubevirt))
     actions = {"audit": ["Audit", "Warn"], "enforce": ["Deny"]}[spec.policy.admission]
     assert {b["spec"]["policyName"] for b in bindings} == {p["metadata"]["name"] for p in policies}
     assert all(b["spec"]["validationActions"] == actions for b in bindings)
@@ -61,20 +62,20 @@ def test_tenant_bindings_select_tenant_namespaces_and_cluster_objects_only_when_
     _, manifests = shipped("dev")
     bindings = {b["metadata"]["name"]: b["spec"]["matchResources"] for b in manifests
                 if b["kind"] == "ValidatingAdmissionPolicyBinding"}
-    tenant = bindings["sandbox-infra-rbac-no-wildcards"]
+    tenant = bindings["sandbox-infra-dev-rbac-no-wildcards"]
     assert tenant["namespaceSelector"] == {"matchExpressions": [
         {"key": "sandbox-infra.dev/tenant", "operator": "In", "values": ["agents-dev"]}]}
     assert tenant["resourceRules"][0]["resources"] == ["roles"]
-    cluster = bindings["sandbox-infra-rbac-no-wildcards-cluster"]
+    cluster = bindings["sandbox-infra-dev-rbac-no-wildcards-cluster"]
     assert cluster["objectSelector"] == {"matchLabels": {"app.kubernetes.io/managed-by": "sandbox-infra"}}
     assert cluster["resourceRules"][0]["resources"] == ["clusterroles"]
-    assert bindings["sandbox-infra-kubevirt-uninstall-blocks-on-workloads-kubevirt"]["namespaceSelector"][
+    assert bindings["sandbox-infra-dev-kubevirt-uninstall-blocks-on-workloads-kubevirt"]["namespaceSelector"][
         "matchExpressions"][0]["values"] == ["kubevirt"]
 
 
 def test_admission_off_deploys_nothing() -> None:
     spec, _ = shipped("dev")
-    assert admission_policies(spec.policy_context(), "off", ["agents-dev"]) == []
+    assert admission_policies(spec.policy_context(), "off", "dev", ["agents-dev"]) == []
 
 
 @pytest.mark.parametrize("mode", ["off", "audit"])
@@ -88,10 +89,10 @@ def test_prod_without_enforcing_policies_is_a_mandatory_violation(mode: str) -> 
 
 def test_deleting_one_policy_in_prod_is_a_mandatory_violation() -> None:
     spec, manifests = shipped("prod")
-    kept = [copy.deepcopy(m) for m in manifests if m["metadata"]["name"] != "sandbox-infra-pss-privileged"]
+    kept = [copy.deepcopy(m) for m in manifests if m["metadata"]["name"] != "sandbox-infra-prod-eu-west-pss-privileged"]
     report = check(kept, spec.policy_context())
-    assert [(f.rule.name, "sandbox-infra-pss-privileged" in f.message) for f in report.blocking] == [
-        ("admission-policies-enforced", True)]
+    assert [(f.rule.name, f.message) for f in report.blocking] == [
+        ("admission-policies-enforced", "no admission policy in prod for the rules pss-privileged")]
 
 
 def test_dev_may_audit_or_switch_admission_off() -> None:

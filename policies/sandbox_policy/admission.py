@@ -86,8 +86,10 @@ def not_at_admission(rules: tuple[Rule, ...] = RULES) -> dict[str, str]:
     return {rule.name: rule.not_at_admission or STACK_RULE_REASON for rule in rules if not is_enforceable(rule)}
 
 
-def policy_name(rule: Rule) -> str:
-    return f"sandbox-infra-{rule.name}"
+def policy_name(rule: Rule, cluster: str) -> str:
+    """Named after the stack's cluster too: stacks never share (and fight over) a policy, even
+    where several deploy to one control plane, as the e2e suite does."""
+    return f"sandbox-infra-{cluster}-{rule.name}"
 
 
 def _exceptions_cel(rule: Rule) -> str:
@@ -125,7 +127,7 @@ def _match_conditions(rule: Rule, kubevirt_namespace: str | None) -> list[dict]:
              "expression": f"!request.userInfo.groups.exists(g, g in {literal(groups)})"}]
 
 
-def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | None = None) -> Manifest:
+def validating_policy(rule: Rule, context: Context, cluster: str, kubevirt_namespace: str | None = None) -> Manifest:
     cel = expression(rule, context)
     spec: dict = {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": _resource_rules(sorted(rule.kinds or ()))}}
     conditions = _match_conditions(rule, kubevirt_namespace)
@@ -142,7 +144,7 @@ def validating_policy(rule: Rule, context: Context, kubevirt_namespace: str | No
     return {
         "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy",
         "metadata": {
-            "name": policy_name(rule),
+            "name": policy_name(rule, cluster),
             "labels": dict([MANAGED_BY_LABEL]),
             "annotations": {RULE_ANNOTATION: rule.name, f"{DOMAIN}/severity": rule.severity,
                             f"{DOMAIN}/settings": context.source},
@@ -169,20 +171,21 @@ def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str |
     return scopes
 
 
-def bindings(rule: Rule, mode: AdmissionMode, tenants: list[str], kubevirt_namespace: str | None = None) -> list[Manifest]:
+def bindings(rule: Rule, mode: AdmissionMode, cluster: str, tenants: list[str],
+             kubevirt_namespace: str | None = None) -> list[Manifest]:
     return [{
         "apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy_name(rule) + suffix, "labels": dict([MANAGED_BY_LABEL]),
+        "metadata": {"name": policy_name(rule, cluster) + suffix, "labels": dict([MANAGED_BY_LABEL]),
                      "annotations": {RULE_ANNOTATION: rule.name}},
         "spec": {
-            "policyName": policy_name(rule),
+            "policyName": policy_name(rule, cluster),
             "validationActions": VALIDATION_ACTIONS[mode],
             "matchResources": {**match, "resourceRules": _resource_rules(kinds)},
         },
     } for suffix, kinds, match in _scopes(rule.kinds or frozenset(), tenants, kubevirt_namespace)]
 
 
-def admission_policies(context: Context, mode: AdmissionMode, tenants: list[str],
+def admission_policies(context: Context, mode: AdmissionMode, cluster: str, tenants: list[str],
                        kubevirt_namespace: str | None = None) -> list[Manifest]:
     """Every enforceable rule as a policy and its bindings, for the stack's tenant namespaces and
     its KubeVirt (nothing when mode is off)."""
@@ -190,6 +193,6 @@ def admission_policies(context: Context, mode: AdmissionMode, tenants: list[str]
         return []
     objects: list[Manifest] = []
     for rule in enforceable(kubevirt=kubevirt_namespace is not None):
-        objects.append(validating_policy(rule, context, kubevirt_namespace))
-        objects += bindings(rule, mode, tenants, kubevirt_namespace)
+        objects.append(validating_policy(rule, context, cluster, kubevirt_namespace))
+        objects += bindings(rule, mode, cluster, tenants, kubevirt_namespace)
     return objects

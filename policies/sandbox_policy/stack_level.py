@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from .rule import Context, Manifest, RuleFamily, Violation
 from .vocabulary import TENANT_LABEL
-from .workloads import as_list, dig, labels
+from .workloads import annotations, as_list, dig, labels
 
 FAMILY = RuleFamily("stack")
 
@@ -65,18 +65,21 @@ def unique_objects(manifests: list[Manifest], context: Context) -> Iterator[tupl
                 "ValidatingAdmissionPolicies and their bindings.",
 )
 def admission_policies_enforced(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation | str]]:
-    from .admission import enforceable, policy_name  # admission.py reads the full rule list, this module is part of it
+    from .admission import RULE_ANNOTATION, enforceable  # admission.py reads the full rule list, this module is part of it
 
     tenants = [i for i, m in enumerate(manifests) if m.get("kind") == "Namespace" and TENANT_LABEL in labels(m)]
     if context.environment != "prod" or not tenants:
         return
-    policies = {dig(m, "metadata", "name") for m in manifests if m.get("kind") == "ValidatingAdmissionPolicy"}
-    denying = {dig(m, "spec", "policyName") for m in manifests if m.get("kind") == "ValidatingAdmissionPolicyBinding"
-               and "Deny" in as_list(dig(m, "spec", "validationActions"))}
-    expected = [policy_name(rule) for rule in enforceable(kubevirt=any(m.get("kind") == "KubeVirt" for m in manifests))]
-    missing = sorted(name for name in expected if name not in policies)
-    not_denying = sorted(name for name in expected if name in policies and name not in denying)
+    # The generated policies say which rule they enforce (annotation); a binding names its policy.
+    rule_of = {dig(m, "metadata", "name"): annotations(m).get(RULE_ANNOTATION)
+               for m in manifests if m.get("kind") == "ValidatingAdmissionPolicy"}
+    denied = {rule_of.get(dig(m, "spec", "policyName")) for m in manifests
+              if m.get("kind") == "ValidatingAdmissionPolicyBinding" and "Deny" in as_list(dig(m, "spec", "validationActions"))}
+    expected = [rule.name for rule in enforceable(kubevirt=any(m.get("kind") == "KubeVirt" for m in manifests))]
+    missing = sorted(name for name in expected if name not in rule_of.values())
+    not_denying = sorted(name for name in expected if name in rule_of.values() and name not in denied)
     if missing:
-        yield tenants[0], f"admission policies missing in prod: {', '.join(missing)}"
+        yield tenants[0], f"no admission policy in prod for the rules {', '.join(missing)}"
     if not_denying:
-        yield tenants[0], f"admission policies without a denying (validationActions: [Deny]) binding in prod: {', '.join(not_denying)}"
+        yield tenants[0], ("no denying (validationActions: [Deny]) binding in prod for the admission policies of the rules "
+                           f"{', '.join(not_denying)}")

@@ -105,7 +105,7 @@ class Judge:
         if key not in self.variants:
             n = len(self.variants)
             label, name = f"{PROBE_DOMAIN}/v{n}", f"eq-v{n}-{rule.name}"
-            policy = validating_policy(rule, context)
+            policy = validating_policy(rule, context, "equality")
             policy["metadata"] = {"name": name}
             self.kube.create(policy)
             self.kube.create({"apiVersion": VAP_API, "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": name},
@@ -206,14 +206,13 @@ def test_every_generated_policy_of_every_stack_is_accepted(kube: Kube, capsys: p
     warnings = []
     for stack in SHIPPED_STACKS:
         spec = load_stack(stack)
-        for manifest in admission_policies(spec.policy_context(), "enforce", [t.name for t in spec.tenants], "kubevirt"):
-            if manifest["kind"] != "ValidatingAdmissionPolicy":
-                continue
-            manifest["metadata"]["name"] = f"{stack}-{manifest['metadata']['name']}"
-            kube.create(manifest)
+        for manifest in admission_policies(spec.policy_context(), "enforce", f"accepted-{stack}",
+                                           [t.name for t in spec.tenants], "kubevirt"):
+            if manifest["kind"] == "ValidatingAdmissionPolicy":
+                kube.create(manifest)
     for _ in range(100):  # the type checker runs asynchronously
         policies = [p for p in kube.list(VAP_API, "ValidatingAdmissionPolicy")["items"]
-                    if any(p["metadata"]["name"].startswith(f"{s}-sandbox-infra-") for s in SHIPPED_STACKS)]
+                    if p["metadata"]["name"].startswith("sandbox-infra-accepted-")]
         if all(p.get("status", {}).get("observedGeneration") for p in policies):
             break
         time.sleep(0.1)
@@ -246,14 +245,14 @@ def test_stack_bindings_guard_tenant_namespaces_and_the_stack_cluster_objects(ku
     bad = copy.deepcopy(template)
     bad["spec"]["podTemplate"]["spec"]["hostPID"] = True
     result, policy, message = verdict(kube, bad)
-    assert (result, policy) == ("denied", "sandbox-infra-pss-host-namespaces"), message
+    assert (result, policy) == ("denied", "sandbox-infra-prod-eu-west-pss-host-namespaces"), message
     assert "pss-host-namespaces: " in message
     assert verdict(kube, template)[0] == "admitted"
     assert verdict(kube, namespaced(bad, "eq-other"))[0] == "admitted"
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "everything", "labels": {"app.kubernetes.io/managed-by": "sandbox-infra"}},
             "rules": [{"apiGroups": ["apps"], "resources": ["*"], "verbs": ["get"]}]}
-    assert verdict(kube, role)[:2] == ("denied", "sandbox-infra-rbac-no-wildcards")
+    assert verdict(kube, role)[:2] == ("denied", "sandbox-infra-prod-eu-west-rbac-no-wildcards")
     del role["metadata"]["labels"]
     assert verdict(kube, role)[0] == "admitted"
 
