@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from .k8s import kubernetes_resource
-from .manifests.sandbox_template import build_sandbox_template
+from .manifests.sandbox_template import build_cilium_network_policy, build_sandbox_template
 from .specs.template import TemplateSpec
 
 
@@ -19,5 +19,11 @@ class SandboxTemplate(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sandbox-infra:index:SandboxTemplate", spec.name, None, opts)
         manifest = build_sandbox_template(spec, api_version)
-        self.template = kubernetes_resource(manifest, pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+        policy = build_cilium_network_policy(spec)
+        # The template's network policy first: no sandbox of it starts before its egress is enforced.
+        self.network_policy = None if policy is None else kubernetes_resource(
+            policy, pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+        enforced = [self.network_policy] if self.network_policy is not None else []
+        self.template = kubernetes_resource(
+            manifest, pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, *enforced]))
         self.register_outputs({"name": spec.name, "namespace": spec.tenant, "apiVersion": manifest["apiVersion"]})

@@ -1,7 +1,7 @@
 """Validate rendered objects against the real upstream schemas.
 
 Custom resources: the CRD `openAPIV3Schema` of the served version in the pinned
-agent-sandbox release; KubeVirt kinds: the definitions of KubeVirt's upstream
+agent-sandbox release, and of the CiliumNetworkPolicy CRD mirrored from Cilium; KubeVirt kinds: the definitions of KubeVirt's upstream
 OpenAPI document (`api/openapi-spec/swagger.json` of the pinned tag), and for the
 KubeVirt CR also its `kubevirts.kubevirt.io` CRD schema. The API server prunes
 unknown fields silently, which would hide a misspelled key, so every schema is
@@ -35,12 +35,21 @@ KUBEVIRT_DEFINITIONS = {
 }
 
 
+# Branches of these only pick which properties are required (Cilium's `oneOf: [{properties:
+# {cidr: {}}, required: [cidr]}, ...]`): the object's own schema closes it, a closed branch
+# would refuse its other properties.
+_COMBINATORS = ("oneOf", "anyOf", "allOf")
+
+
 def strict(schema: Any) -> Any:
     if isinstance(schema, list):
         return [strict(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {key: strict(value) for key, value in schema.items()}
+    result = {
+        key: [_open_branch(b) for b in value] if key in _COMBINATORS and isinstance(value, list) else strict(value)
+        for key, value in schema.items()
+    }
     if result.get("format") == "int-or-string":  # OpenAPI v2 writes IntOrString as a string
         del result["type"]
         result["anyOf"] = [{"type": "integer"}, {"type": "string"}]
@@ -53,17 +62,34 @@ def strict(schema: Any) -> Any:
     return result
 
 
+def _open_branch(branch: Any) -> Any:
+    if not isinstance(branch, dict) or "type" in branch:
+        return strict(branch)
+    return {key: strict(value) if key != "properties" else value for key, value in branch.items()}
+
+
+def _crd_validators(crd: dict[str, Any]) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """(apiVersion, kind) -> strict validator for every served version of one CRD."""
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    return {
+        (f"{group}/{version['name']}", kind): jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+        for version in crd["spec"]["versions"] if version["served"]
+    }
+
+
+@cache
+def cilium_validators() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """The CiliumNetworkPolicy CRD mirrored from cilium/cilium (cilium/ciliumnetworkpolicies.yaml)."""
+    path = Path(upstream_dir(), "cilium", "ciliumnetworkpolicies.yaml")
+    return _crd_validators(yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader))
+
+
 @cache
 def crd_validators(release: str) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
     """(apiVersion, kind) -> validator for every version served by the release's CRDs."""
     validators = {}
     for path in sorted(Path(upstream_dir(), "agent-sandbox", release, "k8s", "crds").glob("*.yaml")):
-        crd = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            if version["served"]:
-                schema = strict(version["schema"]["openAPIV3Schema"])
-                validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
+        validators.update(_crd_validators(yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)))
     return validators
 
 
@@ -105,7 +131,7 @@ def validation_errors(manifest: dict[str, Any], release: str) -> list[str]:
         if manifest["kind"] == "KubeVirt":
             errors += errors_of(kubevirt_crd_validator(), manifest)
         return errors
-    validator = crd_validators(release).get(key)
+    validator = crd_validators(release).get(key) or cilium_validators().get(key)
     if validator is not None:
         return errors_of(validator, manifest)
     if "." in manifest["apiVersion"].split("/")[0] and not manifest["apiVersion"].endswith("k8s.io/v1"):

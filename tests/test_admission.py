@@ -31,7 +31,7 @@ def test_every_rule_is_enforceable_at_admission_or_says_why() -> None:
             assert rule.cel is None, f"{rule.name}: a stack rule cannot be judged one object at a time"
         assert (rule.cel is not None) != (rule.name in not_at_admission()), rule.name
         assert rule.kinds is None or set(rule.kinds) <= set(RESOURCES), f"{rule.name}: kinds without a resource"
-    assert len(enforceable()) == 37
+    assert len(enforceable()) == 39
 
 
 def test_docs_list_every_rule_admission_cannot_judge() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from components.manifests.agent_sandbox import CONTROLLER, build_agent_sandbox
-from components.manifests.sandbox_template import build_sandbox_template
+from components.manifests.sandbox_template import build_cilium_network_policy, build_sandbox_template
 from components.manifests.stack import render_stack
 from components.manifests.tenant import build_tenant
 from components.manifests.warm_pool import build_warm_pool
@@ -186,6 +186,42 @@ def test_unmanaged_network_records_the_enforcer(minimal_config) -> None:
     assert "networkPolicy" not in template["spec"]
     assert template["metadata"]["annotations"]["sandbox-infra.dev/egress-enforcer"] == "cilium"
     assert template["metadata"]["annotations"]["sandbox-infra.dev/allowed-domains"] == "api.github.com"
+
+
+def _cilium(minimal_config: dict[str, Any], **network: Any) -> dict[str, Any] | None:
+    minimal_config["templates"][0]["network"] = {"management": "Unmanaged", "externalEnforcer": "cilium", **network}
+    return build_cilium_network_policy(spec_from_config(minimal_config).templates[0])
+
+
+def test_cilium_enforced_template_gets_its_allowlist_as_a_cilium_policy(minimal_config) -> None:
+    egress = {"domains": ["https://pypi.org", "*.pythonhosted.org"], "cidrs": ["0.0.0.0/0"],
+              "ports": [{"port": 443}, {"port": 8443}]}
+    policy = _cilium(minimal_config, egress=egress, ingress={"fromNamespaces": ["gateway"]})
+    assert policy is not None and (policy["apiVersion"], policy["kind"]) == ("cilium.io/v2", "CiliumNetworkPolicy")
+    assert policy["metadata"]["namespace"] == "team-a"
+    template = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")
+    selector = policy["spec"]["endpointSelector"]["matchLabels"]
+    assert selector.items() <= template["spec"]["podTemplate"]["metadata"]["labels"].items(), "must select its pods"
+    dns, names, cidrs = policy["spec"]["egress"]
+    assert dns["toEndpoints"][0]["matchLabels"]["k8s:k8s-app"] == "kube-dns"
+    assert dns["toPorts"][0]["rules"] == {"dns": [{"matchPattern": "*"}]}
+    assert names["toFQDNs"] == [{"matchName": "pypi.org"}, {"matchPattern": "*.pythonhosted.org"}]
+    assert names["toPorts"] == cidrs["toPorts"] == [{"ports": [{"port": "443", "protocol": "TCP"},
+                                                              {"port": "8443", "protocol": "TCP"}]}]
+    assert cidrs["toCIDRSet"] == [{"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}]
+    assert policy["spec"]["ingress"][0]["fromEndpoints"] == [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "gateway"}}]
+
+
+def test_cilium_policy_without_allowlist_denies_all_egress(minimal_config) -> None:
+    policy = _cilium(minimal_config, allowDns=False)
+    assert policy is not None and "egress" not in policy["spec"]
+    assert policy["spec"]["enableDefaultDeny"] == {"ingress": True, "egress": True}
+
+
+@pytest.mark.parametrize("network", [{"management": "Managed"}, {"management": "Unmanaged", "externalEnforcer": "calico"}])
+def test_no_cilium_policy_without_cilium(minimal_config, network: dict[str, Any]) -> None:
+    minimal_config["templates"][0]["network"] = network
+    assert build_cilium_network_policy(spec_from_config(minimal_config).templates[0]) is None
 
 
 def awaits(manifest: dict[str, Any]) -> dict[str, str]:

@@ -19,6 +19,8 @@ import pytest
 from sandbox_policy import Context, check
 from sandbox_policy.workloads import SANDBOX_POD_KINDS, VM_KINDS, containers, pod_specs, vmi_specs
 
+from components.manifests.admission import build_admission
+
 from .policy_support import SHIPPED_STACKS, documents, shipped
 
 Objects = list[dict[str, Any]]
@@ -139,6 +141,16 @@ def _(o: Objects, i: int, c: Context) -> None:
     pod(o, i).setdefault("securityContext", {})["sysctls"] = [{"name": "kernel.msgmax", "value": "65536"}]
 
 
+@mutation("probe host on the node's network", "pss-probe-host", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> None:
+    container(o, i)["livenessProbe"] = {"httpGet": {"path": "/", "port": 80, "host": "169.254.169.254"}}
+
+
+@mutation("lifecycle handler host", "pss-probe-host", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> None:
+    container(o, i)["lifecycle"] = {"preStop": {"httpGet": {"path": "/", "port": 10250, "host": "127.0.0.1"}}}
+
+
 @mutation("AppArmor Unconfined", "pss-apparmor", SANDBOX_POD_KINDS)
 def _(o: Objects, i: int, c: Context) -> None:
     security(o, i)["appArmorProfile"] = {"type": "Unconfined"}
@@ -166,6 +178,12 @@ def _(o: Objects, i: int, c: Context) -> None:
     pod(o, i)["automountServiceAccountToken"] = True
 
 
+@mutation("pod certificate projection", "sandbox-no-service-account-token", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> None:
+    certificate = {"signerName": "example.com/identity", "keyType": "ED25519", "credentialBundlePath": "bundle.pem"}
+    pod(o, i).setdefault("volumes", []).append({"name": "identity", "projected": {"sources": [{"podCertificate": certificate}]}})
+
+
 @mutation("missing limits", "sandbox-resources-set", SANDBOX_POD_KINDS)
 def _(o: Objects, i: int, c: Context) -> None:
     container(o, i).get("resources", {}).pop("limits", None)
@@ -189,10 +207,47 @@ def _(o: Objects, i: int, c: Context) -> bool:
     return pod(o, i).pop("runtimeClassName", None) is not None
 
 
+@mutation("runtime class runc", "sandbox-runtime-class", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> bool:
+    if o[i]["metadata"].get("annotations", {}).get("sandbox-infra.dev/trust") == "trusted":
+        return False  # vetted code may run under any runtime
+    pod(o, i)["runtimeClassName"] = "runc"
+    return True
+
+
+@mutation("RuntimeClass behind the template runs runc", "sandbox-runtime-class-handler", SANDBOX_POD_KINDS)
+def _(o: Objects, i: int, c: Context) -> bool:
+    name = pod(o, i).get("runtimeClassName")
+    if name is None:
+        return False  # the template names no runtime class
+    o.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": "runc"})
+    return True
+
+
 @mutation("Unmanaged network policy without enforcer", "sandbox-network-policy", {"SandboxTemplate"})
 def _(o: Objects, i: int, c: Context) -> None:
     o[i]["spec"]["networkPolicyManagement"] = "Unmanaged"
     o[i]["metadata"].get("annotations", {}).pop("sandbox-infra.dev/egress-enforcer", None)
+
+
+def cilium_policies_of(objects: Objects, i: int) -> list[dict]:
+    name = objects[i]["metadata"]["name"]
+    return [p for p in in_namespace(objects, i, "CiliumNetworkPolicy")
+            if p["spec"]["endpointSelector"]["matchLabels"].get("sandbox-infra.dev/template") == name]
+
+
+@mutation("Cilium policy of an Unmanaged template removed", "sandbox-egress-enforced", {"SandboxTemplate"})
+def _(o: Objects, i: int, c: Context) -> bool:
+    policies = cilium_policies_of(o, i)
+    o[:] = [x for x in o if not any(x is p for p in policies)]
+    return bool(policies) and c.environment != "dev"  # dev may leave egress to an enforcer run by hand
+
+
+@mutation("metadata egress in the Cilium policy", "sandbox-no-metadata-egress", {"SandboxTemplate"})
+def _(o: Objects, i: int, c: Context) -> bool:
+    for policy in cilium_policies_of(o, i):
+        policy["spec"].setdefault("egress", []).append({"toCIDRSet": [{"cidr": "169.254.169.254/32"}]})
+    return bool(cilium_policies_of(o, i))
 
 
 @mutation("metadata egress in the template policy", "sandbox-no-metadata-egress", {"SandboxTemplate"})
@@ -435,7 +490,11 @@ def stacks_under_test() -> list[tuple[str, Context, Objects]]:
         stacks.append((name, context, list(manifests)))
     spec, manifests = shipped("prod")
     context = Context(spec.cluster.environment, spec.policy)
-    stacks.append(("prod+vms", context, [*manifests, *documents(VM_EXTENSION)]))
+    # Prod with KubeVirt and VMs: its admission policies as a stack installing KubeVirt renders them.
+    extension = documents(VM_EXTENSION)
+    kubevirt = next(m["metadata"]["namespace"] for m in extension if m["kind"] == "KubeVirt")
+    others = [m for m in manifests if m["kind"] not in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")]
+    stacks.append(("prod+vms", context, [*others, *extension, *build_admission(spec, kubevirt)]))
     return stacks
 
 

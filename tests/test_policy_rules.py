@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sandbox_policy import RULES, RULES_BY_NAME, Context, Rule
 from sandbox_policy.sandbox import from_allowed_registry, image_repository, looks_like_credential
+from sandbox_policy.settings import PolicySpec
 from sandbox_policy.workloads import describe
 
 from .policy_support import EXAMPLES, documents, example_context
@@ -182,3 +183,18 @@ def test_tenant_guardrails_report_the_same_object_in_any_order() -> None:
     for ordered in (objects, objects[::-1]):
         reported = [ordered[i]["kind"] for i, _ in rule.stack_violations(ordered, Context())]
         assert reported == ["SandboxTemplate"]
+
+
+def test_runtime_class_names_are_judged_even_where_none_is_required() -> None:
+    rule = RULES_BY_NAME["sandbox-runtime-class"]
+    lax = Context(policy=PolicySpec(require_runtime_class=False))
+    bad = {d["metadata"]["name"]: d for d in documents(EXAMPLES / rule.name / "bad.yaml")}
+    assert rule.violations(bad["untrusted-named-runc"], lax), "runc is no sandbox, required or not"
+    assert rule.violations(bad["untrusted-runc"], lax) == [], "no runtime class is fine where none is required"
+
+
+def test_egress_left_to_an_enforcer_run_by_hand_is_only_a_prod_and_staging_violation() -> None:
+    rule = RULES_BY_NAME["sandbox-egress-enforced"]
+    bad = documents(EXAMPLES / rule.name / "bad.yaml")
+    assert rule.stack_violations(bad, Context(environment="staging"))
+    assert rule.stack_violations(bad, Context(environment="dev")) == []

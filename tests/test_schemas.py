@@ -35,6 +35,8 @@ def test_rendered_objects_match_upstream_schemas(stack: str, release: str, loade
     assert problems == {}
     custom = [m for m in manifests if m["kind"].startswith("Sandbox")]
     assert custom, "the stack renders no custom resources to validate"
+    if stack.startswith("prod"):
+        assert any(m["kind"] == "CiliumNetworkPolicy" for m in manifests), "prod's Cilium policies went unchecked"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,25 @@ def test_schema_validation_catches_bad_custom_resources(loader: UpstreamLoader, 
     broken = copy.deepcopy(pool)
     mutate(broken)
     assert any(expected in e for e in validation_errors(broken, "v0.5.6"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda s: s["egress"][1]["toFQDNs"].append({"matchName": "a.example", "matchPattern": "*.example"}),
+         "is valid under each of"),
+        (lambda s: s["egress"][1]["toFQDNs"].append({"name": "a.example"}), "Additional properties are not allowed"),
+        (lambda s: s["egress"][0]["toPorts"][0]["ports"][0].update(protocol="ICMP"), "'ICMP' is not one of"),
+        (lambda s: s.update(endpointSelectors=s.pop("endpointSelector")), "('endpointSelectors' was unexpected)"),
+    ],
+)
+def test_schema_validation_catches_bad_cilium_policies(loader: UpstreamLoader, mutate, expected: str) -> None:
+    policy = next(m for m in _render("prod", "v0.5.6", loader)
+                  if m["kind"] == "CiliumNetworkPolicy" and m["metadata"]["name"] == "python-network-policy")
+    assert validation_errors(policy, "v0.5.6") == []
+    broken = copy.deepcopy(policy)
+    mutate(broken["spec"])
+    assert any(expected in e for e in validation_errors(broken, "v0.5.6")), validation_errors(broken, "v0.5.6")
 
 
 def test_schema_validation_catches_bad_builtin_objects(loader: UpstreamLoader) -> None:

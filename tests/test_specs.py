@@ -139,6 +139,21 @@ def test_runtime_class_required_where_stack_says_so(minimal_config: dict[str, An
     spec_from_config(_with(config, "templates.0.trust", "trusted"))
 
 
+def test_untrusted_templates_name_only_sandboxing_runtime_classes(minimal_config: dict[str, Any]) -> None:
+    config = _with(minimal_config, "templates.0.runtimeClassName", "runc")
+    assert "templates[0].runtimeClassName = 'runc': is not a sandboxing runtime class" in _error(config)
+    spec_from_config(_with(config, "templates.0.trust", "trusted"))  # vetted code may run under runc
+    spec_from_config(_with(config, "policy", {"sandboxRuntimeClasses": ["runc"]}))  # the stack's own choice
+    spec_from_config(_with(config, "templates.0.runtimeClassName", "kata-qemu"))  # a default
+
+
+def test_cilium_learns_allowed_names_from_dns(minimal_config: dict[str, Any]) -> None:
+    network = {"management": "Unmanaged", "externalEnforcer": "cilium", "allowDns": False,
+               "egress": {"domains": ["pypi.org"]}}
+    assert "need allowDns: true" in _error(_with(minimal_config, "templates.0.network", network))
+    spec_from_config(_with(minimal_config, "templates.0.network", {**network, "allowDns": True}))
+
+
 def test_render_only_needs_no_waiting(minimal_config: dict[str, Any]) -> None:
     config = _with(minimal_config, "cluster.provider", {"renderYamlToDirectory": "out"})
     assert "waitForWorkloads: false" in _error(config)

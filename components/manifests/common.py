@@ -7,10 +7,12 @@ from typing import Any
 
 from sandbox_policy.vocabulary import (  # noqa: F401  (re-exported: the builders' import point)
     ALLOWED_DOMAINS_ANNOTATION,
+    CILIUM_ENFORCER,
     DOMAIN,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
     MANAGED_BY_LABEL,
+    TEMPLATE_LABEL,
     TENANT_LABEL,
     TRUST_ANNOTATION,
     Manifest,
@@ -43,6 +45,7 @@ KIND_ORDER = [
     "ResourceQuota",
     "LimitRange",
     "NetworkPolicy",
+    "CiliumNetworkPolicy",
     "ServiceAccount",
     "Secret",
     "ConfigMap",

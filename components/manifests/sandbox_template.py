@@ -9,9 +9,10 @@ from ..specs.network import METADATA_NETWORKS, NetworkSpec
 from ..specs.template import TemplateSpec
 from .common import (
     ALLOWED_DOMAINS_ANNOTATION,
-    DOMAIN,
+    CILIUM_ENFORCER,
     EGRESS_ENFORCER_ANNOTATION,
     SKIP_AWAIT,
+    TEMPLATE_LABEL,
     TRUST_ANNOTATION,
     Manifest,
     obj,
@@ -26,7 +27,7 @@ KUBE_DNS_PEER = {
 
 
 def template_labels(template: TemplateSpec) -> dict[str, str]:
-    return {"app.kubernetes.io/part-of": "sandbox-infra", f"{DOMAIN}/template": template.name}
+    return {"app.kubernetes.io/part-of": "sandbox-infra", TEMPLATE_LABEL: template.name}
 
 
 def build_sandbox_template(template: TemplateSpec, api_version: str) -> Manifest:
@@ -113,6 +114,49 @@ def network_policy(network: NetworkSpec, tenant: str, port: int) -> dict[str, An
             "ports": [{"port": p.port, "protocol": p.protocol} for p in network.egress.ports],
         })
     return {"ingress": ingress, "egress": egress}
+
+
+# Cilium's labels for the cluster DNS pods (its docs' DNS-visibility example).
+KUBE_DNS_ENDPOINT = {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}}
+
+
+def build_cilium_network_policy(template: TemplateSpec) -> Manifest | None:
+    """The CiliumNetworkPolicy that enforces the network allowlist of an Unmanaged template
+    whose enforcer is Cilium (None for every other template): the allowlist is otherwise
+    only an annotation. Unmanaged hands the template's whole policy to the enforcer, so it
+    carries the ingress of the Managed policy too: without it the tenant's default-deny
+    would keep the gateway from the agent port."""
+    network = template.network
+    if network.management != "Unmanaged" or network.external_enforcer != CILIUM_ENFORCER:
+        return None
+    sources = network.ingress.from_namespaces or [template.tenant]
+    ports = [{"ports": [{"port": str(p.port), "protocol": p.protocol} for p in network.egress.ports]}]
+    egress: list[dict[str, Any]] = []
+    if network.allow_dns:
+        # Cilium learns the addresses behind toFQDNs from the DNS answers it sees: DNS goes
+        # through its proxy (the `dns` rule), to the cluster DNS only.
+        dns = {"ports": [{"port": "53", "protocol": "ANY"}], "rules": {"dns": [{"matchPattern": "*"}]}}
+        egress.append({"toEndpoints": [KUBE_DNS_ENDPOINT], "toPorts": [dns]})
+    if network.egress.domains:
+        # toFQDNs may not share an egress rule with other to* selectors (the CRD says so).
+        names = [{"matchPattern": d} if d.startswith("*.") else {"matchName": d} for d in network.egress.domains]
+        egress.append({"toFQDNs": names, "toPorts": ports})
+    if network.egress.cidrs:
+        egress.append({"toCIDRSet": [_ip_block(cidr) for cidr in network.egress.cidrs], "toPorts": ports})
+    spec: dict[str, Any] = {
+        "description": f"Network allowlist of SandboxTemplate {template.tenant}/{template.name} (sandbox-infra)",
+        "endpointSelector": {"matchLabels": {TEMPLATE_LABEL: template.name}},
+        # Deny by default in both directions even where a list below is empty.
+        "enableDefaultDeny": {"ingress": True, "egress": True},
+        "ingress": [{
+            "fromEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": ns}} for ns in sources],
+            "toPorts": [{"ports": [{"port": str(template.port), "protocol": "TCP"}]}],
+        }],
+    }
+    if egress:
+        spec["egress"] = egress
+    return obj("cilium.io/v2", "CiliumNetworkPolicy", f"{template.name}-network-policy", template.tenant,
+               labels=template_labels(template), spec=spec)
 
 
 def _ip_block(cidr: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .agent_sandbox import build_agent_sandbox
 from .catalogue import build_catalogue
 from .common import Manifest, apply_order
 from .kubevirt import build_kubevirt
-from .sandbox_template import build_sandbox_template
+from .sandbox_template import build_cilium_network_policy, build_sandbox_template
 from .sizing import build_pool_autoscaler
 from .tenant import build_tenant
 from .vm import build_vm_environment
@@ -51,6 +51,8 @@ def _render(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
         manifests += build_tenant(tenant)
     for template in spec.all_templates():
         manifests.append(build_sandbox_template(template, api_version))
+        if (policy := build_cilium_network_policy(template)) is not None:
+            manifests.append(policy)
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
         manifests.append(build_warm_pool(pool, template, api_version, spec.cluster.wait_for_workloads))

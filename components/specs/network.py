@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
-from sandbox_policy.vocabulary import METADATA_NETWORKS
+from sandbox_policy.vocabulary import CILIUM_ENFORCER, METADATA_NETWORKS
 
 from .base import DnsLabel, Spec
 
@@ -65,7 +65,8 @@ class IngressSpec(Spec):
 class NetworkSpec(Spec):
     management: Literal["Managed", "Unmanaged"] = "Managed"
     external_enforcer: str | None = None
-    """What enforces egress when `management: Unmanaged` (e.g. `cilium`); required then."""
+    """What enforces egress when `management: Unmanaged`; required then. `cilium`: the stack
+    renders the template's CiliumNetworkPolicy (FQDN allowlist, CIDRs, DNS, ingress)."""
     allow_dns: bool = True
     egress: EgressSpec = EgressSpec()
     ingress: IngressSpec = IngressSpec()
@@ -81,5 +82,10 @@ class NetworkSpec(Spec):
             raise ValueError(
                 "egress.domains cannot be enforced by a NetworkPolicy (it matches addresses, not names): "
                 "add the matching egress.cidrs, or use management: Unmanaged with an externalEnforcer"
+            )
+        if self.external_enforcer == CILIUM_ENFORCER and self.egress.domains and not self.allow_dns:
+            raise ValueError(
+                "egress.domains with externalEnforcer: cilium need allowDns: true: Cilium learns the "
+                "addresses of allowed names from the DNS answers it sees"
             )
         return self

@@ -103,6 +103,13 @@ def _template_issues(spec: StackSpec, path: tuple[str | int, ...], template: Tem
                   "is required for untrusted templates because policy.requireRuntimeClass is true "
                   "(set a sandboxing runtime class such as gvisor or kata)")
         )
+    sandboxing = spec.policy.sandbox_runtime_classes
+    if template.trust == "untrusted" and template.runtime_class_name and template.runtime_class_name not in sandboxing:
+        issues.append(
+            Issue((*path, "runtimeClassName"), template.runtime_class_name,
+                  f"is not a sandboxing runtime class, and untrusted templates may only name one; allowed "
+                  f"(policy.sandboxRuntimeClasses): {_allowed(sandboxing)}")
+        )
     return issues
 
 

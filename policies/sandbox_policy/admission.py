@@ -68,7 +68,12 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "VirtualMachineInstanceReplicaSet": ("kubevirt.io", "virtualmachineinstancereplicasets", True),
     "VirtualMachinePool": ("pool.kubevirt.io", "virtualmachinepools", True),
     "KubeVirt": ("kubevirt.io", "kubevirts", True),
+    "RuntimeClass": ("node.k8s.io", "runtimeclasses", False),
+    "CiliumNetworkPolicy": ("cilium.io", "ciliumnetworkpolicies", True),
 }
+CLUSTER_WIDE = frozenset({"RuntimeClass"})
+"""Cluster-scoped kinds judged wherever they come from: the runtime-class rule only restricts
+RuntimeClasses named like the stack's sandboxing ones, whoever installs them."""
 
 
 def is_enforceable(rule: Rule) -> bool:
@@ -156,7 +161,8 @@ def validating_policy(rule: Rule, context: Context, cluster: str, kubevirt_names
 def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str | None) -> list[tuple[str, list[str], dict]]:
     """(binding name suffix, kinds, match) for each place the rule's kinds live."""
     tenant = sorted(k for k in kinds if k != "KubeVirt" and (RESOURCES[k][2] or k == "Namespace"))
-    cluster = sorted(k for k in kinds if not RESOURCES[k][2] and k != "Namespace")
+    cluster = sorted(k for k in kinds if not RESOURCES[k][2] and k != "Namespace" and k not in CLUSTER_WIDE)
+    everywhere = sorted(k for k in kinds if k in CLUSTER_WIDE)
     scopes = []
     if tenant and tenants:
         # This stack's tenants, not every namespace with the label: another stack's tenants
@@ -165,6 +171,8 @@ def _scopes(kinds: frozenset[str], tenants: list[str], kubevirt_namespace: str |
             {"key": TENANT_LABEL, "operator": "In", "values": sorted(tenants)}]}}))
     if cluster:
         scopes.append(("-cluster", cluster, {"objectSelector": {"matchLabels": dict([MANAGED_BY_LABEL])}}))
+    if everywhere:
+        scopes.append(("", everywhere, {}))
     if "KubeVirt" in kinds and kubevirt_namespace:
         scopes.append(("-kubevirt", ["KubeVirt"], {"namespaceSelector": {"matchExpressions": [
             {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [kubevirt_namespace]}]}}))

@@ -26,6 +26,10 @@ ALLOWED_ADDED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 ALLOWED_VOLUME_TYPES = frozenset({
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
 })
+# Pod Security Admission's allowed sysctls at its newest version (k8s.io/pod-security-admission
+# policy/check_sysctls.go, sysctlsAllowedV1Dot32, unchanged through v1.36): the v1.0 set,
+# ip_local_reserved_ports (v1.27), the tcp_keepalive_* and tcp_fin_timeout (v1.29) and
+# tcp_rmem / tcp_wmem (v1.32), all namespaced per pod.
 SAFE_SYSCTLS = frozenset({
     "kernel.shm_rmid_forced",
     "net.ipv4.ip_local_port_range",
@@ -37,6 +41,8 @@ SAFE_SYSCTLS = frozenset({
     "net.ipv4.tcp_fin_timeout",
     "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
 })
 ALLOWED_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
 ALLOWED_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
@@ -252,6 +258,37 @@ def sysctls(manifest: Manifest, context: Context) -> Iterator[str]:
             name = as_dict(sysctl).get("name")
             if name not in SAFE_SYSCTLS:
                 yield f"{pod.path}: sets unsafe sysctl {name}"
+
+
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+LIFECYCLE_HANDLERS = ("postStart", "preStop")
+
+
+@FAMILY.object_rule(
+    "pss-probe-host", severity="high", kinds=POD_KINDS,
+    description=f"{RESTRICTED}: probes and lifecycle handlers may not set a host: the kubelet would send the "
+                "request from the node, to any address (Kubernetes 1.34+).",
+    remediation="Remove host from httpGet and tcpSocket in probes and lifecycle handlers; they then target the pod's "
+                "own IP.",
+    cel="variables.containers.all(c, "
+        f"{literal(PROBES)}.all(p, ['httpGet', 'tcpSocket'].all(a, c[?p][?a].?host.orValue('') == ''))"
+        f" && {literal(LIFECYCLE_HANDLERS)}.all(h, ['httpGet', 'tcpSocket'].all(a, c.?lifecycle[?h][?a].?host.orValue('') == '')))",
+)
+def probe_host(manifest: Manifest, context: Context) -> Iterator[str]:
+    # As upstream's hostProbesAndHostLifecycle check (pod-security-admission v1.34+): only an
+    # unset or empty host passes. Not even localhost: the kubelet probes from the node's
+    # network namespace, so localhost there is the node, not the pod.
+    for pod in pod_specs(manifest):
+        for container in containers(pod):
+            handlers = [(probe, as_dict(container.container.get(probe))) for probe in PROBES] + [
+                (f"lifecycle.{hook}", as_dict(dig(container.container, "lifecycle", hook)))
+                for hook in LIFECYCLE_HANDLERS
+            ]
+            for where, handler in handlers:
+                for action in ("httpGet", "tcpSocket"):
+                    host = as_dict(handler.get(action)).get("host")
+                    if host not in (None, ""):
+                        yield f"{pod.path}: {container} sets {where}.{action}.host {host}"
 
 
 @FAMILY.object_rule(

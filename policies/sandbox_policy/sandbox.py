@@ -7,6 +7,7 @@ workload, since a leaked credential or a mutable image is a problem anywhere.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import itertools
 import re
@@ -17,6 +18,7 @@ from .cel import alternation, literal
 from .rule import Context, Manifest, RuleFamily, Violation
 from .vocabulary import (
     ALLOWED_DOMAINS_ANNOTATION,
+    CILIUM_ENFORCER,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
     IMAGE_PATTERN,
@@ -123,11 +125,21 @@ def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
 # --- identity, resources, runtime ----------------------------------------------------------
 
 
+# Projected volume sources that hand the pod a credential of its own: a service-account
+# token, and (Kubernetes 1.34+, PodCertificateRequest) a podCertificate, a private key with
+# a certificate signed for the pod's identity that authenticates it like a token does.
+CREDENTIAL_PROJECTIONS = {
+    "serviceAccountToken": "a service-account token",
+    "podCertificate": "a pod certificate (private key and signed certificate)",
+}
+
+
 @FAMILY.object_rule(
     "sandbox-no-service-account-token", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS,
-    description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off.",
-    remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken projections "
-                "and KubeVirt serviceAccount volumes.",
+    description="Sandboxed code must get no Kubernetes API credentials: service-account token automount off, no "
+                "token or pod-certificate projections.",
+    remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken and "
+                "podCertificate projections and KubeVirt serviceAccount volumes.",
     cel="(!variables.hasPodSpec || variables.podSpec.?automountServiceAccountToken.orValue(true) == false)"
         " && variables.podSpec.?volumes.orValue([]).all(v, v.?projected.?sources.orValue([]).all(s,"
         " !has(s.serviceAccountToken) && !has(s.podCertificate)))"
@@ -138,9 +150,10 @@ def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[s
         if pod.spec.get("automountServiceAccountToken") is not False:
             yield f"{pod.path}.automountServiceAccountToken is not false (the token is mounted by default)"
         for volume in as_list(pod.spec.get("volumes")):
-            sources = as_list(dig(volume, "projected", "sources"))
-            if any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):
-                yield f"{pod.path}: volume {as_dict(volume).get('name', '?')!r} projects a service-account token"
+            sources = [as_dict(s) for s in as_list(dig(volume, "projected", "sources"))]
+            for field, credential in CREDENTIAL_PROJECTIONS.items():
+                if any(field in source for source in sources):
+                    yield f"{pod.path}: volume {as_dict(volume).get('name', '?')!r} projects {credential}"
     for vmi in vmi_specs(manifest):
         for volume in vmi_volumes(vmi):
             if "serviceAccount" in volume:
@@ -173,9 +186,7 @@ def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
 def _runtime_class_cel(context: Context) -> str:
     name = "variables.podSpec.?runtimeClassName.orValue('')"
     conditions = []
-    classes = getattr(context.policy, "sandbox_runtime_classes", None)
-    if classes is not None:
-        conditions.append(f"{name} == '' || {name} in {literal(list(classes))}")
+    conditions.append(f"{name} == '' || {name} in {literal(context.policy.sandbox_runtime_classes)}")
     if context.policy.require_runtime_class:
         conditions.append(f"{name} != ''")
     body = " && ".join(f"({c})" for c in conditions) or "true"
@@ -183,19 +194,54 @@ def _runtime_class_cel(context: Context) -> str:
 
 
 @FAMILY.object_rule(
-    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS, settings=("require_runtime_class",),
-    description="Untrusted sandboxes must run under a sandboxing runtime class (gVisor, Kata) where the stack "
-                "requires it (policy.requireRuntimeClass).",
-    remediation="Set runtimeClassName (for example gvisor or kata) in the template, or mark a vetted template "
-                "trust: trusted.",
+    "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS,
+    settings=("require_runtime_class", "sandbox_runtime_classes"),
+    description="Untrusted sandboxes that name a runtime class name a sandboxing one (policy.sandboxRuntimeClasses: "
+                "gVisor, Kata; never runc), and must name one where the stack requires it (policy.requireRuntimeClass).",
+    remediation="Set runtimeClassName to one of policy.sandboxRuntimeClasses (for example gvisor or kata) in the "
+                "template, or mark a vetted template trust: trusted.",
     cel=lambda context: _runtime_class_cel(context),
 )
 def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
-    if not context.policy.require_runtime_class or is_trusted(manifest):
+    if is_trusted(manifest):
         return
+    allowed = context.policy.sandbox_runtime_classes
     for pod in pod_specs(manifest):
-        if not pod.spec.get("runtimeClassName"):
-            yield f"{pod.path}.runtimeClassName is not set, but this stack requires one for untrusted sandboxes"
+        name = pod.spec.get("runtimeClassName")
+        if name is None or name == "":
+            if context.policy.require_runtime_class:
+                yield f"{pod.path}.runtimeClassName is not set, but this stack requires one for untrusted sandboxes"
+        elif name not in allowed:
+            yield (f"{pod.path}.runtimeClassName is {name!r}, not a sandboxing runtime class "
+                   f"(policy.sandboxRuntimeClasses: {', '.join(allowed)})")
+
+
+# The container-runtime handlers that put a kernel boundary around the pod: gVisor's `runsc`
+# (GKE Sandbox registers it as `gvisor`) and Kata's `kata` / `kata-<hypervisor>`.
+SANDBOXING_HANDLERS = ("gvisor", "kata", "runsc")
+SANDBOXING_HANDLER_PREFIXES = ("kata-", "runsc-")
+
+
+def is_sandboxing_handler(handler: Any) -> bool:
+    name = str(handler or "")
+    return name in SANDBOXING_HANDLERS or name.startswith(SANDBOXING_HANDLER_PREFIXES)
+
+
+@FAMILY.object_rule(
+    "sandbox-runtime-class-handler", severity="high", kinds={"RuntimeClass"}, settings=("sandbox_runtime_classes",),
+    description="A RuntimeClass named as sandboxing (policy.sandboxRuntimeClasses) runs a sandboxing handler "
+                "(runsc, kata*): the name is only as good as the handler behind it.",
+    remediation="Point the RuntimeClass at the gVisor (runsc) or Kata (kata, kata-qemu, ...) handler, or take its "
+                "name off policy.sandboxRuntimeClasses.",
+    cel=lambda context: f"!(object.metadata.name in {literal(context.policy.sandbox_runtime_classes)})"
+        f" || object.?handler.orValue('') in {literal(SANDBOXING_HANDLERS)}"
+        f" || {literal(SANDBOXING_HANDLER_PREFIXES)}.exists(p, object.?handler.orValue('').startsWith(p))",
+)
+def runtime_class_handler(manifest: Manifest, context: Context) -> Iterator[str]:
+    name, handler = dig(manifest, "metadata", "name"), manifest.get("handler")
+    if name in context.policy.sandbox_runtime_classes and not is_sandboxing_handler(handler):
+        yield (f"RuntimeClass {name} is listed in policy.sandboxRuntimeClasses, but its handler {handler!r} "
+               "is no sandbox (want runsc or kata*)")
 
 
 # --- network -----------------------------------------------------------------------------
@@ -217,6 +263,42 @@ def network_policy_in_force(manifest: Manifest, context: Context) -> Iterator[st
         yield f"networkPolicyManagement is Unmanaged and no {EGRESS_ENFORCER_ANNOTATION} annotation declares what enforces egress"
     elif management not in ("Managed", "Unmanaged"):
         yield f"networkPolicyManagement is {management!r}"
+
+
+def selects(policy: Manifest, namespace: Any, pod_labels: dict[str, Any]) -> bool:
+    """Whether a CiliumNetworkPolicy applies to pods with these labels in this namespace and
+    restricts their egress. Selectors with expressions count as not selecting: the rule
+    would have to evaluate them and gains nothing, the builders never write them."""
+    spec = as_dict(policy.get("spec"))
+    selector = as_dict(spec.get("endpointSelector"))
+    match = as_dict(selector.get("matchLabels"))
+    return (
+        dig(policy, "metadata", "namespace") == namespace and not selector.get("matchExpressions")
+        and all(pod_labels.get(key) == value for key, value in match.items())
+        and ("egress" in spec or as_dict(spec.get("enableDefaultDeny")).get("egress") is True)
+    )
+
+
+@FAMILY.stack_rule(
+    "sandbox-egress-enforced", severity="high", settings=("environment",),
+    description="In staging and prod, an Unmanaged template's egress is enforced by a policy the stack renders: a "
+                "CiliumNetworkPolicy selecting its pods; an enforcer the stack does not configure is only a claim.",
+    remediation=f"Set network.externalEnforcer: {CILIUM_ENFORCER} (the stack renders the template's "
+                "CiliumNetworkPolicy from its egress allowlist), or use management: Managed.",
+)
+def egress_enforced(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation | str]]:
+    if context.environment == "dev":
+        return  # dev clusters may leave egress to an enforcer they run by hand
+    policies = [m for m in manifests if m.get("kind") == "CiliumNetworkPolicy"]
+    for index, manifest in enumerate(manifests):
+        if manifest.get("kind") != "SandboxTemplate" or dig(manifest, "spec", "networkPolicyManagement") != "Unmanaged":
+            continue
+        namespace = dig(manifest, "metadata", "namespace")
+        pod_labels = as_dict(dig(manifest, "spec", "podTemplate", "metadata", "labels"))
+        if not any(selects(policy, namespace, pod_labels) for policy in policies):
+            enforcer = annotations(manifest).get(EGRESS_ENFORCER_ANNOTATION) or "nothing declared"
+            yield index, (f"networkPolicyManagement is Unmanaged and egress is left to {enforcer}, but no "
+                          "CiliumNetworkPolicy of the stack restricts the egress of its pods")
 
 
 METADATA_HOSTNAMES = frozenset({"metadata.google.internal", "metadata.goog", "instance-data.ec2.internal", "metadata"})
@@ -245,27 +327,61 @@ def _metadata_exposure(peers: Any) -> Iterator[str]:
                 yield f"allows egress to {network} without excepting the metadata range {blocked}"
 
 
+# Cilium egress selectors that name destinations; a rule with none of them allows every address.
+CILIUM_PEERS = ("toCIDR", "toCIDRSet", "toEndpoints", "toEntities", "toFQDNs", "toGroups", "toNodes", "toServices")
+# Cilium entities that include addresses outside the cluster, the metadata service among them.
+CILIUM_WORLD_ENTITIES = frozenset({"all", "world", "world-ipv4", "world-ipv6"})
+
+
+def _cilium_metadata_exposure(rule: dict[str, Any]) -> Iterator[str]:
+    """Why a CiliumNetworkPolicy egress rule reaches a cloud metadata address, if it does."""
+    if not any(rule.get(peer) for peer in CILIUM_PEERS):
+        yield "allows egress to every destination (no to* selector), including the cloud metadata service"
+        return
+    blocks = [{"cidr": cidr} for cidr in as_list(rule.get("toCIDR"))] + [as_dict(b) for b in as_list(rule.get("toCIDRSet"))]
+    if blocks:
+        yield from _metadata_exposure([{"ipBlock": block} for block in blocks])
+    for entity in sorted(CILIUM_WORLD_ENTITIES.intersection(str(e) for e in as_list(rule.get("toEntities")))):
+        yield f"allows egress to the entity {entity}, which includes the cloud metadata service"
+    for fqdn in as_list(rule.get("toFQDNs")):
+        name = str(as_dict(fqdn).get("matchName") or as_dict(fqdn).get("matchPattern") or "")
+        if any(fnmatch.fnmatchcase(host, name.lower().rstrip(".")) for host in METADATA_HOSTNAMES):
+            yield f"allows egress to {name!r}, which matches a cloud metadata host name"
+
+
 def _no_metadata_egress_cel() -> str:
-    """_metadata_exposure and _is_metadata_host in CEL (Kubernetes' cidr/ip libraries)."""
+    """_metadata_exposure, _cilium_metadata_exposure and _is_metadata_host in CEL (Kubernetes'
+    cidr and ip libraries)."""
     blocked = literal([str(n) for n in METADATA_NETWORKS])
-    peer_ok = (
-        "p.?ipBlock.orValue({}).size() == 0 || !isCIDR(p.ipBlock.?cidr.orValue(''))"
-        f" || {blocked}.all(m, !(cidr(m).containsCIDR(p.ipBlock.cidr) || cidr(p.ipBlock.cidr).containsCIDR(m))"
-        " || (!cidr(m).containsCIDR(p.ipBlock.cidr)"
-        " && p.ipBlock.?except.orValue([]).exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))"
+    block_ok = (  # b: an ipBlock (or a Cilium toCIDRSet entry), as _metadata_exposure judges it
+        "b.size() == 0 || !isCIDR(b.?cidr.orValue(''))"
+        f" || {blocked}.all(m, !(cidr(m).containsCIDR(b.cidr) || cidr(b.cidr).containsCIDR(m))"
+        " || (!cidr(m).containsCIDR(b.cidr) && b.?except.orValue([]).exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))"
     )
     egress = ("(object.kind == 'NetworkPolicy' ? object.?spec.?egress.orValue([])"
               " : object.?spec.?networkPolicy.?egress.orValue([]))")
+    kubernetes = f"{egress}.all(r, r.?to.orValue([]).size() > 0 && r.to.map(p, p.?ipBlock.orValue({{}})).all(b, {block_ok}))"
+    # Cilium: one rule set in spec, more in specs; a fqdn selector is a glob of names only
+    # (Cilium's schema allows [-a-zA-Z0-9_.*] and at most one trailing dot).
+    fqdn = ("(q.?matchName.orValue('') != '' ? q.matchName : q.?matchPattern.orValue('')).lowerAscii()")
+    glob = f"'^' + ({fqdn}.endsWith('.') ? {fqdn}.substring(0, {fqdn}.size() - 1) : {fqdn}).replace('.', '\\\\.').replace('*', '.*') + '$'"
+    cilium_rule = (
+        f"{literal(CILIUM_PEERS)}.exists(f, r[?f].orValue([]).size() > 0)"
+        f" && (r.?toCIDR.orValue([]).map(c, {{'cidr': c}}) + r.?toCIDRSet.orValue([])).all(b, {block_ok})"
+        f" && !r.?toEntities.orValue([]).exists(e, e in {literal(CILIUM_WORLD_ENTITIES)})"
+        f" && !r.?toFQDNs.orValue([]).exists(q, {literal(METADATA_HOSTNAMES)}.exists(h, h.matches({glob})))"
+    )
+    cilium = f"([object.?spec.orValue({{}})] + object.?specs.orValue([])).all(s, s.?egress.orValue([]).all(r, {cilium_rule}))"
     host = "d.trim().lowerAscii()"
     hostnames = "^" + alternation(METADATA_HOSTNAMES) + r"\.*$"
     domains = (f"object.kind != 'SandboxTemplate' || object.?metadata.?annotations[?{literal(ALLOWED_DOMAINS_ANNOTATION)}]"
                f".orValue('').split(',').all(d, !{host}.matches({literal(hostnames)})"
                f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim()))))")
-    return f"{egress}.all(r, r.?to.orValue([]).size() > 0 && r.to.all(p, {peer_ok})) && ({domains})"
+    return f"object.kind == 'CiliumNetworkPolicy' ? {cilium} : {kubernetes} && ({domains})"
 
 
 @FAMILY.object_rule(
-    "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy"},
+    "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy", "CiliumNetworkPolicy"},
     description="No egress to link-local / cloud metadata addresses (169.254.0.0/16, fd00:ec2::254): they hand "
                 "out node credentials.",
     remediation="Add the metadata ranges to the ipBlock's except list (the builders do this for you) and never "
@@ -273,6 +389,14 @@ def _no_metadata_egress_cel() -> str:
     cel=_no_metadata_egress_cel(),
 )
 def no_metadata_egress(manifest: Manifest, context: Context) -> Iterator[str]:
+    if manifest.get("kind") == "CiliumNetworkPolicy":
+        # A Cilium policy holds one rule set in `spec` and any number more in `specs`.
+        rule_sets = [("spec", manifest.get("spec"))] + [(f"specs[{i}]", r) for i, r in enumerate(as_list(manifest.get("specs")))]
+        for where, rule_set in rule_sets:
+            for index, rule in enumerate(as_list(as_dict(rule_set).get("egress"))):
+                for problem in _cilium_metadata_exposure(as_dict(rule)):
+                    yield f"{where}.egress[{index}] {problem}"
+        return
     if manifest.get("kind") == "NetworkPolicy":
         spec = as_dict(manifest.get("spec"))
         where = "spec.egress"

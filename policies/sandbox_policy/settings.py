@@ -38,6 +38,14 @@ SAFE_KUBEVIRT_FEATURE_GATES: tuple[str, ...] = (
     "VMExport",
 )
 
+# RuntimeClass names that put a kernel boundary between sandboxed code and the node.
+# `gvisor` is the name upstream agent-sandbox's example admission policy demands and the
+# one GKE Sandbox installs; `kata` and `kata-<hypervisor>` are the names kata-deploy
+# installs (kata-qemu, kata-clh, kata-fc, kata-dragonball). Exact names, not a `kata*`
+# prefix: a RuntimeClass is whatever its handler says, so a name proves nothing by its
+# spelling (the RuntimeClass objects a stack renders are judged by their handler).
+SANDBOX_RUNTIME_CLASSES: tuple[str, ...] = ("gvisor", "kata", "kata-clh", "kata-dragonball", "kata-fc", "kata-qemu")
+
 
 class PolicySpec(BaseModel):
     # As the program's config models: camelCase keys, unknown keys refused, no coercion.
@@ -49,7 +57,10 @@ class PolicySpec(BaseModel):
     rule's own level applies, and mandatory violations block the update."""
     max_warm_pool_replicas: int = Field(default=20, ge=0, le=1000)
     require_runtime_class: bool = False
-    """Every template must name a sandboxing runtime class (gVisor, Kata)."""
+    """Every untrusted template must name a sandboxing runtime class (gVisor, Kata)."""
+    sandbox_runtime_classes: list[str] = Field(default=list(SANDBOX_RUNTIME_CLASSES), min_length=1)
+    """The RuntimeClass names that sandbox (gVisor, Kata): an untrusted template that names
+    a runtime class must name one of these, so `runc` is never mistaken for a sandbox."""
     allowed_registries: list[str] = []
     """Image registries (host or host/path prefix) trusted without a digest pin."""
     allowed_host_devices: list[str] = []

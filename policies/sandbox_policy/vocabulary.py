@@ -31,6 +31,11 @@ TENANT_LABEL = f"{DOMAIN}/tenant"
 """On a tenant namespace (and the stack's objects in it): the namespaces admission policies guard."""
 MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "sandbox-infra")
 """On every object the stack creates."""
+CILIUM_ENFORCER = "cilium"
+"""The external enforcer the stack itself renders policies for: a template with it gets a
+CiliumNetworkPolicy selecting its pods by the TEMPLATE_LABEL."""
+TEMPLATE_LABEL = f"{DOMAIN}/template"
+"""On a template's pods (and the template): the name of the SandboxTemplate they come from."""
 GPU_OPT_IN_ANNOTATION = f"{DOMAIN}/allow-gpu"
 """`true` on a warm pool whose template requests GPUs: idle GPU sandboxes are an explicit choice."""
 

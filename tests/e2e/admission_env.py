@@ -5,7 +5,8 @@ and benchmarks/admission.py).
 Custom kinds get stand-in CRDs with an open schema: admission then sees exactly the object
 the offline rules judged (no pruning, no defaulting, no conversion webhook for v1alpha1), so
 a difference in verdict is a difference between the CEL and the Python, nothing else. The
-real CRD schemas are exercised by test_api_server.py.
+real CRD schemas are exercised by test_api_server.py. CiliumNetworkPolicy is served by
+Cilium's own CRD, which every e2e control plane registers (controlplane.py).
 """
 
 from __future__ import annotations

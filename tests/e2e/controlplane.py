@@ -22,7 +22,9 @@ from pathlib import Path
 import requests
 import yaml
 
-from .kube import ApiError, Kube
+from components.upstream import upstream_dir
+
+from .kube import ApiError, Kube, wait_established
 from .toolchain import binary
 
 SERVICE_CIDR = "10.0.0.0/24"
@@ -120,6 +122,15 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
         process.wait()
 
 
+def register_cluster_crds(kube: Kube) -> None:
+    """The CRDs of what the stacks expect the cluster to run, not install: Cilium, whose
+    CiliumNetworkPolicy the Cilium-enforced templates of prod get. The mirrored upstream
+    CRD, so the API server validates those policies against Cilium's own schema."""
+    crd = yaml.safe_load(Path(upstream_dir(), "cilium", "ciliumnetworkpolicies.yaml").read_text())
+    kube.apply(crd)
+    wait_established(kube, [crd])
+
+
 @contextlib.contextmanager
 def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[ControlPlane]:
     pki, logs = workdir / "pki", workdir / "logs"
@@ -163,6 +174,7 @@ def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[
         _write_kubeconfig(kubeconfig, server, pki, contexts or [])
         plane = ControlPlane(workdir, server, kubeconfig, pki, processes)
         _wait_ready(plane.client(), processes[-1], logs / "kube-apiserver.log", timeout=120)
+        register_cluster_crds(plane.client())
         yield plane
     finally:
         for process in reversed(processes):

@@ -260,7 +260,7 @@ def test_stack_bindings_guard_tenant_namespaces_and_the_stack_cluster_objects(ku
 def test_rules_not_enforceable_at_admission_say_why() -> None:
     reasons = not_at_admission()
     assert set(reasons) == {"sandbox-gpu-pool-opt-in", "tenant-namespace-guardrails", "stack-pool-references-template",
-                            "stack-unique-objects", "admission-policies-enforced"}
+                            "stack-unique-objects", "admission-policies-enforced", "sandbox-egress-enforced"}
     assert all(len(reason) > 20 for reason in reasons.values())
 
 
@@ -371,7 +371,6 @@ def test_upstream_secure_sandbox_cases_judged_by_both_policies(kube: Kube, judge
 DOCUMENTED_DIFFERENCES = {
     "README secure-sandbox": "ours is stricter: Pod Security restricted wants allowPrivilegeEscalation: false and a "
                              "seccomp profile; our sandbox rules want requests and pinned images",
-    "test: Runtime Class (runc)": "upstream is stricter: it allows only gvisor; sandbox-runtime-class accepts any name",
     "test: Projected Volume (ClusterTrustBundle)": "upstream is stricter: a trust bundle holds public CA certificates, "
                                                    "no credential, so ours allows it",
     "test: Sysctls Set": "upstream is stricter: it forbids every sysctl; Pod Security restricted allows the safe, "
