@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render check test lint clean toolchain e2e local-cluster bench bench-claims bench-engine sizing-proof
+.PHONY: setup render check test lint clean toolchain e2e local-cluster bench bench-claims bench-engine bench-admission sizing-proof
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ local-cluster: setup
 ## Claim-to-bound latency, warm claims vs cold sandboxes, on the e2e control plane (prints figures).
 bench-claims: setup
 	$(BIN)/python -m benchmarks.claim_latency
+
+## Admission latency of the dev stack's objects, generated policies in enforce vs off (prints figures).
+bench-admission: setup
+	$(BIN)/python -m benchmarks.admission_latency
 
 ## `pulumi preview` / `pulumi up` wall time per shipped stack on the e2e control plane (prints figures).
 bench-engine: setup

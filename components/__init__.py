@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "AdmissionPolicies": "admission", "AdmissionPoliciesArgs": "admission",
     "AgentSandbox": "agent_sandbox", "AgentSandboxArgs": "agent_sandbox",
     "KubeVirt": "kubevirt", "KubeVirtArgs": "kubevirt",
     "Tenant": "tenant", "TenantArgs": "tenant",
@@ -30,12 +31,14 @@ _EXPORTS = {
     "deploy": "stack",
 }
 __all__ = [
+    "AdmissionPolicies", "AdmissionPoliciesArgs",
     "AgentSandbox", "AgentSandboxArgs", "KubeVirt", "KubeVirtArgs", "RequiredCrds", "RequiredCrdsArgs",
     "RuntimeCatalogue", "RuntimeCatalogueArgs", "SandboxTemplate", "SandboxTemplateArgs", "Tenant", "TenantArgs",
     "UpstreamLoader", "VmEnvironment", "VmEnvironmentArgs", "WarmPool", "WarmPoolArgs", "deploy",
 ]
 
 if TYPE_CHECKING:
+    from .admission import AdmissionPolicies, AdmissionPoliciesArgs
     from .agent_sandbox import AgentSandbox, AgentSandboxArgs
     from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
     from .kubevirt import KubeVirt, KubeVirtArgs

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from .k8s import dependencies, kubernetes_resource, metadata
+from .k8s import dependencies, kubernetes_resource
 from .manifests.kubevirt import (
     build_kubevirt_cr,
     build_kubevirt_operator,
@@ -48,8 +48,9 @@ class KubeVirt(pulumi.ComponentResource):
 
     version: str
     """The KubeVirt release, e.g. `v1.9.0`."""
-    namespace: pulumi.Output[str] | None
-    """The operator's namespace (`kubevirt`); None for an external install."""
+    namespace: str | None
+    """The operator's namespace (`kubevirt`) where the stack installs it; None for an external
+    install (its namespace is not known)."""
     ready: list[pulumi.Resource]
     """What VMs must wait for: the KubeVirt CR, Available (or, external, the CRD lookups)."""
 
@@ -84,11 +85,10 @@ class KubeVirt(pulumi.ComponentResource):
             raise UpstreamError(f"KubeVirt {spec.version}: the operator manifest has kinds this component does not place: "
                                 f"{leftover}; check sandbox-infra:kubevirt.operatorManifest.url")
 
-        namespace = operator_namespace(manifests)
+        self.namespace = namespace = operator_namespace(manifests)
         self.cr = kubernetes_resource(
             build_kubevirt_cr(spec, args.cluster, namespace),
             pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*namespaces, *crds, *operator])),
         )
         self.ready = [self.cr]
-        self.namespace = metadata(self.cr, "namespace")
         self.register_outputs({"version": spec.version, "install": "managed", "namespace": self.namespace})

@@ -7,6 +7,7 @@ import os
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .admission import AdmissionPolicies, AdmissionPoliciesArgs
 from .agent_sandbox import AgentSandbox, AgentSandboxArgs
 from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
 from .errors import ConfigError
@@ -102,6 +103,9 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         catalogue_tenant = tenants.get(spec.catalogue.namespace)
         RuntimeCatalogue(spec.catalogue.name, RuntimeCatalogueArgs(spec),
                          after(catalogue_tenant.namespace_resource) if catalogue_tenant else opts)
+    if spec.policy.admission != "off":
+        AdmissionPolicies("admission", AdmissionPoliciesArgs(spec, kubevirt.namespace if kubevirt is not None else None),
+                          opts)
 
     for warning in loader.warnings:
         pulumi.log.warn(warning)

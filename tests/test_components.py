@@ -11,9 +11,10 @@ import pulumi
 import pytest
 import yaml
 
+from components.manifests.stack import render_stack
 from components.sizing.model import erlang_b
 from components.specs import spec_from_config
-from components.specs.loader import project_config
+from components.specs.loader import load_stack, project_config
 from components.stack import deploy
 from components.upstream import UpstreamLoader
 
@@ -58,6 +59,7 @@ def dev(loader: UpstreamLoader) -> dict[str, Registration]:
 def test_components_and_their_children(dev: dict[str, Registration]) -> None:
     components = sorted((r.type, r.name) for r in dev.values() if not r.custom)
     assert components == [
+        ("sandbox-infra:index:AdmissionPolicies", "admission"),
         ("sandbox-infra:index:AgentSandbox", "agent-sandbox"),
         ("sandbox-infra:index:KubeVirt", "kubevirt"),
         ("sandbox-infra:index:RuntimeCatalogue", "runtime-catalogue"),
@@ -77,6 +79,21 @@ def test_components_and_their_children(dev: dict[str, Registration]) -> None:
     assert parents[_named(dev, ":Deployment", "kubevirt/virt-operator").parent] == "sandbox-infra:index:KubeVirt"
     assert parents[_one(dev, ":VirtualMachinePool").parent] == "sandbox-infra:index:VmEnvironment"
     assert parents[_one(dev, "core/v1:ResourceQuota").parent] == "sandbox-infra:index:Tenant"
+
+
+def test_admission_policies_are_deployed_as_rendered_each_binding_after_its_policy(
+        dev: dict[str, Registration], loader: UpstreamLoader) -> None:
+    policies = {r.name: r for r in _of_type(dev, ":ValidatingAdmissionPolicy")}
+    bindings = _of_type(dev, ":ValidatingAdmissionPolicyBinding")
+    rendered = render_stack(load_stack("dev"), loader)
+    assert sorted(policies) == sorted(m["metadata"]["name"] for m in rendered if m["kind"] == "ValidatingAdmissionPolicy")
+    assert len(bindings) == sum(m["kind"] == "ValidatingAdmissionPolicyBinding" for m in rendered)
+    for binding in bindings:
+        assert binding.inputs["spec"]["validationActions"] == ["Audit", "Warn"]  # dev audits
+        assert policies[binding.inputs["spec"]["policyName"]].urn in binding.dependencies, binding.urn
+    kubevirt = [b for b in bindings if b.name.endswith("-kubevirt")]
+    assert kubevirt and all(b.inputs["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["values"]
+                            == ["kubevirt"] for b in kubevirt)
 
 
 def test_every_kubernetes_resource_uses_the_stack_provider(dev: dict[str, Registration]) -> None:

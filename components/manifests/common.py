@@ -11,12 +11,14 @@ from sandbox_policy.vocabulary import (  # noqa: F401  (re-exported: the builder
     DOMAIN,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
+    MANAGED_BY_LABEL,
     TEMPLATE_LABEL,
+    TENANT_LABEL,
     TRUST_ANNOTATION,
     Manifest,
 )
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "sandbox-infra"}
+MANAGED_BY = dict([MANAGED_BY_LABEL])
 
 # pulumi-kubernetes await control (https://www.pulumi.com/docs/iac/clouds/kubernetes/).
 SKIP_AWAIT = "pulumi.com/skipAwait"

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from ..specs.stack import StackSpec
 from ..upstream import UpstreamLoader
+from .admission import build_admission
 from .agent_sandbox import build_agent_sandbox
 from .catalogue import build_catalogue
 from .common import Manifest, apply_order
@@ -59,4 +60,6 @@ def _render(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
     for runtime in spec.vm_runtimes():
         manifests += build_vm_environment(runtime)
     manifests += build_catalogue(spec)
+    kubevirt_namespace = next((m["metadata"]["namespace"] for m in manifests if m["kind"] == "KubeVirt"), None)
+    manifests += build_admission(spec, kubevirt_namespace)
     return apply_order(manifests)

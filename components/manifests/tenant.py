@@ -4,7 +4,7 @@ and least-privilege claim access for the gateway service accounts."""
 from __future__ import annotations
 
 from ..specs.tenant import TenantSpec
-from .common import RESTRICTED_NAMESPACE_LABELS, Manifest, obj
+from .common import RESTRICTED_NAMESPACE_LABELS, TENANT_LABEL, Manifest, obj
 
 CLAIMER_ROLE = "sandbox-claimer"
 SANDBOX_GROUP = "agents.x-k8s.io"
@@ -39,7 +39,7 @@ def claimer_rules() -> list[Manifest]:
 
 def build_tenant(tenant: TenantSpec) -> list[Manifest]:
     ns = tenant.name
-    labels = {"app.kubernetes.io/part-of": "sandbox-infra", "sandbox-infra.dev/tenant": ns}
+    labels = {"app.kubernetes.io/part-of": "sandbox-infra", TENANT_LABEL: ns}
     quota, defaults = tenant.quota, tenant.container_defaults
     manifests = [
         obj("v1", "Namespace", ns, labels={**labels, **RESTRICTED_NAMESPACE_LABELS}),

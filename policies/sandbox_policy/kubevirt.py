@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .cel import literal
 from .rule import Context, Manifest, RuleFamily, Violation
 from .workloads import VM_KINDS, as_dict, as_list, dig, group_of, vmi_specs, vmi_volumes
 
@@ -25,6 +26,7 @@ def _is_kubevirt_cr(manifest: Manifest) -> bool:
     "kubevirt-no-host-disk", severity="critical", kinds=VM_KINDS,
     description="VMs may not use hostDisk volumes: they read and write files on the node.",
     remediation="Use a containerDisk, a dataVolume or a persistentVolumeClaim instead of hostDisk.",
+    cel="variables.vmVolumes.all(v, !has(v.hostDisk))",
 )
 def no_host_disk(manifest: Manifest, context: Context) -> Iterator[str]:
     for vmi in vmi_specs(manifest):
@@ -51,11 +53,23 @@ def _permitted_devices(manifest: Manifest) -> Iterator[tuple[str, str]]:
             yield f"spec.configuration.permittedHostDevices.{field}", str(as_dict(device).get(key, "?"))
 
 
+def _host_devices_cel(allowed: list[str]) -> str:
+    """_device_names (VMs) and _permitted_devices (the KubeVirt CR) in CEL."""
+    devices = "variables.vmiSpec.?domain.?devices"
+    name = ("d.?deviceName.orValue('') != '' ? d.deviceName"
+            " : d.?claimName.orValue('') != '' ? 'resource claim ' + d.claimName : '?'")
+    permitted = "object.?spec.?configuration.?permittedHostDevices"
+    fields = ", ".join(f"{permitted}.?{f}.orValue([])" for f in ("pciHostDevices", "mediatedDevices", "usb"))
+    return (f"object.kind == 'KubeVirt' ? [{fields}].all(l, l.all(d, d.?resourceName.orValue('?') in {literal(allowed)}))"
+            f" : [{devices}.?gpus.orValue([]), {devices}.?hostDevices.orValue([])].all(l, l.all(d, ({name}) in {literal(allowed)}))")
+
+
 @FAMILY.object_rule(
     "kubevirt-host-devices-allowlisted", severity="high", kinds=VM_KINDS | KUBEVIRT_CR,
     settings=("allowed_host_devices",),
     description="No host devices or GPUs passed into VMs unless the stack allowlists them (policy.allowedHostDevices).",
     remediation="Remove the device, or add its resource name (e.g. nvidia.com/GA102GL_A10) to policy.allowedHostDevices.",
+    cel=lambda context: _host_devices_cel(context.policy.allowed_host_devices),
 )
 def host_devices_allowlisted(manifest: Manifest, context: Context) -> Iterator[str]:
     allowed = set(context.policy.allowed_host_devices)
@@ -75,6 +89,8 @@ INLINE_FIELDS = ("userData", "userDataBase64", "networkData", "networkDataBase64
                 "manifests, Pulumi state and the VM object readable by anyone who can get VMs.",
     remediation="Put the user data into a Secret and reference it with cloudInitNoCloud.secretRef "
                 "(and networkDataSecretRef for network data).",
+    cel=f"variables.vmVolumes.all(v, {literal(CLOUD_INIT_SOURCES)}.all(s, !(s in v)"
+        f" || ({literal(INLINE_FIELDS)}.all(f, v[s][?f].orValue('') == '') && v[s].?secretRef.?name.orValue('') != '')))",
 )
 def cloud_init_from_secret(manifest: Manifest, context: Context) -> Iterator[str]:
     for vmi in vmi_specs(manifest):
@@ -94,6 +110,8 @@ def cloud_init_from_secret(manifest: Manifest, context: Context) -> Iterator[str
     "kubevirt-vm-resource-limits", severity="medium", kinds=VM_KINDS,
     description="VMs must be bounded: CPU and memory limits, or an instancetype that sizes them.",
     remediation="Set spec.domain.resources.limits.cpu and .memory in the VM template, or reference an instancetype.",
+    cel="!variables.hasVmiSpec || variables.vmSpec.?instancetype.?name.orValue('') != ''"
+        " || ['cpu', 'memory'].all(n, n in variables.vmiSpec.?domain.?resources.?limits.orValue({}))",
 )
 def vm_resource_limits(manifest: Manifest, context: Context) -> Iterator[str]:
     for vmi in vmi_specs(manifest):
@@ -112,6 +130,8 @@ def vm_resource_limits(manifest: Manifest, context: Context) -> Iterator[str]:
                 "such as Root, HostDisk, HostDevices or Sidecar weaken the node boundary.",
     remediation="Remove the gate from spec.configuration.developerConfiguration.featureGates, or allowlist it "
                 "deliberately in policy.allowedKubevirtFeatureGates.",
+    cel=lambda context: "object.?spec.?configuration.?developerConfiguration.?featureGates.orValue([])"
+        f".all(g, g in {literal(context.policy.allowed_kubevirt_feature_gates)})",
 )
 def feature_gates_allowlisted(manifest: Manifest, context: Context) -> Iterator[Violation | str]:
     if not _is_kubevirt_cr(manifest):
@@ -128,6 +148,7 @@ def feature_gates_allowlisted(manifest: Manifest, context: Context) -> Iterator[
     description=f"The KubeVirt CR must set uninstallStrategy: {BLOCK_UNINSTALL}, so deleting it never tears "
                 "down running VMs and their disks.",
     remediation=f"Set spec.uninstallStrategy: {BLOCK_UNINSTALL}.",
+    cel=f"object.?spec.?uninstallStrategy.orValue('') == {literal(BLOCK_UNINSTALL)}",
 )
 def uninstall_blocks_on_workloads(manifest: Manifest, context: Context) -> Iterator[str]:
     if not _is_kubevirt_cr(manifest):
@@ -141,6 +162,8 @@ def uninstall_blocks_on_workloads(manifest: Manifest, context: Context) -> Itera
     "kubevirt-no-emulation-in-prod", severity="high", kinds=KUBEVIRT_CR, settings=("environment",),
     description="Software emulation (useEmulation) is for dev clusters without /dev/kvm, never for prod.",
     remediation="Remove spec.configuration.developerConfiguration.useEmulation on prod clusters (they need KVM).",
+    cel=lambda context: "object.?spec.?configuration.?developerConfiguration.?useEmulation.orValue(false) != true"
+        if context.environment == "prod" else "true",
 )
 def no_emulation_in_prod(manifest: Manifest, context: Context) -> Iterator[str]:
     if context.environment != "prod" or not _is_kubevirt_cr(manifest):

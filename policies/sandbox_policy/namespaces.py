@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .cel import literal
 from .rule import Context, Manifest, RuleFamily, Violation
 from .workloads import SANDBOX_KINDS, as_dict, as_list, dig, labels
 
@@ -16,6 +17,7 @@ PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
     description="Every namespace enforces Pod Security `restricted`, so the API server rejects any pod that "
                 "slips past these checks (the KubeVirt operator namespace is the one documented exception).",
     remediation=f"Label the namespace {PSS_ENFORCE}: restricted (the builders' RESTRICTED_NAMESPACE_LABELS).",
+    cel=f"object.?metadata.?labels[?{literal(PSS_ENFORCE)}].orValue('') == 'restricted'",
 )
 def namespace_pss_restricted(manifest: Manifest, context: Context) -> Iterator[str]:
     level = labels(manifest).get(PSS_ENFORCE)

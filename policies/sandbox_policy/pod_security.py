@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .cel import literal
 from .rule import Context, Manifest, RuleFamily, Violation
 from .workloads import POD_KINDS, as_dict, as_list, containers, dig, effective, pod_security, pod_specs
 
@@ -53,6 +54,8 @@ APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
     "pss-host-process", severity="critical", kinds=POD_KINDS,
     description=f"{RESTRICTED}: Windows HostProcess containers get full access to the node.",
     remediation="Remove securityContext.windowsOptions.hostProcess (or set it to false) on the pod and every container.",
+    cel="variables.podSC.?windowsOptions.?hostProcess.orValue(false) != true"
+        " && variables.containers.all(c, c.?securityContext.?windowsOptions.?hostProcess.orValue(false) != true)",
 )
 def host_process(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -67,6 +70,7 @@ def host_process(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-host-namespaces", severity="critical", kinds=POD_KINDS,
     description=f"{RESTRICTED}: sharing the node's network, PID or IPC namespace breaks pod isolation.",
     remediation="Remove hostNetwork, hostPID and hostIPC from the pod spec (or set them to false).",
+    cel=" && ".join(f"variables.podSpec.?{f}.orValue(false) != true" for f in ("hostNetwork", "hostPID", "hostIPC")),
 )
 def host_namespaces(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -79,6 +83,7 @@ def host_namespaces(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-privileged", severity="critical", kinds=POD_KINDS,
     description=f"{RESTRICTED}: privileged containers have all capabilities and every device of the node.",
     remediation="Set securityContext.privileged: false (or remove it) on every container.",
+    cel="variables.containers.all(c, c.?securityContext.?privileged.orValue(false) != true)",
 )
 def privileged(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -91,6 +96,8 @@ def privileged(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-capabilities", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: containers must drop ALL capabilities and may add back only NET_BIND_SERVICE.",
     remediation="Set securityContext.capabilities: {drop: [ALL]} on every container; add at most NET_BIND_SERVICE.",
+    cel="variables.containers.all(c, 'ALL' in c.?securityContext.?capabilities.?drop.orValue([])"
+        f" && c.?securityContext.?capabilities.?add.orValue([]).all(a, a in {literal(ALLOWED_ADDED_CAPABILITIES)}))",
 )
 def capabilities(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -107,6 +114,7 @@ def capabilities(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-host-path-volumes", severity="critical", kinds=POD_KINDS,
     description=f"{RESTRICTED}: hostPath volumes expose the node's filesystem to the pod.",
     remediation="Replace hostPath volumes with emptyDir, configMap, secret, projected or a persistentVolumeClaim.",
+    cel="variables.podSpec.?volumes.orValue([]).all(v, !has(v.hostPath))",
 )
 def host_path_volumes(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -121,6 +129,7 @@ def host_path_volumes(manifest: Manifest, context: Context) -> Iterator[str]:
     description=f"{RESTRICTED}: only configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, "
                 "projected and secret volumes are allowed.",
     remediation="Use one of the allowed volume types; mount network storage through a persistentVolumeClaim.",
+    cel=f"variables.podSpec.?volumes.orValue([]).all(v, v.all(k, k in {literal(ALLOWED_VOLUME_TYPES | {'name', 'hostPath'})}))",
 )
 def volume_types(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -137,6 +146,7 @@ def volume_types(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-host-ports", severity="medium", kinds=POD_KINDS,
     description=f"{RESTRICTED}: host ports bind the node's network interfaces and bypass network policy.",
     remediation="Remove hostPort from container ports; expose the pod through a Service instead.",
+    cel="variables.containers.all(c, c.?ports.orValue([]).all(p, p.?hostPort.orValue(0) == 0))",
 )
 def host_ports(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -150,6 +160,11 @@ def host_ports(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-apparmor", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: the AppArmor profile may only be RuntimeDefault or Localhost, never Unconfined.",
     remediation="Remove the AppArmor override or set appArmorProfile.type to RuntimeDefault (or a Localhost profile).",
+    cel=f"variables.podSC.?appArmorProfile.?type.orValue('RuntimeDefault') in {literal(ALLOWED_APPARMOR)}"
+        f" && variables.containers.all(c, c.?securityContext.?appArmorProfile.?type.orValue('RuntimeDefault')"
+        f" in {literal(ALLOWED_APPARMOR)})"
+        f" && variables.podMeta.?annotations.orValue({{}}).all(k, !k.startsWith({literal(APPARMOR_ANNOTATION_PREFIX)})"
+        " || variables.podMeta.annotations[k] == 'runtime/default' || variables.podMeta.annotations[k].startsWith('localhost/'))",
 )
 def apparmor(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -173,6 +188,11 @@ def apparmor(manifest: Manifest, context: Context) -> Iterator[str]:
                 "(for virt-launcher pods too: the KubeVirt CR's selinuxLauncherType).",
     remediation="Remove seLinuxOptions.user and .role; use type container_t (or leave seLinuxOptions unset); "
                 "leave the KubeVirt CR's configuration.selinuxLauncherType unset.",
+    cel=f"(object.kind != 'KubeVirt' || object.?spec.?configuration.?selinuxLauncherType.orValue('')"
+        f" in {literal(ALLOWED_SELINUX_TYPES)})"
+        " && ([variables.podSC] + variables.containers.map(c, c.?securityContext.orValue({}))).all(sc,"
+        f" sc.?seLinuxOptions.?type.orValue('') in {literal(ALLOWED_SELINUX_TYPES)}"
+        " && sc.?seLinuxOptions.?user.orValue('') == '' && sc.?seLinuxOptions.?role.orValue('') == '')",
 )
 def selinux(manifest: Manifest, context: Context) -> Iterator[str]:
     if manifest.get("kind") == "KubeVirt":
@@ -194,6 +214,7 @@ def selinux(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-proc-mount", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: an unmasked /proc exposes host kernel information.",
     remediation="Remove securityContext.procMount or set it to Default.",
+    cel="variables.containers.all(c, c.?securityContext.?procMount.orValue('Default') == 'Default')",
 )
 def proc_mount(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -207,6 +228,10 @@ def proc_mount(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-seccomp", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: every container must run under the RuntimeDefault or a Localhost seccomp profile.",
     remediation="Set securityContext.seccompProfile.type: RuntimeDefault on the pod (or on every container).",
+    cel=f"variables.podSC.?seccompProfile.?type.orValue('RuntimeDefault') in {literal(ALLOWED_SECCOMP)}"
+        " && variables.containers.all(c, c.?securityContext.?seccompProfile.?type.hasValue()"
+        f" ? c.securityContext.seccompProfile.type in {literal(ALLOWED_SECCOMP)}"
+        " : variables.podSC.?seccompProfile.?type.hasValue())",
 )
 def seccomp(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -225,6 +250,7 @@ def seccomp(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-sysctls", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: only namespaced, safe sysctls may be set.",
     remediation="Remove unsafe sysctls from securityContext.sysctls; allowed: " + ", ".join(sorted(SAFE_SYSCTLS)) + ".",
+    cel=f"variables.podSC.?sysctls.orValue([]).all(s, s.?name.orValue('') in {literal(SAFE_SYSCTLS)})",
 )
 def sysctls(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -244,6 +270,9 @@ LIFECYCLE_HANDLERS = ("postStart", "preStop")
                 "request from the node, to any address (Kubernetes 1.34+).",
     remediation="Remove host from httpGet and tcpSocket in probes and lifecycle handlers; they then target the pod's "
                 "own IP.",
+    cel="variables.containers.all(c, "
+        f"{literal(PROBES)}.all(p, ['httpGet', 'tcpSocket'].all(a, c[?p][?a].?host.orValue('') == ''))"
+        f" && {literal(LIFECYCLE_HANDLERS)}.all(h, ['httpGet', 'tcpSocket'].all(a, c.?lifecycle[?h][?a].?host.orValue('') == '')))",
 )
 def probe_host(manifest: Manifest, context: Context) -> Iterator[str]:
     # As upstream's hostProbesAndHostLifecycle check (pod-security-admission v1.34+): only an
@@ -266,6 +295,7 @@ def probe_host(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-privilege-escalation", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: containers must set allowPrivilegeEscalation: false (no setuid gains).",
     remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
+    cel="variables.containers.all(c, c.?securityContext.?allowPrivilegeEscalation.orValue(true) == false)",
 )
 def privilege_escalation(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -278,6 +308,9 @@ def privilege_escalation(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-run-as-non-root", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: containers must be required to run as a non-root user (runAsNonRoot: true).",
     remediation="Set securityContext.runAsNonRoot: true on the pod, and never false on a container.",
+    cel="variables.podSC.?runAsNonRoot.orValue(true) != false"
+        " && variables.containers.all(c, c.?securityContext.?runAsNonRoot.hasValue()"
+        " ? c.securityContext.runAsNonRoot == true : variables.podSC.?runAsNonRoot.orValue(false) == true)",
 )
 def run_as_non_root(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -294,6 +327,8 @@ def run_as_non_root(manifest: Manifest, context: Context) -> Iterator[str]:
     "pss-run-as-user", severity="high", kinds=POD_KINDS,
     description=f"{RESTRICTED}: no pod or container may run as UID 0 (root).",
     remediation="Remove runAsUser: 0, or set a non-zero UID such as 65532.",
+    cel="variables.podSC.?runAsUser.orValue(1) != 0"
+        " && variables.containers.all(c, c.?securityContext.?runAsUser.orValue(1) != 0)",
 )
 def run_as_user(manifest: Manifest, context: Context) -> Iterator[Violation | str]:
     for pod in pod_specs(manifest):

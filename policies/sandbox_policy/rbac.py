@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .cel import literal
+from .exceptions import UPSTREAM_EXCEPTIONS
 from .rule import Context, Manifest, RuleFamily, Violation
 from .workloads import as_dict, as_list
 
@@ -29,10 +31,23 @@ def _rules(manifest: Manifest) -> Iterator[tuple[int, dict]]:
             yield index, rule
 
 
+def _no_wildcards_cel() -> str:
+    """no_wildcards in CEL; the upstream exceptions scoped to API groups are part of the rule's
+    own check here, since only the CEL sees which rule of the role holds the wildcard."""
+    wildcard = "['verbs', 'resources', 'apiGroups', 'nonResourceURLs'].exists(f, '*' in r[?f].orValue([]))"
+    subject = "'apiGroups=' + (r.?apiGroups.orValue([]).size() > 0 ? r.apiGroups.join(',') : '-')"
+    excepted = " || ".join(
+        f"(object.kind == {literal(e.kind)} && object.metadata.name == {literal(e.name)}"
+        f" && object.?metadata.?namespace.orValue('') == {literal(e.namespace)} && {subject} in {literal(e.subjects)})"
+        for e in UPSTREAM_EXCEPTIONS if e.rule == "rbac-no-wildcards" and e.subjects is not None) or "false"
+    return f"object.?rules.orValue([]).all(r, !({wildcard}) || {excepted})"
+
+
 @FAMILY.object_rule(
     "rbac-no-wildcards", severity="critical", kinds=ROLE_KINDS,
     description="Roles authored by the stack grant named verbs on named resources: no '*'.",
     remediation="List the exact verbs, resources and API groups the subject needs.",
+    cel=_no_wildcards_cel(),
 )
 def no_wildcards(manifest: Manifest, context: Context) -> Iterator[Violation]:
     for index, rule in _rules(manifest):
@@ -47,6 +62,9 @@ def no_wildcards(manifest: Manifest, context: Context) -> Iterator[Violation]:
     description="No bindings to system:authenticated, system:unauthenticated, system:serviceaccounts, a "
                 "namespace-wide system:serviceaccounts:<ns> group, or system:anonymous.",
     remediation="Bind the specific service accounts (kind: ServiceAccount, name, namespace) that need the role.",
+    cel=f"object.?subjects.orValue([]).all(s, !(s.?kind.orValue('') == 'Group'"
+        f" && (s.?name.orValue('') in {literal(BROAD_GROUPS)} || s.?name.orValue('').startsWith('system:serviceaccounts:')))"
+        f" && !(s.?kind.orValue('') == 'User' && s.?name.orValue('') in {literal(ANONYMOUS_USERS)}))",
 )
 def no_broad_group_bindings(manifest: Manifest, context: Context) -> Iterator[str]:
     for index, subject in enumerate(as_list(manifest.get("subjects"))):
@@ -70,10 +88,24 @@ def grants(rule: dict, group: str, resource: str, verbs: frozenset[str]) -> list
     return sorted(granted & verbs)
 
 
+def _grants_cel(group: str, resource: str, verbs: frozenset[str]) -> str:
+    """grants(r, ...) is not empty, in CEL."""
+    return (f"(r.?apiGroups.orValue([]).exists(g, g in {literal([group, '*'])})"
+            f" && r.?resources.orValue([]).exists(x, x in {literal(['*', resource])} || x.startsWith({literal(resource + '/')}))"
+            f" && r.?verbs.orValue([]).exists(v, v in {literal(verbs)}))")
+
+
 def is_claimer_role(manifest: Manifest) -> bool:
     """A role that can create SandboxClaims is a claimer's (a gateway's) role."""
     return any(grants(rule, "extensions.agents.x-k8s.io", "sandboxclaims", frozenset({"create", "*"}))
                for _, rule in _rules(manifest))
+
+
+def _claimers_cel() -> str:
+    claimer = _grants_cel("extensions.agents.x-k8s.io", "sandboxclaims", frozenset({"create", "*"}))
+    writes = " || ".join(_grants_cel(group, resource, WRITE_VERBS)
+                         for group, resources in WORKLOAD_RESOURCES.items() for resource in resources)
+    return f"!object.?rules.orValue([]).exists(r, {claimer}) || !object.?rules.orValue([]).exists(r, {writes})"
 
 
 @FAMILY.object_rule(
@@ -81,6 +113,7 @@ def is_claimer_role(manifest: Manifest) -> bool:
     description="A role that can create SandboxClaims must not write pods, sandboxes, templates or warm pools: "
                 "a gateway that could would run arbitrary pods in the tenant namespace.",
     remediation="Give claimers create/delete on sandboxclaims and read-only access to what backs them.",
+    cel=_claimers_cel(),
 )
 def claimers_cannot_write_workloads(manifest: Manifest, context: Context) -> Iterator[Violation]:
     if not is_claimer_role(manifest):

@@ -46,6 +46,9 @@ class Context:
 
 
 ObjectCheck = Callable[[Manifest, Context], Iterable[Violation | str]]
+CelSource = str | Callable[[Context], str]
+"""A rule at admission (admission.py): one CEL expression, true when the object passes; a
+function of the stack's settings when the rule reads any (they are baked into the CEL)."""
 StackCheck = Callable[[list[Manifest], Context], Iterable[tuple[int, Violation | str]]]
 
 
@@ -64,6 +67,13 @@ class Rule:
     settings: tuple[str, ...] = ()
     """The per-stack settings the rule reads: `environment` or PolicySpec fields. The
     CrossGuard pack gives each policy a config property for each (crossguard.py)."""
+    cel: CelSource | None = field(default=None, repr=False, compare=False)
+    """The same check in CEL, for the generated ValidatingAdmissionPolicy (admission.py)."""
+    not_at_admission: str = ""
+    """Why admission cannot judge the rule (object rules without `cel`; stack rules need every object)."""
+
+    def admission_cel(self, context: Context) -> str | None:
+        return self.cel(context) if callable(self.cel) else self.cel
 
     def violations(self, manifest: Manifest, context: Context) -> list[Violation]:
         """Object rules only: the violations of one manifest."""
@@ -90,20 +100,22 @@ class RuleFamily:
     def object_rule(
         self, name: str, *, severity: Severity, description: str, remediation: str,
         kinds: Iterable[str] | None = None, enforcement: Enforcement = "mandatory", settings: tuple[str, ...] = (),
+        cel: CelSource | None = None, not_at_admission: str = "",
     ) -> Callable[[ObjectCheck], Rule]:
         def register(check: ObjectCheck) -> Rule:
             rule = Rule(name, self.name, severity, description, remediation, check, "object",
-                        frozenset(kinds) if kinds is not None else None, enforcement, settings)
+                        frozenset(kinds) if kinds is not None else None, enforcement, settings, cel, not_at_admission)
             self.rules.append(rule)
             return rule
         return register
 
     def stack_rule(
         self, name: str, *, severity: Severity, description: str, remediation: str,
-        enforcement: Enforcement = "mandatory", settings: tuple[str, ...] = (),
+        enforcement: Enforcement = "mandatory", settings: tuple[str, ...] = (), not_at_admission: str = "",
     ) -> Callable[[StackCheck], Rule]:
         def register(check: StackCheck) -> Rule:
-            rule = Rule(name, self.name, severity, description, remediation, check, "stack", None, enforcement, settings)
+            rule = Rule(name, self.name, severity, description, remediation, check, "stack", None, enforcement, settings,
+                        None, not_at_admission)
             self.rules.append(rule)
             return rule
         return register

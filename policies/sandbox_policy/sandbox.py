@@ -14,13 +14,16 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .cel import alternation, literal
 from .rule import Context, Manifest, RuleFamily, Violation
 from .vocabulary import (
     ALLOWED_DOMAINS_ANNOTATION,
     CILIUM_ENFORCER,
     EGRESS_ENFORCER_ANNOTATION,
     GPU_OPT_IN_ANNOTATION,
+    IMAGE_PATTERN,
     METADATA_NETWORKS,
+    RESERVED_KEY_DOMAINS,
     parse_image,
     reserved_domain,
 )
@@ -48,6 +51,12 @@ from .workloads import (
 
 FAMILY = RuleFamily("sandbox")
 
+# Images in CEL: the grammar of vocabulary.parse_image; a valid reference ends in its digest,
+# and has a tag when its last path segment does (a registry port is followed by '/').
+_DIGEST_END = "@sha256:[a-f0-9]{64}$"
+_TAG_END = r":[\w][\w.-]{0,127}$"
+_VALID_IMAGE = f"i.matches({literal(IMAGE_PATTERN)})"
+
 # --- images ------------------------------------------------------------------------
 
 
@@ -70,6 +79,8 @@ def from_allowed_registry(name: str, allowed: list[str]) -> bool:
     "workload-image-tag-pinned", severity="medium", kinds=POD_KINDS | VM_KINDS,
     description="Images must name a version: never the mutable ':latest' tag, never untagged.",
     remediation="Pin a version tag (app:1.2.3) or, better, a digest (app@sha256:...).",
+    cel=f"variables.images.all(i, {_VALID_IMAGE} && (i.matches({literal(_DIGEST_END)})"
+        f" || (i.split('@')[0].matches({literal(_TAG_END)}) && !i.split('@')[0].endsWith(':latest'))))",
 )
 def image_tag_pinned(manifest: Manifest, context: Context) -> Iterator[str]:
     for where, image in images(manifest):
@@ -82,11 +93,23 @@ def image_tag_pinned(manifest: Manifest, context: Context) -> Iterator[str]:
             yield f"{where}: image {image} uses {'the :latest tag' if tag else 'no tag (implicitly :latest)'}"
 
 
+def _image_source_cel(allowed: list[str]) -> str:
+    """image_repository and from_allowed_registry in CEL, over the undigested valid images."""
+    names = (f"variables.images.filter(i, {_VALID_IMAGE} && !i.matches({literal(_DIGEST_END)}))"
+             f".map(i, i.matches({literal(_TAG_END)}) ? i.substring(0, i.lastIndexOf(':')) : i)")
+    first = "n.split('/')[0]"
+    repositories = (f"{names}.map(n, !n.contains('/') ? 'docker.io/library/' + n"
+                    f" : ({first}.contains('.') || {first}.contains(':') || {first} == 'localhost') ? n : 'docker.io/' + n)")
+    entries = sorted({entry.rstrip("/") for entry in allowed})
+    return f"{repositories}.all(r, {literal(entries)}.exists(a, r == a || r.startsWith(a + '/')))"
+
+
 @FAMILY.object_rule(
     "sandbox-image-source", severity="high", kinds=SANDBOX_POD_KINDS | VM_KINDS, settings=("allowed_registries",),
     description="Sandbox images must be pinned by digest or come from a registry the stack trusts "
                 "(policy.allowedRegistries).",
     remediation="Pin the image by @sha256 digest, or pull it through a registry listed in policy.allowedRegistries.",
+    cel=lambda context: _image_source_cel(context.policy.allowed_registries),
 )
 def image_source(manifest: Manifest, context: Context) -> Iterator[str]:
     allowed = context.policy.allowed_registries
@@ -117,6 +140,10 @@ CREDENTIAL_PROJECTIONS = {
                 "token or pod-certificate projections.",
     remediation="Set automountServiceAccountToken: false on the pod spec; remove serviceAccountToken and "
                 "podCertificate projections and KubeVirt serviceAccount volumes.",
+    cel="(!variables.hasPodSpec || variables.podSpec.?automountServiceAccountToken.orValue(true) == false)"
+        " && variables.podSpec.?volumes.orValue([]).all(v, v.?projected.?sources.orValue([]).all(s,"
+        " !has(s.serviceAccountToken) && !has(s.podCertificate)))"
+        " && variables.vmVolumes.all(v, !has(v.serviceAccount))",
 )
 def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -137,6 +164,8 @@ def no_service_account_token(manifest: Manifest, context: Context) -> Iterator[s
     "sandbox-resources-set", severity="medium", kinds=SANDBOX_POD_KINDS,
     description="Every sandbox container must set CPU and memory requests and limits.",
     remediation="Set resources.requests and resources.limits for cpu and memory on every (init) container.",
+    cel="(variables.podSpec.?initContainers.orValue([]) + variables.podSpec.?containers.orValue([])).all(c,"
+        " ['cpu', 'memory'].all(n, n in c.?resources.?requests.orValue({}) && n in c.?resources.?limits.orValue({})))",
 )
 def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
     for pod in pod_specs(manifest):
@@ -154,6 +183,16 @@ def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
                 yield f"{pod.path}: {container} does not set {', '.join(missing)}"
 
 
+def _runtime_class_cel(context: Context) -> str:
+    name = "variables.podSpec.?runtimeClassName.orValue('')"
+    conditions = []
+    conditions.append(f"{name} == '' || {name} in {literal(context.policy.sandbox_runtime_classes)}")
+    if context.policy.require_runtime_class:
+        conditions.append(f"{name} != ''")
+    body = " && ".join(f"({c})" for c in conditions) or "true"
+    return f"variables.trusted || !variables.hasPodSpec || ({body})"
+
+
 @FAMILY.object_rule(
     "sandbox-runtime-class", severity="high", kinds=SANDBOX_POD_KINDS,
     settings=("require_runtime_class", "sandbox_runtime_classes"),
@@ -161,6 +200,7 @@ def resources_set(manifest: Manifest, context: Context) -> Iterator[str]:
                 "gVisor, Kata; never runc), and must name one where the stack requires it (policy.requireRuntimeClass).",
     remediation="Set runtimeClassName to one of policy.sandboxRuntimeClasses (for example gvisor or kata) in the "
                 "template, or mark a vetted template trust: trusted.",
+    cel=lambda context: _runtime_class_cel(context),
 )
 def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
     if is_trusted(manifest):
@@ -176,11 +216,15 @@ def runtime_class(manifest: Manifest, context: Context) -> Iterator[str]:
                    f"(policy.sandboxRuntimeClasses: {', '.join(allowed)})")
 
 
+# The container-runtime handlers that put a kernel boundary around the pod: gVisor's `runsc`
+# (GKE Sandbox registers it as `gvisor`) and Kata's `kata` / `kata-<hypervisor>`.
+SANDBOXING_HANDLERS = ("gvisor", "kata", "runsc")
+SANDBOXING_HANDLER_PREFIXES = ("kata-", "runsc-")
+
+
 def is_sandboxing_handler(handler: Any) -> bool:
-    """The container-runtime handlers that put a kernel boundary around the pod: gVisor's
-    `runsc` (GKE Sandbox registers it as `gvisor`) and Kata's `kata` / `kata-<hypervisor>`."""
     name = str(handler or "")
-    return name in ("gvisor", "kata", "runsc") or name.startswith(("kata-", "runsc-"))
+    return name in SANDBOXING_HANDLERS or name.startswith(SANDBOXING_HANDLER_PREFIXES)
 
 
 @FAMILY.object_rule(
@@ -189,6 +233,9 @@ def is_sandboxing_handler(handler: Any) -> bool:
                 "(runsc, kata*): the name is only as good as the handler behind it.",
     remediation="Point the RuntimeClass at the gVisor (runsc) or Kata (kata, kata-qemu, ...) handler, or take its "
                 "name off policy.sandboxRuntimeClasses.",
+    cel=lambda context: f"!(object.metadata.name in {literal(context.policy.sandbox_runtime_classes)})"
+        f" || object.?handler.orValue('') in {literal(SANDBOXING_HANDLERS)}"
+        f" || {literal(SANDBOXING_HANDLER_PREFIXES)}.exists(p, object.?handler.orValue('').startsWith(p))",
 )
 def runtime_class_handler(manifest: Manifest, context: Context) -> Iterator[str]:
     name, handler = dig(manifest, "metadata", "name"), manifest.get("handler")
@@ -206,6 +253,9 @@ def runtime_class_handler(manifest: Manifest, context: Context) -> Iterator[str]
                 "external enforcer.",
     remediation="Use networkPolicyManagement: Managed, or declare the enforcer (network.externalEnforcer, e.g. "
                 f"cilium), which sets the {EGRESS_ENFORCER_ANNOTATION} annotation.",
+    cel=f"object.?spec.?networkPolicyManagement.orValue('') in ['', 'Managed']"
+        " || (object.spec.networkPolicyManagement == 'Unmanaged'"
+        f" && object.?metadata.?annotations[?{literal(EGRESS_ENFORCER_ANNOTATION)}].orValue('') != '')",
 )
 def network_policy_in_force(manifest: Manifest, context: Context) -> Iterator[str]:
     management = dig(manifest, "spec", "networkPolicyManagement") or "Managed"
@@ -299,12 +349,44 @@ def _cilium_metadata_exposure(rule: dict[str, Any]) -> Iterator[str]:
             yield f"allows egress to {name!r}, which matches a cloud metadata host name"
 
 
+def _no_metadata_egress_cel() -> str:
+    """_metadata_exposure, _cilium_metadata_exposure and _is_metadata_host in CEL (Kubernetes'
+    cidr and ip libraries)."""
+    blocked = literal([str(n) for n in METADATA_NETWORKS])
+    block_ok = (  # b: an ipBlock (or a Cilium toCIDRSet entry), as _metadata_exposure judges it
+        "b.size() == 0 || !isCIDR(b.?cidr.orValue(''))"
+        f" || {blocked}.all(m, !(cidr(m).containsCIDR(b.cidr) || cidr(b.cidr).containsCIDR(m))"
+        " || (!cidr(m).containsCIDR(b.cidr) && b.?except.orValue([]).exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))"
+    )
+    egress = ("(object.kind == 'NetworkPolicy' ? object.?spec.?egress.orValue([])"
+              " : object.?spec.?networkPolicy.?egress.orValue([]))")
+    kubernetes = f"{egress}.all(r, r.?to.orValue([]).size() > 0 && r.to.map(p, p.?ipBlock.orValue({{}})).all(b, {block_ok}))"
+    # Cilium: one rule set in spec, more in specs; a fqdn selector is a glob of names only
+    # (Cilium's schema allows [-a-zA-Z0-9_.*] and at most one trailing dot).
+    fqdn = ("(q.?matchName.orValue('') != '' ? q.matchName : q.?matchPattern.orValue('')).lowerAscii()")
+    glob = f"'^' + ({fqdn}.endsWith('.') ? {fqdn}.substring(0, {fqdn}.size() - 1) : {fqdn}).replace('.', '\\\\.').replace('*', '.*') + '$'"
+    cilium_rule = (
+        f"{literal(CILIUM_PEERS)}.exists(f, r[?f].orValue([]).size() > 0)"
+        f" && (r.?toCIDR.orValue([]).map(c, {{'cidr': c}}) + r.?toCIDRSet.orValue([])).all(b, {block_ok})"
+        f" && !r.?toEntities.orValue([]).exists(e, e in {literal(CILIUM_WORLD_ENTITIES)})"
+        f" && !r.?toFQDNs.orValue([]).exists(q, {literal(METADATA_HOSTNAMES)}.exists(h, h.matches({glob})))"
+    )
+    cilium = f"([object.?spec.orValue({{}})] + object.?specs.orValue([])).all(s, s.?egress.orValue([]).all(r, {cilium_rule}))"
+    host = "d.trim().lowerAscii()"
+    hostnames = "^" + alternation(METADATA_HOSTNAMES) + r"\.*$"
+    domains = (f"object.kind != 'SandboxTemplate' || object.?metadata.?annotations[?{literal(ALLOWED_DOMAINS_ANNOTATION)}]"
+               f".orValue('').split(',').all(d, !{host}.matches({literal(hostnames)})"
+               f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim()))))")
+    return f"object.kind == 'CiliumNetworkPolicy' ? {cilium} : {kubernetes} && ({domains})"
+
+
 @FAMILY.object_rule(
     "sandbox-no-metadata-egress", severity="critical", kinds={"SandboxTemplate", "NetworkPolicy", "CiliumNetworkPolicy"},
     description="No egress to link-local / cloud metadata addresses (169.254.0.0/16, fd00:ec2::254): they hand "
                 "out node credentials.",
     remediation="Add the metadata ranges to the ipBlock's except list (the builders do this for you) and never "
                 "allow-list 169.254.x.x or metadata host names.",
+    cel=_no_metadata_egress_cel(),
 )
 def no_metadata_egress(manifest: Manifest, context: Context) -> Iterator[str]:
     if manifest.get("kind") == "CiliumNetworkPolicy":
@@ -348,6 +430,8 @@ def _is_metadata_host(host: str) -> bool:
     "sandbox-env-injection", severity="high", kinds={"SandboxTemplate"}, settings=("environment",),
     description="In prod, claims may not override a template's environment (envVarsInjectionPolicy: Overrides).",
     remediation="Use envVarsInjectionPolicy: Disallowed (default) or Allowed in prod stacks.",
+    cel=lambda context: "object.?spec.?envVarsInjectionPolicy.orValue('') != 'Overrides'"
+    if context.environment == "prod" else "true",
 )
 def env_injection(manifest: Manifest, context: Context) -> Iterator[str]:
     if context.environment == "prod" and dig(manifest, "spec", "envVarsInjectionPolicy") == "Overrides":
@@ -382,10 +466,26 @@ def looks_like_credential(name: str, value: str) -> bool:
     return any(a in _KEY_QUALIFIERS and b == "KEY" for a, b in itertools.pairwise(words))
 
 
+def _env_no_credentials_cel() -> str:
+    """looks_like_credential in CEL: the name's words as regexes over the upper-cased name."""
+    sep, start, end = "[^A-Z0-9]", "(^|[^A-Z0-9])", "([^A-Z0-9]|$)"
+    secret_word = f"{start}{alternation(_SECRET_WORDS)}{end}"
+    not_a_value = f"{start}{alternation(_NOT_A_VALUE)}{sep}*$"
+    qualified_key = f"{start}{alternation(_KEY_QUALIFIERS)}{sep}+KEY{end}"
+    name = "e.?name.orValue('').upperAscii()"
+    credential = (f"e.value != '' && (e.value.matches({literal(_SECRET_VALUES.pattern)})"
+                  f" || ({name}.matches('[A-Z0-9]') && !{name}.matches({literal(not_a_value)})"
+                  f" && ({name}.matches({literal(secret_word)}) || {name}.matches({literal(qualified_key)}))))")
+    envs = ("(object.kind == 'SandboxClaim' ? [object.?spec.?env.orValue([])]"
+            " : variables.containers.map(c, c.?env.orValue([])))")
+    return f"{envs}.all(env, env.all(e, !has(e.value) || !({credential})))"
+
+
 @FAMILY.object_rule(
     "workload-env-no-credentials", severity="high", kinds=POD_KINDS | {"SandboxClaim"},
     description="No literal environment values that look like credentials: they end up in manifests, state and logs.",
     remediation="Move the value into a Secret and reference it with valueFrom.secretKeyRef (templates[].env[].secretKeyRef).",
+    cel=_env_no_credentials_cel(),
 )
 def env_no_credentials(manifest: Manifest, context: Context) -> Iterator[str]:
     for where, env in env_vars(manifest):
@@ -408,11 +508,28 @@ def reserved_key_problem(key: str) -> str | None:
     return domain
 
 
+def _reserved_metadata_cel() -> str:
+    """reserved_key_problem over metadata_maps, in CEL."""
+    reserved = [d for d in RESERVED_KEY_DOMAINS if d not in ("sandbox-infra.dev", "pulumi.com")]
+    pattern = "^([^/]*\\.)?" + alternation(reserved) + "/"
+    maps = ["object.?metadata.?labels", "object.?metadata.?annotations",
+            "variables.podMeta.?labels", "variables.podMeta.?annotations",
+            "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"]
+    listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
+    pool = "object.?spec.?virtualMachineTemplate.?metadata"
+    claim = "object.?spec.?additionalPodMetadata"
+    extra = (f" + (object.kind == 'VirtualMachinePool' ? [{pool}.?labels.orValue({{}}), {pool}.?annotations.orValue({{}})] : [])"
+             f" + (object.kind == 'SandboxClaim' ? [{claim}.?labels.orValue({{}}), {claim}.?annotations.orValue({{}})] : [])")
+    return (f"([{listed}]{extra}).all(m, m.all(k, !k.matches({literal(pattern)})"
+            f" || k in {literal(ALLOWED_RESERVED_KEYS)} || k.startsWith('app.kubernetes.io/')))")
+
+
 @FAMILY.object_rule(
     "sandbox-reserved-metadata", severity="medium", kinds=SANDBOX_KINDS,
     description="Reserved label/annotation prefixes (agents.x-k8s.io, kubernetes.io, kubevirt.io, ...) stay "
                 "untouched: the controllers read them to select and identify sandboxes.",
     remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own.",
+    cel=_reserved_metadata_cel(),
 )
 def reserved_metadata(manifest: Manifest, context: Context) -> Iterator[str]:
     for where, values in metadata_maps(manifest):
@@ -433,6 +550,14 @@ AUTOSCALER_MAXIMUM: dict[str, tuple[str, int | None]] = {
 }
 
 
+def _warm_pool_cap_cel(cap: int) -> str:
+    autoscalers = " : ".join(
+        f"object.kind == {literal(kind)} ? object.?spec.?{field}.orValue({cap + 1 if default is None else default}) <= {cap}"
+        for kind, (field, default) in AUTOSCALER_MAXIMUM.items())
+    return (f"object.kind in {literal(WARM_POOL_KINDS)} ? object.?spec.?replicas.orValue(1) <= {cap}"
+            f" : !(object.?spec.?scaleTargetRef.?kind.orValue('') in {literal(WARM_POOL_KINDS)}) || ({autoscalers} : true)")
+
+
 @FAMILY.object_rule(
     "sandbox-warm-pool-cap", severity="medium", kinds=WARM_POOL_KINDS | set(AUTOSCALER_MAXIMUM),
     settings=("max_warm_pool_replicas",),
@@ -440,6 +565,7 @@ AUTOSCALER_MAXIMUM: dict[str, tuple[str, int | None]] = {
                 "maximum of any autoscaler (HPA, KEDA ScaledObject) that resizes a pool.",
     remediation="Lower replicas (or the autoscaler's maxReplicas / maxReplicaCount, e.g. a lower "
                 "slo.autoscaling.maxClaimRate), or raise policy.maxWarmPoolReplicas for the stack deliberately.",
+    cel=lambda context: _warm_pool_cap_cel(context.policy.max_warm_pool_replicas),
 )
 def warm_pool_cap(manifest: Manifest, context: Context) -> Iterator[str]:
     cap = context.policy.max_warm_pool_replicas

@@ -8,6 +8,8 @@ this model).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -67,3 +69,7 @@ class PolicySpec(BaseModel):
     """Device resource names (GPUs, PCI/USB host devices) that VMs may request."""
     allowed_kubevirt_feature_gates: list[str] = list(SAFE_KUBEVIRT_FEATURE_GATES)
     """KubeVirt feature gates a stack may enable; the default is the vetted safe set."""
+    admission: Literal["off", "audit", "enforce"] = "enforce"
+    """The rules as ValidatingAdmissionPolicies deployed with the stack (admission.py): enforce
+    refuses violating objects (validationActions [Deny]), audit warns and records them
+    ([Audit, Warn]), off deploys none (a mandatory violation in prod)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .rule import Context, Manifest, RuleFamily, Violation
-from .workloads import dig
+from .vocabulary import TENANT_LABEL
+from .workloads import annotations, as_list, dig, labels
 
 FAMILY = RuleFamily("stack")
 
@@ -54,3 +55,31 @@ def unique_objects(manifests: list[Manifest], context: Context) -> Iterator[tupl
             yield index, f"duplicates object #{seen[key] + 1} ({key[0]} {namespace + '/' if namespace else ''}{name})"
         else:
             seen[key] = index
+
+
+@FAMILY.stack_rule(
+    "admission-policies-enforced", severity="high", settings=("environment",),
+    description="In prod, every rule admission can judge is deployed as a ValidatingAdmissionPolicy with a binding "
+                "that denies (policy.admission: enforce), so nothing reaches a tenant namespace past the policy.",
+    remediation="Set policy.admission: enforce (the default) and keep the generated sandbox-infra-* "
+                "ValidatingAdmissionPolicies and their bindings.",
+)
+def admission_policies_enforced(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation | str]]:
+    from .admission import RULE_ANNOTATION, enforceable  # admission.py reads the full rule list, this module is part of it
+
+    tenants = [i for i, m in enumerate(manifests) if m.get("kind") == "Namespace" and TENANT_LABEL in labels(m)]
+    if context.environment != "prod" or not tenants:
+        return
+    # The generated policies say which rule they enforce (annotation); a binding names its policy.
+    rule_of = {dig(m, "metadata", "name"): annotations(m).get(RULE_ANNOTATION)
+               for m in manifests if m.get("kind") == "ValidatingAdmissionPolicy"}
+    denied = {rule_of.get(dig(m, "spec", "policyName")) for m in manifests
+              if m.get("kind") == "ValidatingAdmissionPolicyBinding" and "Deny" in as_list(dig(m, "spec", "validationActions"))}
+    expected = [rule.name for rule in enforceable(kubevirt=any(m.get("kind") == "KubeVirt" for m in manifests))]
+    missing = sorted(name for name in expected if name not in rule_of.values())
+    not_denying = sorted(name for name in expected if name in rule_of.values() and name not in denied)
+    if missing:
+        yield tenants[0], f"no admission policy in prod for the rules {', '.join(missing)}"
+    if not_denying:
+        yield tenants[0], ("no denying (validationActions: [Deny]) binding in prod for the admission policies of the rules "
+                           f"{', '.join(not_denying)}")

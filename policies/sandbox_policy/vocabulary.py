@@ -28,6 +28,10 @@ TRUST_ANNOTATION = f"{DOMAIN}/trust"
 EGRESS_ENFORCER_ANNOTATION = f"{DOMAIN}/egress-enforcer"
 """What enforces egress for a template whose NetworkPolicy is Unmanaged (e.g. `cilium`)."""
 ALLOWED_DOMAINS_ANNOTATION = f"{DOMAIN}/allowed-domains"
+TENANT_LABEL = f"{DOMAIN}/tenant"
+"""On a tenant namespace (and the stack's objects in it): the namespaces admission policies guard."""
+MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "sandbox-infra")
+"""On every object the stack creates."""
 CILIUM_ENFORCER = "cilium"
 """The external enforcer the stack itself renders policies for: a template with it gets a
 CiliumNetworkPolicy selecting its pods by the TEMPLATE_LABEL."""
@@ -66,6 +70,9 @@ _IMAGE = re.compile(
     r"^(?P<name>([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
     r"(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
+
+IMAGE_PATTERN = _IMAGE.pattern
+"""The same grammar for the admission CEL (RE2 reads this pattern as Python does)."""
 
 
 def parse_image(value: str) -> tuple[str, str | None, str | None] | None:

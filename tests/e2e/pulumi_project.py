@@ -152,10 +152,10 @@ def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...]
 # with an open schema, so that the stack's VM objects can be created; their content is
 # validated offline against KubeVirt's own OpenAPI schema (tests/test_kubevirt_manifests.py).
 
-def _open_crd(group: str, plural: str, kind: str, versions: list[str]) -> Manifest:
+def open_crd(group: str, plural: str, kind: str, versions: list[str], stands_in_for: str = "virt-operator") -> Manifest:
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}", "labels": {"sandbox-infra.e2e/stands-in-for": "virt-operator"}},
+        "metadata": {"name": f"{plural}.{group}", "labels": {"sandbox-infra.e2e/stands-in-for": stands_in_for}},
         "spec": {
             "group": group, "scope": "Namespaced",
             "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
@@ -167,8 +167,8 @@ def _open_crd(group: str, plural: str, kind: str, versions: list[str]) -> Manife
 
 
 VIRT_OPERATOR_CRDS = (
-    _open_crd("kubevirt.io", "virtualmachines", "VirtualMachine", ["v1"]),
-    _open_crd("pool.kubevirt.io", "virtualmachinepools", "VirtualMachinePool", ["v1beta1", "v1alpha1"]),
+    open_crd("kubevirt.io", "virtualmachines", "VirtualMachine", ["v1"]),
+    open_crd("pool.kubevirt.io", "virtualmachinepools", "VirtualMachinePool", ["v1beta1", "v1alpha1"]),
 )
 
 
