@@ -66,7 +66,7 @@ def required_crds(spec: StackSpec) -> dict[str, list[str]]:
         needed["agent-sandbox"] = agent_sandbox_crd_names()
     if spec.kubevirt is not None and spec.kubevirt.install == "external":
         needed["KubeVirt"] = KUBEVIRT_CRDS
-    if any(p.slo and p.slo.autoscaling and p.slo.autoscaling.engine == "keda" for p in spec.all_warm_pools()):
+    if any(p.autoscaler_engine == "keda" for p in spec.all_warm_pools()):
         needed["KEDA"] = [SCALED_OBJECT_CRD]
     if any(r.vm_config and r.vm_config.disks for r in spec.vm_runtimes()):
         needed[CDI] = [DATA_VOLUME_CRD]

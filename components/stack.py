@@ -85,9 +85,8 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     keda_ready = RequiredCrds("keda-crds", RequiredCrdsArgs(external["KEDA"], "KEDA"), opts).ready if "KEDA" in external else []
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
-        keda = pool.slo is not None and pool.slo.autoscaling is not None and pool.slo.autoscaling.engine == "keda"
         args = WarmPoolArgs(pool, template, api_version, spec.cluster.wait_for_workloads,
-                            autoscaler_depends_on=tuple(keda_ready) if keda else ())
+                            autoscaler_depends_on=tuple(keda_ready) if pool.autoscaler_engine == "keda" else ())
         WarmPool(pool.name, args, after(*sandbox_ready, tenants[template.tenant].namespace_resource,
                                         templates[template.name].template))
 

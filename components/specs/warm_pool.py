@@ -60,3 +60,8 @@ class WarmPoolSpec(Spec):
     @property
     def autoscaled(self) -> bool:
         return self.slo is not None and self.slo.autoscaling is not None
+
+    @property
+    def autoscaler_engine(self) -> str | None:
+        """`hpa` or `keda` for an autoscaled pool, else None."""
+        return self.slo.autoscaling.engine if self.slo is not None and self.slo.autoscaling is not None else None
