@@ -1,15 +1,16 @@
 """What the generated admission policies cost: admission latency of the dev stack's objects with
 every policy in enforce against the same objects with the policies off.
 
-    make bench-admission   # or: .venv/bin/python -m benchmarks.admission_latency --repeat 100
+    make bench-admission   # or: .venv/bin/python -m benchmarks.admission_latency --repeat 300
 
 Starts etcd + kube-apiserver, creates the dev stack's namespaces and CRDs (and the VM CRDs
 virt-operator would register), then sends every other object of the stack as a dry-run
 create, `--repeat` times each, round-robin, with the dev stack's policies rendered with
 `policy.admission: enforce` (dev's own setting is audit, which evaluates the same CEL) bound
 and unbound in turn: `--blocks` alternations of off and on, so that load from elsewhere on a
-shared machine hits both alike. Prints p50/p99 per object and the p99 added per object.
-Prints figures; asserts nothing about time.
+shared machine hits both alike. Prints p50/p99 per object, the p99 added per object and how
+the largest compares with the target (under TARGET_MS at p99 per object); the load average
+before the run says whether other work shared the machine. Asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tests.e2e.pulumi_project import register_virt_operator_crds
 from tests.e2e.toolchain import missing_reason
 
 SETUP_KINDS = ("Namespace", "CustomResourceDefinition")
+TARGET_MS = 20.0
+"""Issue 14: the policies in enforce add under 20 ms at p99 to the admission of any one object."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,9 +62,10 @@ def name(manifest: Manifest) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=100, help="dry-run creates per object and phase (default 100)")
-    parser.add_argument("--blocks", type=int, default=5, help="alternations of policies off and on (default 5)")
+    parser.add_argument("--repeat", type=int, default=300, help="dry-run creates per object and phase (default 300)")
+    parser.add_argument("--blocks", type=int, default=10, help="alternations of policies off and on (default 10)")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
     reason = missing_reason("etcd", "kube-apiserver")
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
@@ -110,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"all objects: off p50 {percentile(every_off, 50):.2f} ms p99 {percentile(every_off, 99):.2f} ms; "
           f"enforce p50 {percentile(every_on, 50):.2f} ms p99 {percentile(every_on, 99):.2f} ms; "
           f"largest p99 added to one object: {max(added):.2f} ms ({name(objects[added.index(max(added))])})")
-    print(f"load average while measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(f"target: under {TARGET_MS:.0f} ms added at p99 per object: {'met' if max(added) < TARGET_MS else 'NOT met'}")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in load_before)}, while measuring (this benchmark "
+          f"included): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     return 0
 
 

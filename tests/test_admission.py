@@ -5,6 +5,7 @@ is measured on a live API server (tests/e2e/test_admission.py)."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sandbox_policy.admission import (
     not_at_admission,
     policy_name,
 )
+from sandbox_policy.cel import variables
 
 from components.manifests.stack import render_stack
 from components.upstream import UpstreamLoader
@@ -38,6 +40,22 @@ def test_docs_list_every_rule_admission_cannot_judge() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "admission.md").read_text()
     missing = [f"| `{name}` | {reason}" for name, reason in not_at_admission().items() if f"| `{name}` | {reason}" not in docs]
     assert missing == [], "docs/admission.md lacks (or has stale) rows:\n" + "\n".join(missing)
+
+
+def test_a_policy_looks_up_embedded_templates_only_for_the_kinds_it_matches() -> None:
+    # Each matching policy evaluates its variables on every request: no branch for a kind it
+    # never sees, one branch per path, and no test at all where its kinds share one path.
+    assert variables(frozenset({"Sandbox", "SandboxTemplate"}))["pod"] == "object.?spec.?podTemplate.orValue({})"
+    assert variables(frozenset({"SandboxTemplate", "NetworkPolicy"}))["pod"] == (
+        'object.kind == "SandboxTemplate" ? object.?spec.?podTemplate.orValue({}) : {}')
+    every = variables()["pod"]
+    assert every.startswith('object.kind == "Pod" ? object : object.kind in ["Sandbox", "SandboxTemplate"] ? ')
+    assert every.count(" ? ") == 5 and every.endswith(" : {}")
+    assert variables(frozenset({"VirtualMachineInstance"}))["vmSpec"] == "{}"  # no VM around a VMI
+    assert variables(frozenset({"VirtualMachineInstance"}))["vmi"] == "object"
+    for rule in enforceable():
+        named = set(re.findall(r'"(\w+)"', variables(rule.kinds)["pod"] + variables(rule.kinds)["vmi"]))
+        assert named <= set(rule.kinds or ()), rule.name
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)

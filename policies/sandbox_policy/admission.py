@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 from . import RULES
-from .cel import VARIABLES, literal, variables_used
+from .cel import literal, variables, variables_used
 from .exceptions import UPSTREAM_EXCEPTIONS
 from .rule import Context, Rule
 from .vocabulary import DOMAIN, MANAGED_BY_LABEL, TENANT_LABEL, Manifest
@@ -138,9 +138,10 @@ def validating_policy(rule: Rule, context: Context, cluster: str, kubevirt_names
     conditions = _match_conditions(rule, kubevirt_namespace)
     if conditions:
         spec["matchConditions"] = conditions
-    names = variables_used(cel)
+    definitions = variables(rule.kinds)
+    names = variables_used(cel, definitions)
     if names:  # an empty list is dropped by the API server, so render none
-        spec["variables"] = [{"name": name, "expression": VARIABLES[name]} for name in names]
+        spec["variables"] = [{"name": name, "expression": definitions[name]} for name in names]
     spec["validations"] = [{
         "expression": cel,
         "message": f"{rule.name}: {rule.description} Fix: {rule.remediation}",

@@ -4,13 +4,15 @@ ValidatingAdmissionPolicies).
 The variables mirror workloads.py: where a pod or VM spec is embedded in each kind is read
 from the same tables, so the Python rules and their CEL find the same spec. A rule's CEL
 names a variable as `variables.<name>`; the generator declares, per policy, the variables
-its expression uses (and the ones those use).
+its expression uses (and the ones those use), looking templates up only for the kinds that
+policy matches.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .vocabulary import TRUST_ANNOTATION
@@ -27,58 +29,71 @@ def alternation(words: Any) -> str:
     return "(" + "|".join(re.escape(w) for w in sorted(words)) + ")"
 
 
-def _template_at(paths: dict[str, tuple[str, ...]]) -> str:
-    """Nested conditional selecting the embedded template by kind ({} for other kinds)."""
-    branches = [
-        f"object.kind == {literal(kind)} ? " + ("object" if not path else "object" + "".join(f".?{p}" for p in path)
-                                                 + ".orValue({})")
-        for kind, path in paths.items()
-    ]
-    return " : ".join(branches) + " : {}"
+_FIRST = frozenset({"Pod", "Sandbox", "SandboxTemplate", "VirtualMachine", "VirtualMachinePool"})
 
 
-def _vm_spec_at() -> str:
-    """The VirtualMachineSpec around the VMI template (instancetype lives there), as workloads.vmi_specs."""
-    branches = [
-        f"object.kind == {literal(kind)} ? " + ("object" + "".join(f".?{p}" for p in path[:-1]) + ".orValue({})"
-                                                 if path else "{}")
-        for kind, path in VMI_TEMPLATE_PATHS.items()
-    ]
-    return " : ".join(branches) + " : {}"
+def _select(path: tuple[str, ...]) -> str:
+    return "object" if not path else "object" + "".join(f".?{p}" for p in path) + ".orValue({})"
 
 
-VARIABLES: dict[str, str] = {
-    # Pods: the template (metadata + spec) embedded in the object, wherever its kind keeps it.
-    "pod": _template_at(POD_TEMPLATE_PATHS),
-    "hasPodSpec": "variables.pod.?spec.hasValue()",
-    "podSpec": "variables.pod.?spec.orValue({})",
-    "podMeta": "variables.pod.?metadata.orValue({})",
-    "podSC": "variables.podSpec.?securityContext.orValue({})",
-    "containers": "variables.podSpec.?initContainers.orValue([]) + variables.podSpec.?containers.orValue([])"
-                  " + variables.podSpec.?ephemeralContainers.orValue([])",
-    # KubeVirt: the VMI template and the VM spec around it.
-    "vmi": _template_at(VMI_TEMPLATE_PATHS),
-    "hasVmiSpec": "variables.vmi.?spec.hasValue()",
-    "vmiSpec": "variables.vmi.?spec.orValue({})",
-    "vmiMeta": "variables.vmi.?metadata.orValue({})",
-    "vmSpec": _vm_spec_at(),
-    "vmVolumes": "variables.vmiSpec.?volumes.orValue([])",
-    # Every image the object runs: containers and VM container disks (workloads.images).
-    "images": "variables.containers.map(c, c.?image.orValue(''))"
-              " + variables.vmVolumes.filter(v, has(v.containerDisk) && has(v.containerDisk.image))"
-              ".map(v, v.containerDisk.image)",
-    "trusted": f"object.?metadata.?annotations[?{literal(TRUST_ANNOTATION)}].orValue('') == 'trusted'",
-}
+def _by_kind(paths: Mapping[str, tuple[str, ...] | None], kinds: frozenset[str] | None) -> str:
+    """`object` at the path of its kind ({} for a kind with no path), for the policy's `kinds` only.
+
+    Each matching policy evaluates this on every request, and an auditor reads it, so it says
+    no more than the policy needs: one branch per distinct path (not per kind), no kind test
+    at all when every kind the policy matches keeps the template at the same path, and Pods
+    and sandboxes (what a sandbox cluster admits most) first."""
+    wanted = [kind for kind in paths if kinds is None or kind in kinds]
+    groups: dict[tuple[str, ...] | None, list[str]] = {}
+    for kind in sorted(wanted, key=lambda k: (k not in _FIRST, list(paths).index(k))):
+        groups.setdefault(paths[kind], []).append(kind)
+    groups.pop(None, None)
+    if kinds is not None and len(groups) == 1 and sum(map(len, groups.values())) == len(kinds):
+        return _select(next(iter(groups)))
+    branches = [(f"object.kind == {literal(group[0])}" if len(group) == 1 else f"object.kind in {literal(group)}")
+                + f" ? {_select(path)}" for path, group in groups.items()]
+    return " : ".join([*branches, "{}"])
 
 
-def variables_used(expression: str) -> list[str]:
+def variables(kinds: frozenset[str] | None = None) -> dict[str, str]:
+    """The shared variables, with the embedded templates looked up for `kinds` (None: every kind)."""
+    return {
+        # Pods: the template (metadata + spec) embedded in the object, wherever its kind keeps it.
+        "pod": _by_kind(POD_TEMPLATE_PATHS, kinds),
+        "hasPodSpec": "variables.pod.?spec.hasValue()",
+        "podSpec": "variables.pod.?spec.orValue({})",
+        "podMeta": "variables.pod.?metadata.orValue({})",
+        "podSC": "variables.podSpec.?securityContext.orValue({})",
+        "containers": "variables.podSpec.?initContainers.orValue([]) + variables.podSpec.?containers.orValue([])"
+                      " + variables.podSpec.?ephemeralContainers.orValue([])",
+        # KubeVirt: the VMI template and the VM spec around it (instancetype lives there), as
+        # workloads.vmi_specs.
+        "vmi": _by_kind(VMI_TEMPLATE_PATHS, kinds),
+        "hasVmiSpec": "variables.vmi.?spec.hasValue()",
+        "vmiSpec": "variables.vmi.?spec.orValue({})",
+        "vmiMeta": "variables.vmi.?metadata.orValue({})",
+        "vmSpec": _by_kind({kind: path[:-1] if path else None for kind, path in VMI_TEMPLATE_PATHS.items()}, kinds),
+        "vmVolumes": "variables.vmiSpec.?volumes.orValue([])",
+        # Every image the object runs: containers and VM container disks (workloads.images).
+        "images": "variables.containers.map(c, c.?image.orValue(''))"
+                  " + variables.vmVolumes.filter(v, has(v.containerDisk) && has(v.containerDisk.image))"
+                  ".map(v, v.containerDisk.image)",
+        "trusted": f"object.?metadata.?annotations[?{literal(TRUST_ANNOTATION)}].orValue('') == 'trusted'",
+    }
+
+
+VARIABLES = variables()
+"""The variables for every kind (their names, and what the rules' CEL may use)."""
+
+
+def variables_used(expression: str, definitions: dict[str, str] = VARIABLES) -> list[str]:
     """The variables `expression` needs, dependencies first (the order a policy declares them in)."""
     ordered: list[str] = []
 
     def visit(text: str) -> None:
         for name in re.findall(r"variables\.(\w+)", text):
             if name not in ordered:
-                visit(VARIABLES[name])
+                visit(definitions[name])
                 if name not in ordered:
                     ordered.append(name)
 

@@ -1,6 +1,6 @@
 """Generated admission policies on a live kube-apiserver: install them, wait until the API
 server enforces them, and read its verdict on an object (shared by tests/e2e/test_admission.py
-and benchmarks/admission.py).
+and benchmarks/admission_latency.py).
 
 Custom kinds get stand-in CRDs with an open schema: admission then sees exactly the object
 the offline rules judged (no pruning, no defaulting, no conversion webhook for v1alpha1), so
