@@ -82,11 +82,7 @@ def variables(kinds: frozenset[str] | None = None) -> dict[str, str]:
     }
 
 
-VARIABLES = variables()
-"""The variables for every kind (their names, and what the rules' CEL may use)."""
-
-
-def variables_used(expression: str, definitions: dict[str, str] = VARIABLES) -> list[str]:
+def variables_used(expression: str, definitions: dict[str, str]) -> list[str]:
     """The variables `expression` needs, dependencies first (the order a policy declares them in)."""
     ordered: list[str] = []
 
