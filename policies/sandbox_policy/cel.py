@@ -43,13 +43,13 @@ def _by_kind(paths: Mapping[str, tuple[str, ...] | None], kinds: frozenset[str] 
     no more than the policy needs: one branch per distinct path (not per kind), no kind test
     at all when every kind the policy matches keeps the template at the same path, and Pods
     and sandboxes (what a sandbox cluster admits most) first."""
-    wanted = [kind for kind in paths if kinds is None or kind in kinds]
-    groups: dict[tuple[str, ...] | None, list[str]] = {}
-    for kind in sorted(wanted, key=lambda k: (k not in _FIRST, list(paths).index(k))):
-        groups.setdefault(paths[kind], []).append(kind)
-    groups.pop(None, None)
-    if kinds is not None and len(groups) == 1 and sum(map(len, groups.values())) == len(kinds):
-        return _select(next(iter(groups)))
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for kind in sorted(paths, key=lambda k: k not in _FIRST):  # stable: table order otherwise
+        path = paths[kind]
+        if path is not None and (kinds is None or kind in kinds):
+            groups.setdefault(path, []).append(kind)
+    if kinds is not None and len(groups) == 1 and kinds <= set(*groups.values()):
+        return _select(*groups)
     branches = [(f"object.kind == {literal(group[0])}" if len(group) == 1 else f"object.kind in {literal(group)}")
                 + f" ? {_select(path)}" for path, group in groups.items()]
     return " : ".join([*branches, "{}"])
