@@ -8,63 +8,65 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# Setup talks on stderr only: `make render > dev.yaml` must write nothing but YAML.
 $(STAMP): requirements.txt requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt -c requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
-	# The policy pack's virtualenv (policies/PulumiPolicy.yaml) is the project's: same pins.
-	ln -sfn ../$(VENV) policies/venv
-	touch $(STAMP)
+	@echo "setting up $(VENV) (pinned: requirements.txt + requirements.lock)" >&2
+	@{ $(PYTHON) -m venv $(VENV) \
+	  && $(BIN)/pip install --quiet --upgrade pip \
+	  && $(BIN)/pip install --quiet -r requirements.txt -c requirements.lock \
+	  && $(BIN)/pip install --quiet --no-deps -e . ; } >&2
+	@# The policy pack's virtualenv (policies/PulumiPolicy.yaml) is the project's: same pins.
+	@ln -sfn ../$(VENV) policies/venv
+	@touch $(STAMP)
 
 ## The main job: render the dev stack offline (no cluster, no Pulumi CLI needed).
 render: setup
-	$(BIN)/python -m sandbox_infra render --stack dev
+	@$(BIN)/python -m sandbox_infra render --stack dev
 
 ## Every stack of the fleet against the policy rules (offline); fails on a mandatory violation.
 check: setup
-	$(BIN)/python -m sandbox_infra fleet check
+	@$(BIN)/python -m sandbox_infra fleet check
 
 ## The test suite (offline; the e2e tests are left out).
 test: setup
-	$(BIN)/python -m pytest -m "not e2e"
+	@$(BIN)/python -m pytest -m "not e2e"
 
 ## Build etcd, kube-apiserver, the agent-sandbox controller and the Pulumi engine pieces
 ## from Go modules into ~/.cache/sandbox-infra/toolchain (cached; see tools/README.md).
 toolchain:
-	tools/build.sh
+	@tools/build.sh
 
 ## End-to-end tests against a live control plane; each skips with the reason when a
 ## binary it needs could not be built (-rsP: skip reasons and the API server messages printed).
 e2e: setup
-	$(BIN)/python -m pytest -m e2e -rsP tests/e2e
+	@$(BIN)/python -m pytest -m e2e -rsP tests/e2e
 
 ## A local control plane (the e2e one) to run `pulumi up` against, until Ctrl-C; see README.
 local-cluster: setup
-	$(BIN)/python -m tests.e2e.local_cluster
+	@$(BIN)/python -m tests.e2e.local_cluster
 
 ## Claim-to-bound latency, warm claims vs cold sandboxes, on the e2e control plane (prints figures).
 bench-claims: setup
-	$(BIN)/python -m benchmarks.claim_latency
+	@$(BIN)/python -m benchmarks.claim_latency
 
 ## Admission latency of the dev stack's objects, generated policies in enforce vs off (prints figures).
 bench-admission: setup
-	$(BIN)/python -m benchmarks.admission_latency
+	@$(BIN)/python -m benchmarks.admission_latency
 
 ## `pulumi preview` / `pulumi up` wall time per shipped stack on the e2e control plane (prints figures).
 bench-engine: setup
-	$(BIN)/python -m benchmarks.pulumi_engine
+	@$(BIN)/python -m benchmarks.pulumi_engine
 
 lint: setup
-	$(BIN)/ruff check .
+	@$(BIN)/ruff check .
 
 ## Speed figures (not part of `make test`; see docs/benchmarks.md).
 bench: setup
-	$(BIN)/python -m benchmarks
+	@$(BIN)/python -m benchmarks
 
 ## The warm-pool sizing model checked by simulation over a grid (docs/sizing.md).
 sizing-proof: setup
-	$(BIN)/python -m components.sizing.proof
+	@$(BIN)/python -m components.sizing.proof
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	@rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

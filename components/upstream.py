@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -187,6 +186,8 @@ def _verified(data: bytes, pinned: PinnedFile, source: str) -> bytes:
 
 def _download(url: str) -> bytes:
     try:
+        import urllib.request  # only when a pinned file must be downloaded: keeps imports light
+
         with urllib.request.urlopen(url, timeout=30) as response:
             return response.read()
     except (OSError, ValueError) as err:  # URLError, timeouts, refused connections; ValueError: a malformed URL

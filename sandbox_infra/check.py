@@ -20,7 +20,8 @@ from sandbox_policy.rule import Context
 from components.errors import ConfigError
 from components.inputs import MAX_BYTES, decode, read_text
 from components.manifests.stack import render_stack
-from components.specs.loader import PROJECT_ROOT, load_stack
+from components.specs.loader import load_stack
+from components.specs.stack_files import PROJECT_ROOT
 from components.upstream import UpstreamLoader
 
 from .output import Output, note, progress

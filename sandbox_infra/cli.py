@@ -15,29 +15,25 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 from sandbox_policy.errors import PolicyInputError
 
-from components.manifests.stack import render_stack
-from components.specs.layers import leaves
-from components.specs.loader import STACKS_DIR, available_stacks, key_path, load_layered, load_stack, spec_from_config
-from components.upstream import UpstreamLoader
+from components.specs.stack_files import STACKS_DIR, available_stacks
 
-from . import check as check_command
-from . import doctor as doctor_command
-from . import fleet as fleet_module
 from . import output
-from .diff import diff_stack, markdown, text
-from .fleet import AutomationOperations, PulumiCliMissing, load_fleet, run_fleet
 from .output import FORMAT_ALIASES, SETTINGS, Output, document, note, progress, table
-from .render import manifests_yaml, require_empty, summary, warn_upstream, write_files
 from .report import FORMATS as CHECK_FORMATS
-from .size import size as size_command
 from .stacks import did_you_mean, resolve_stack
-from .versions import version_text
+
+if TYPE_CHECKING:
+    from . import fleet as fleet_module
+
+# Each command imports what it runs (config models, renderers, rules, the Pulumi SDKs) when
+# it runs: `--version`, `--help` and the completion the shell asks for on every Tab load
+# none of it (tests/test_cli.py checks which modules each command may import).
 
 PROG = "sandbox-infra"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -127,6 +123,8 @@ def _complete_stacks(ctx: click.Context, param: click.Parameter, incomplete: str
 
 
 def _complete_waves(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from .fleet import load_fleet
+
     try:
         plan = load_fleet(SETTINGS.fleet_file, stacks_dir())
     except PolicyInputError:
@@ -167,6 +165,8 @@ def output_options(*formats: str, default: str = "table") -> Callable:
 
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
+        from .versions import version_text
+
         sys.stdout.write(version_text())
         ctx.exit(0)
 
@@ -189,6 +189,12 @@ def app() -> None:
               help="Write one file per object into this (new or empty) directory.")
 @output_options("yaml", "json", default="yaml")
 def render(stack: str | None, directory: Path | None, out: Output) -> int:
+    from components.manifests.stack import render_stack
+    from components.specs.loader import load_stack
+    from components.upstream import UpstreamLoader
+
+    from .render import manifests_yaml, require_empty, summary, warn_upstream, write_files
+
     name = resolve_stack(stack, stacks_dir())
     require_empty(directory)
     spec = load_stack(name, stacks_dir())
@@ -214,6 +220,8 @@ def render(stack: str | None, directory: Path | None, out: Output) -> int:
 def check(stack: str | None, filename: tuple[str, ...], out: Output) -> int:
     if stack or not filename:
         stack = resolve_stack(stack, stacks_dir(), alternative=", or give -f FILE")
+    from . import check as check_command
+
     return check_command.run(stack, list(filename), stacks_dir(), out)
 
 
@@ -222,6 +230,10 @@ def check(stack: str | None, filename: tuple[str, ...], out: Output) -> int:
 @click.option("--base", required=True, metavar="GIT_REF", help="The ref to compare with, e.g. origin/main.")
 @output_options("table", "json", "yaml", "markdown")
 def diff(stack: str | None, base: str, out: Output) -> int:
+    from components.upstream import UpstreamLoader
+
+    from .diff import diff_stack
+
     result = diff_stack(resolve_stack(stack, stacks_dir()), base, stacks_dir(), UpstreamLoader())
     out.emit(lambda fmt: _diff_text([result], fmt, single=True))
     return EXIT_OK
@@ -231,6 +243,8 @@ def _diff_text(results: list, fmt: str, single: bool = False) -> str:
     if fmt in ("json", "yaml"):
         documents = [r.as_json() for r in results]
         return document(documents[0] if single else documents, fmt)
+    from .diff import markdown, text
+
     return "\n".join(markdown(r) if fmt == "markdown" else text(r) for r in results)
 
 
@@ -239,6 +253,8 @@ def _diff_text(results: list, fmt: str, single: bool = False) -> str:
 @output_options("json", "yaml", default="json")
 def policy_config(stack: str | None, out: Output) -> int:
     from sandbox_policy.crossguard import pack_config
+
+    from components.specs.loader import load_stack
 
     name = resolve_stack(stack, stacks_dir())
     config = pack_config(load_stack(name, stacks_dir()).policy_context(f"stack {name}"))
@@ -253,6 +269,10 @@ def policy_config(stack: str | None, out: Output) -> int:
 @output_options("table", "json", "yaml")
 def doctor(stack: str | None, offline: bool, out: Output) -> int:
     name = resolve_stack(stack, stacks_dir())
+    # doctor reads the cluster through the Pulumi SDKs: imported only when it runs, so that
+    # the offline commands and completion start without them.
+    from . import doctor as doctor_command
+
     checks = doctor_command.run(name, stacks_dir(), offline)
     out.emit(lambda fmt: doctor_command.render(checks, fmt))
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
@@ -267,6 +287,9 @@ def config() -> None:
 @stack_option()
 @output_options("table", "json", "yaml")
 def explain(stack: str | None, out: Output) -> int:
+    from components.specs.layers import leaves
+    from components.specs.loader import key_path, load_layered, spec_from_config
+
     name = resolve_stack(stack, stacks_dir())
     layered, source = load_layered(name, stacks_dir())
     spec = spec_from_config(layered.config, source=source)
@@ -293,6 +316,8 @@ def explain(stack: str | None, out: Output) -> int:
 @output_options("table", "json", "yaml")
 def size(rate: str, ready: str, target: float | None, p99_latency: str | None, ready_cv: float, plot: Path | None,
          simulate_claims: int | None, out: Output) -> int:
+    from .size import size as size_command
+
     return size_command(rate, ready, target, p99_latency, ready_cv, plot, simulate_claims or 0, out)
 
 
@@ -313,6 +338,8 @@ def fleet() -> None:
 
 
 def _plan() -> fleet_module.FleetSpec:
+    from .fleet import load_fleet
+
     return load_fleet(SETTINGS.fleet_file, stacks_dir())
 
 
@@ -320,6 +347,12 @@ def _plan() -> fleet_module.FleetSpec:
 @click.option("--out", "directory", type=click.Path(path_type=Path),
               help="Write <stack>/<object>.yaml files into this (new or empty) directory.")
 def fleet_render(directory: Path | None) -> int:
+    from components.manifests.stack import render_stack
+    from components.specs.loader import load_stack
+    from components.upstream import UpstreamLoader
+
+    from .render import manifests_yaml, require_empty, summary, warn_upstream, write_files
+
     plan = _plan()
     require_empty(directory)
     loader = UpstreamLoader()
@@ -341,10 +374,16 @@ def fleet_render(directory: Path | None) -> int:
 @fleet.command("check", help="Check every stack against the policy rules (offline); SARIF holds one run per stack.")
 @output_options(*CHECK_FORMATS)
 def fleet_check(out: Output) -> int:
+    from . import check as check_command
+
     return check_command.run_fleet(_plan().stacks, stacks_dir(), out)
 
 
 def _diffs(base: str) -> list:
+    from components.upstream import UpstreamLoader
+
+    from .diff import diff_stack
+
     plan, loader = _plan(), UpstreamLoader()
     results = []
     with progress(f"diffing against {base}", len(plan.stacks)) as bar:
@@ -372,6 +411,8 @@ def fleet_affected(base: str, out: Output) -> int:
     plan = _plan()
     results = _diffs(base)
     affected = [r.stack for r in results if not r.empty or r.policy_introduced or r.policy_fixed]
+    from . import fleet as fleet_module
+
     data = {"base": base, "affected": affected, "stacks": [fleet_module.affected_row(r, plan) for r in results]}
     out.emit(lambda fmt: " ".join(affected) + "\n" if fmt == "table" else document(data, fmt))
     return EXIT_OK
@@ -393,6 +434,9 @@ def fleet_waves(out: Output) -> int:
 @fleet.command("status", help="What each stack runs and when it was last updated (the last needs the Pulumi CLI).")
 @output_options("table", "json", "yaml")
 def fleet_status(out: Output) -> int:
+    from . import fleet as fleet_module
+    from .fleet import AutomationOperations, PulumiCliMissing
+
     plan = _plan()
     try:
         operations: AutomationOperations | None = AutomationOperations(stacks_dir().resolve().parent)
@@ -426,6 +470,9 @@ def rollout_options(function: Callable) -> Callable:
 @rollout_options
 def fleet_preview(only_stacks: tuple[str, ...], only_waves: tuple[str, ...], refresh: bool, parallel: int | None,
                   out: Output) -> int:
+    from . import fleet as fleet_module
+    from .fleet import AutomationOperations
+
     plan = fleet_module.select(_plan(), list(only_stacks), list(only_waves), parallel)
     operations = AutomationOperations(stacks_dir().resolve().parent, refresh=refresh)
     return _report_run(plan, run_fleet_with_progress(plan, "preview", operations), "preview", out)
@@ -437,6 +484,9 @@ def fleet_preview(only_stacks: tuple[str, ...], only_waves: tuple[str, ...], ref
 @click.option("-y", "--yes", is_flag=True, help="Roll out without asking (needed where there is no terminal to ask, e.g. CI).")
 def fleet_up(only_stacks: tuple[str, ...], only_waves: tuple[str, ...], refresh: bool, parallel: int | None, yes: bool,
              out: Output) -> int:
+    from . import fleet as fleet_module
+    from .fleet import AutomationOperations
+
     plan = fleet_module.select(_plan(), list(only_stacks), list(only_waves), parallel)
     operations = AutomationOperations(stacks_dir().resolve().parent, refresh=refresh)
     if not yes:
@@ -448,11 +498,15 @@ def fleet_up(only_stacks: tuple[str, ...], only_waves: tuple[str, ...], refresh:
 
 def run_fleet_with_progress(plan: fleet_module.FleetSpec, action: fleet_module.Action,
                             operations: fleet_module.StackOperations) -> list[fleet_module.StackOutcome]:
+    from .fleet import run_fleet
+
     with progress(f"fleet {action}", len(plan.stacks)) as bar:
         return run_fleet(plan, action, operations, bar.log, lambda outcome: bar.advance())
 
 
 def _report_run(plan: fleet_module.FleetSpec, outcomes: list[fleet_module.StackOutcome], action: str, out: Output) -> int:
+    from . import fleet as fleet_module
+
     data = fleet_module.outcomes_document(action, outcomes)
     out.emit(lambda fmt: fleet_module.summary_table(outcomes) if fmt == "table" else document(data, fmt))
     return EXIT_OK if data["succeeded"] else EXIT_FAILED
@@ -468,6 +522,8 @@ def _confirm_rollout(plan: fleet_module.FleetSpec, operations: fleet_module.Stac
         return EXIT_USAGE
     note("previewing every stack first (nothing is changed) ...")
     previews = run_fleet_with_progress(plan, "preview", operations)
+    from . import fleet as fleet_module
+
     with output.destination(sys.stderr):
         sys.stderr.write(fleet_module.summary_table(previews))
     bad = [o.stack for o in previews if o.result in ("failed", "blocked")]  # the later waves' are skipped

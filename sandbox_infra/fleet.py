@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import Field
-from sandbox_policy.crossguard import pack_config
 
 from components.errors import ConfigError
 from components.inputs import load_file
@@ -280,6 +279,8 @@ class AutomationOperations:
                     settings = load_stack(stack, self.work_dir / "stacks").policy_context()
                 except ConfigError as error:
                     return StackOutcome(stack, "", "failed", message=str(error).splitlines()[0][:300])
+                from sandbox_policy.crossguard import pack_config  # pulumi_policy: only where a run needs it
+
                 config.write_text(json.dumps(pack_config(settings)))
                 options |= {"policy_packs": [str(policies)], "policy_pack_configs": [str(config)]}
             return self._apply(target, stack, action, options, violations)

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from xml.etree import ElementTree
 
-from sandbox_policy.engine import Finding, Report
-from sandbox_policy.rule import Rule
-
 from .output import table, to_json, to_yaml
-from .sources import Located
 from .versions import project_version
+
+if TYPE_CHECKING:  # annotations only: the command line lists FORMATS without loading the rules
+    from sandbox_policy.engine import Finding, Report
+    from sandbox_policy.rule import Rule
+
+    from .sources import Located
 
 TOOL = "sandbox-infra-policy"
 TOOL_VERSION = project_version()
@@ -245,7 +247,7 @@ def junit_suite(report: Report, target: str) -> ElementTree.Element:
     return suite
 
 
-Checked = tuple[Report, str, list[Located]]
+Checked: TypeAlias = "tuple[Report, str, list[Located]]"
 FORMATS = ("table", "json", "yaml", "sarif", "markdown", "github", "junit")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from components.errors import ConfigError
 from components.inputs import load_file
-from components.specs.loader import available_stacks
+from components.specs.stack_files import available_stacks
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:

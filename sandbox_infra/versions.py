@@ -6,8 +6,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from components.specs.agent_sandbox import DEFAULT_AGENT_SANDBOX_VERSION
-from components.specs.kubevirt import DEFAULT_KUBEVIRT_VERSION
+from components.pins import DEFAULT_AGENT_SANDBOX_VERSION, DEFAULT_KUBEVIRT_VERSION
 from components.upstream import AGENT_SANDBOX_DIGESTS, PROJECT_ROOT
 
 PROJECT = "sandbox-infra"

@@ -442,3 +442,49 @@ def test_progress_and_colour_only_for_a_terminal(capsys: pytest.CaptureFixture[s
     target = tmp_path / "waves.txt"
     assert f"wrote {target}" in _on_a_terminal("fleet", "waves", "--output-file", str(target))
     assert target.read_text().startswith("WAVE") and not ANSI.search(target.read_text())
+
+
+# --- start-up: what each offline command loads ------------------------------------------------
+
+_IMPORT_PROBE = """
+import contextlib, io, json, os, sys
+from sandbox_infra.cli import main
+HEAVY = ("pulumi", "pulumi_kubernetes", "pulumi_policy", "grpc", "kubernetes", "matplotlib")
+loaded, codes = {}, {}
+for argv in json.loads(sys.argv[1]):
+    if argv[:1] == ["complete"]:
+        os.environ.update({"_SANDBOX_INFRA_COMPLETE": "bash_complete", "COMP_WORDS": argv[1], "COMP_CWORD": "2"})
+        argv = []
+    key = " ".join(argv) or "completion"
+    codes[key] = "SystemExit"
+    sink = io.TextIOWrapper(io.BytesIO())  # completion writes bytes to stdout's buffer
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):
+        codes[key] = main(argv)
+    os.environ.pop("_SANDBOX_INFRA_COMPLETE", None)
+    loaded[key] = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY and "." not in m)
+print(json.dumps({"loaded": loaded, "codes": codes}))
+"""
+
+
+def test_offline_commands_never_import_the_pulumi_sdks(tmp_path: Path) -> None:
+    """`--version` and completion (which the shell runs on every Tab), render, check, config,
+    size and diff work without a cluster: they must not pay for, or depend on, the Pulumi SDKs.
+    One interpreter runs them in turn, so the first command to load one is the one named."""
+    commands = [["--version"], ["complete", "sandbox-infra render -s "], ["render", "-s", "dev"],
+                ["check", "-s", "dev"], ["config", "explain", "-s", "dev"], ["size", "--rate", "30/min", "--ready", "8s",
+                "--target", "0.99"], ["diff", "-s", "dev", "--base", "HEAD"]]
+    result = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, json.dumps(commands)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    loaded, codes = json.loads(result.stdout).values()
+    assert codes == {**dict.fromkeys(loaded, 0), "completion": "SystemExit"}  # each command really ran
+    assert list(loaded) == ["--version", "completion", *(" ".join(c) for c in commands[2:])]
+    assert {command: modules for command, modules in loaded.items() if modules} == {}
+
+
+def test_the_import_probe_sees_an_sdk_import() -> None:
+    """The guard above can fail: `doctor` loads the Pulumi SDKs, and the probe sees it."""
+    result = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, json.dumps([["doctor", "-s", "dev", "--offline"]])],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "pulumi" in json.loads(result.stdout)["loaded"]["doctor -s dev --offline"]

@@ -8,7 +8,8 @@ import re
 from components.manifests.catalogue import READER_ROLE
 from components.manifests.stack import render_stack
 from components.manifests.tenant import CLAIMER_ROLE, GATEWAY_ACCESS, GATEWAY_CATALOGUE_VERBS, claimer_rules
-from components.specs.loader import PROJECT_ROOT, load_stack
+from components.specs.loader import load_stack
+from components.specs.stack_files import PROJECT_ROOT
 from components.upstream import UpstreamLoader
 
 DOC = PROJECT_ROOT / "docs" / "gateway.md"

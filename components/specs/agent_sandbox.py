@@ -6,10 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..pins import DEFAULT_AGENT_SANDBOX_VERSION, AgentSandboxVersion
 from .base import DnsSubdomain, Image, Resources, Spec
-
-AgentSandboxVersion = Literal["v0.4.6", "v0.5.6"]
-DEFAULT_AGENT_SANDBOX_VERSION: AgentSandboxVersion = "v0.5.6"
 
 # The API version of every agent-sandbox custom resource follows from the installed
 # release: v0.4.6 serves v1alpha1 only; v0.5.6 stores v1beta1 (v1alpha1 still served

@@ -8,10 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from sandbox_policy.settings import SAFE_KUBEVIRT_FEATURE_GATES
 
+from ..pins import DEFAULT_KUBEVIRT_VERSION, KubeVirtVersion
 from .base import NodeSelector, Spec, label_value_problem, qualified_name_problem
-
-KubeVirtVersion = Literal["v1.9.0"]
-DEFAULT_KUBEVIRT_VERSION: KubeVirtVersion = "v1.9.0"
 
 # The KubeVirt feature gates a stack may turn on: the vetted set the policy rules also hold
 # hand-written KubeVirt CRs to (sandbox_policy/settings.py lists them and says why the

@@ -23,18 +23,9 @@ from ..inputs import is_secret_path, load_file
 from .layers import Layer, Layered, duplicate_entries, merge, secure_values
 from .secrets import REDACTED, REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
 from .stack import Issue, StackSpec, cross_reference_issues
+from .stack_files import STACKS_DIR, available_stacks, stack_file
 
 PROJECT = "sandbox-infra"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STACKS_DIR = PROJECT_ROOT / "stacks"
-
-
-def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
-    return stacks_dir / f"Pulumi.{stack}.yaml"
-
-
-def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
 def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackSpec:
