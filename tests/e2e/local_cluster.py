@@ -42,10 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    namespaces = sorted({m["metadata"]["name"] for s in SHIPPED_STACKS for m in render(s) if m["kind"] == "Namespace"})
+    manifests = [m for stack in SHIPPED_STACKS for m in render(stack)]
+    namespaces = sorted({m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"})
+    # Every kind a stack creates: `pulumi destroy` deletes in the foreground, which only a
+    # garbage collector completes (without it, destroy waits on the first SandboxWarmPool).
+    kinds = sorted({(m["apiVersion"], m["kind"]) for m in manifests})
     with control_plane(workdir, shipped_contexts()) as plane:
         register_virt_operator_crds(plane.client())
-        with FakeControllerManager(plane.client(), namespaces):
+        with FakeControllerManager(plane.client(), namespaces, kinds):
             print(f"API server {plane.server} is up. In another shell:\n\n"
                   f"    export KUBECONFIG={plane.kubeconfig}\n\nCtrl-C stops it and deletes {workdir}.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
