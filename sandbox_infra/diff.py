@@ -10,6 +10,7 @@ compared but never printed.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import subprocess
@@ -230,7 +231,19 @@ def render_at_ref(ref: str, stack: str, root: Path = PROJECT_ROOT) -> list[Manif
                             capture_output=True, text=True, check=False)
     if commit.returncode != 0:
         raise ConfigError(f"--base {ref}: not a git ref of {root} (fatal: not a valid object name: {ref})")
-    tree = _checkout(root, commit.stdout.strip())
+    key = (commit.stdout.strip(), stack, upstream_dir().resolve())
+    if key not in _renders:
+        _renders[key] = _render_in_tree(_checkout(root, key[0]), ref, stack)
+    return copy.deepcopy(_renders[key])  # callers may edit what they get; the next one must not see it
+
+
+# A commit's tree renders the same every time (its id names its content, in any clone):
+# once per process, as `fleet diff` and `fleet affected` ask for the same base again.
+# Keyed by commit id, never by ref name, so a moved ref is never served stale.
+_renders: dict[tuple[str, str, Path], list[Manifest]] = {}
+
+
+def _render_in_tree(tree: Path, ref: str, stack: str) -> list[Manifest]:
     if not (tree / "stacks" / f"Pulumi.{stack}.yaml").is_file():
         return []
     # The ref's own packages come first on the path; the command-line tools moved from

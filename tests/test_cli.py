@@ -409,7 +409,7 @@ def test_the_casing_check_can_fail() -> None:
 def test_fleet_run_outcomes_have_their_shape(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from .test_fleet import _Recording
 
-    monkeypatch.setattr("sandbox_infra.cli.AutomationOperations", _Recording)
+    monkeypatch.setattr("sandbox_infra.fleet.AutomationOperations", _Recording)
     for action in ("preview", "up"):
         assert main(["fleet", action, "--yes", "-o", "json"] if action == "up" else ["fleet", action, "-o", "json"]) == 0
         document = json.loads(capsys.readouterr().out)

@@ -51,8 +51,9 @@ def _named(registrations: dict[str, Registration], suffix: str, name: str) -> Re
 CONTROLLER = "agent-sandbox-system/agent-sandbox-controller"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def dev(loader: UpstreamLoader) -> dict[str, Registration]:
+    """The dev stack under mocks, once for the module: the tests only read it."""
     return _deploy(stack_config("dev"), loader)
 
 

@@ -20,18 +20,26 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
-@pytest.fixture
-def repo(tmp_path: Path, upstream: Path) -> Path:
+@pytest.fixture(scope="module")
+def base_repo(tmp_path_factory: pytest.TempPathFactory, upstream: Path) -> Path:
     """A git repository holding this project's code and stacks, one commit tagged `base`."""
-    repo = tmp_path / "repo"
+    repo = tmp_path_factory.mktemp("base") / "repo"
     for package in ("components", "sandbox_infra", "policies"):
-        shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__", "venv"))
     shutil.copytree(ROOT / "stacks", repo / "stacks")
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
     _git(repo, "tag", "base")
     return repo
+
+
+@pytest.fixture
+def repo(base_repo: Path, tmp_path: Path) -> Path:
+    """A clone of the base repository for one test to edit: the same `base` commit every time,
+    so the base renders once per process (`diff` caches a commit's render by its id)."""
+    subprocess.run(["git", "clone", "-q", str(base_repo), str(tmp_path / "repo")], check=True, capture_output=True)
+    return tmp_path / "repo"
 
 
 def _edit_stack(repo: Path, edit) -> None:

@@ -206,7 +206,7 @@ class _Recording:
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> type[_Recording]:
-    monkeypatch.setattr("sandbox_infra.cli.AutomationOperations", _Recording)
+    monkeypatch.setattr("sandbox_infra.fleet.AutomationOperations", _Recording)
     monkeypatch.setattr(_Recording, "fail_preview_of", ())
     return _Recording
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -77,3 +78,23 @@ def test_upstream_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert upstream_module.upstream_dir() == tmp_path
     monkeypatch.delenv("UPSTREAM_DIR")
     assert upstream_module.upstream_dir() == upstream_module.PROJECT_ROOT.parent / "shared" / "upstream"
+
+
+def test_parsed_files_are_kept_as_json_named_by_their_bytes(upstream: Path, tmp_path: Path) -> None:
+    pinned = agent_sandbox_file("v0.5.6", "crds/agents.x-k8s.io_sandboxes.yaml")
+    parsed = UpstreamLoader(mirror=upstream, cache=tmp_path, allow_download=False).read_documents(pinned)
+    stored = tmp_path / upstream_module.PARSED_FORMAT / f"{pinned.sha256}.json"
+    assert json.loads(stored.read_text()) == parsed  # written on the first parse, exactly as parsed
+    upstream_module._parse_cached.cache_clear()  # as a new process would start
+    assert UpstreamLoader(mirror=upstream, cache=tmp_path, allow_download=False).read_documents(pinned) == parsed
+
+
+def test_a_damaged_parsed_file_is_parsed_again(upstream: Path, tmp_path: Path) -> None:
+    pinned = agent_sandbox_file("v0.5.6", "controller.yaml")
+    stored = tmp_path / upstream_module.PARSED_FORMAT / f"{pinned.sha256}.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text('[{"kind": "Deploym')  # cut short, e.g. a full disk
+    upstream_module._parse_cached.cache_clear()
+    documents = UpstreamLoader(mirror=upstream, cache=tmp_path, allow_download=False).read_documents(pinned)
+    assert any(d["kind"] == "Deployment" for d in documents)
+    assert json.loads(stored.read_text()) == documents  # and stored whole again
