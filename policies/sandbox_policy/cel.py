@@ -10,9 +10,11 @@ policy matches.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .vocabulary import TRUST_ANNOTATION
@@ -55,9 +57,11 @@ def _by_kind(paths: Mapping[str, tuple[str, ...] | None], kinds: frozenset[str] 
     return " : ".join([*branches, "{}"])
 
 
-def variables(kinds: frozenset[str] | None = None) -> dict[str, str]:
-    """The shared variables, with the embedded templates looked up for `kinds` (None: every kind)."""
-    return {
+@functools.cache
+def variables(kinds: frozenset[str] | None = None) -> Mapping[str, str]:
+    """The shared variables, with the embedded templates looked up for `kinds` (None: every kind).
+    The same for every render of every stack: built once per set of kinds (read-only)."""
+    return MappingProxyType({
         # Pods: the template (metadata + spec) embedded in the object, wherever its kind keeps it.
         "pod": _by_kind(POD_TEMPLATE_PATHS, kinds),
         "hasPodSpec": "variables.pod.?spec.hasValue()",
@@ -79,10 +83,10 @@ def variables(kinds: frozenset[str] | None = None) -> dict[str, str]:
                   " + variables.vmVolumes.filter(v, has(v.containerDisk) && has(v.containerDisk.image))"
                   ".map(v, v.containerDisk.image)",
         "trusted": f"object.?metadata.?annotations[?{literal(TRUST_ANNOTATION)}].orValue('') == 'trusted'",
-    }
+    })
 
 
-def variables_used(expression: str, definitions: dict[str, str]) -> list[str]:
+def variables_used(expression: str, definitions: Mapping[str, str]) -> list[str]:
     """The variables `expression` needs, dependencies first (the order a policy declares them in)."""
     ordered: list[str] = []
 
