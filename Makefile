@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render check test lint clean toolchain e2e local-cluster bench bench-claims bench-engine bench-admission sizing-proof
+.PHONY: setup render check test test-profile coverage lint clean toolchain e2e local-cluster bench bench-claims bench-engine bench-admission sizing-proof
 
 setup: $(STAMP)
 
@@ -30,6 +30,15 @@ check: setup
 ## The test suite (offline; the e2e tests are left out).
 test: setup
 	@$(BIN)/python -m pytest -m "not e2e"
+
+## Where the offline suite's time goes: the 15 slowest tests and the time per file.
+test-profile: setup
+	@$(BIN)/python -m benchmarks.suite_profile
+
+## Line coverage of components/, policies/ and sandbox_infra/ by the offline suite.
+coverage: setup
+	@$(BIN)/python -m pytest -m "not e2e" -q -p no:cacheprovider --cov=components --cov=sandbox_policy \
+		--cov=sandbox_infra --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
 
 ## Build etcd, kube-apiserver, the agent-sandbox controller and the Pulumi engine pieces
 ## from Go modules into ~/.cache/sandbox-infra/toolchain (cached; see tools/README.md).
