@@ -80,7 +80,7 @@ def test_missing_mirror_without_network_fails_cleanly(tmp_path: Path, monkeypatc
     def unreachable(*args: object, **kwargs: object) -> None:
         raise ConnectionRefusedError("network unreachable")
 
-    monkeypatch.setattr("components.upstream.urllib.request.urlopen", unreachable)
+    monkeypatch.setattr("urllib.request.urlopen", unreachable)
     assert main(["render", "--stack", "dev"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
