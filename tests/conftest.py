@@ -12,6 +12,13 @@ from components.specs.loader import available_stacks, load_layered
 from components.upstream import UpstreamLoader, upstream_dir
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (the property tests: 10,000 inputs, about a third of the suite):
+    `make test` spreads the suite over the cores (pytest-xdist), and a long test that starts
+    last keeps one core busy after the other has finished. Otherwise the order is unchanged."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def no_selected_stack(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The command line falls back to PULUMI_STACK and the stack `pulumi stack select` chose:

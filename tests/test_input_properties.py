@@ -247,6 +247,7 @@ def assert_names_the_input(message: str, document: Any, text: str, configs: list
 # --- the properties ---------------------------------------------------------------------
 
 
+@pytest.mark.long
 @settings(max_examples=CONFIG_EXAMPLES, **PROPERTY_SETTINGS)
 @given(st.data())
 def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> None:
@@ -284,6 +285,7 @@ def test_any_stack_config_is_a_spec_or_one_named_error(data: st.DataObject) -> N
         assert all(SECRET not in output for output in outputs), outputs
 
 
+@pytest.mark.long
 @settings(max_examples=MANIFEST_EXAMPLES, **PROPERTY_SETTINGS)
 @given(st.data())
 def test_any_manifest_stream_is_checked_or_one_named_error(data: st.DataObject) -> None:
