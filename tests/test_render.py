@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,18 @@ def test_render_is_byte_for_byte_deterministic_across_processes(tmp_path: Path) 
     documents = list(yaml.load_all(first.stdout, Loader=yaml.CSafeLoader))
     assert len(documents) > 10
     assert f"rendered {len(documents)} objects for stack 'dev'" in first.stderr
+
+
+@pytest.mark.usefixtures("upstream")
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on PATH (the README's commands need it)")
+def test_make_render_writes_only_yaml_to_stdout() -> None:
+    """`make render > dev.yaml` must give a valid YAML stream: make echoes no command line and
+    setup (when requirements changed) talks on stderr. MAKEFLAGS from a calling make (which would
+    add "Entering directory" lines) are dropped, as in a user's shell."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    made = subprocess.run(["make", "render"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout == _cli("render", "--stack", "dev").stdout
 
 
 @pytest.mark.usefixtures("upstream")
