@@ -207,8 +207,9 @@ def controller_rules(runbook: str, scale: float = 1.0) -> list[dict[str, Any]]:
     return [
         _alert("AgentSandboxControllerDown", f"absent({metrics.UP}{{{target}}} == 1)", "critical",
                "the agent-sandbox controller is down or not scraped",
-               "no claim is served and no pool refills while the controller is down.", runbook, {},
-               CONTROLLER_DOWN_FOR * scale),
+               "no claim is served and no pool refills while the controller is down.", runbook,
+               # absent() of a comparison carries no labels: name the target here.
+               {"job": CONTROLLER_JOB, "namespace": NAMESPACE}, CONTROLLER_DOWN_FOR * scale),
         _alert("AgentSandboxReconcileErrors",
                f"sum by (controller) (rate({metrics.RECONCILE_ERRORS}{{{target}}}[{w}])) / "
                f"sum by (controller) (rate({metrics.RECONCILE_TOTAL}{{{target}}}[{w}])) > {RECONCILE_ERROR_RATIO:g}",
