@@ -9,12 +9,12 @@ model's own alerts. Every pool-level series carries `namespace` and `warmpool_na
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..sizing.alerts import EMPTY_FOR, AlertPlan, plan_alerts
-from ..specs.monitoring import MonitoringSpec, window_seconds
+from ..sizing.alerts import EMPTY_FOR, AlertPlan, plan_alerts, slo_window_seconds
+from ..sizing.alerts import window as prom_duration
+from ..specs.monitoring import MonitoringSpec
 from ..specs.stack import StackSpec
 from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
@@ -45,15 +45,6 @@ CONTROLLER_DOWN_FOR = 5 * 60
 RECONCILE_WINDOW = 15 * 60
 RECONCILE_ERROR_RATIO = 0.1
 MODEL_ALERT_FOR = 5 * 60
-
-
-def prom_duration(seconds: float) -> str:
-    """A Prometheus duration (whole seconds at least)."""
-    whole = max(1, round(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
 
 
 def _number(value: float) -> str:
@@ -90,7 +81,7 @@ def pool_alert_plan(pool: WarmPoolSpec, monitoring: MonitoringSpec, scale: float
     plan = slo.autoscaling_plan
     replicas = plan.max_replicas if plan else pool.replicas
     rates = [plan.high_rate] if plan else slo.rates
-    return plan_alerts(replicas, rates, slo.ready, slo.target, window_seconds(monitoring.slo_window) * scale,
+    return plan_alerts(replicas, rates, slo.ready, slo.target, slo_window_seconds(monitoring.slo_window) * scale,
                        monitoring.min_claims, scale)
 
 
@@ -322,18 +313,3 @@ def dashboard(spec: StackSpec) -> dict[str, Any]:
 def rule_names(spec: StackSpec) -> set[str]:
     """Every recording rule's name: what a dashboard query may read besides controller metrics."""
     return {r["record"] for g in rule_groups(spec) for r in g["rules"] if "record" in r}
-
-
-def threshold_rows(pool: WarmPoolSpec, monitoring: MonitoringSpec) -> list[tuple[str, str]]:
-    """(alert, condition) lines for `sandbox-infra size` and the docs."""
-    plan = pool_alert_plan(pool, monitoring)
-    if plan is None:
-        return []
-    rows = [(f"burn {a.severity}", f"miss ratio > {a.threshold:.4g} over {prom_duration(a.long)} and "
-             f"{prom_duration(a.short)} ({a.burn_rate:.4g}x budget; at least {a.min_claims} claims)")
-            for a in plan.burn_alerts]
-    rows.append(("claim rate", f"> {plan.rate_threshold * 60:.4g}/min over {prom_duration(plan.rate_window)} "
-                 f"(capacity at target {plan.capacity_rate * 60:.4g}/min)" if math.isfinite(plan.rate_threshold)
-                 else "never (the target allows every claim to miss)"))
-    rows.append(("cold ready", f"mean > {plan.ready_time:g}s over {prom_duration(plan.ready_time_window)}"))
-    return rows

@@ -16,12 +16,28 @@ for 2 % of a 30-day budget in one hour, 13.44 for a 28-day window.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .model import ReadyTime, Target, max_offered_load
 
 HOUR = 3600.0
+DEFAULT_SLO_WINDOW = "30d"
+DEFAULT_MIN_CLAIMS = 10
+MIN_SLO_WINDOW, MAX_SLO_WINDOW = 24 * HOUR, 90 * 24 * HOUR
+_WINDOW = re.compile(r"^(?P<num>[1-9][0-9]{0,5})(?P<unit>d|h)$")
+
+
+def slo_window_seconds(text: str) -> float:
+    """Seconds of an SLO window written as `30d` or `672h`; ValueError says what is allowed."""
+    match = _WINDOW.match(text)
+    if match is None:
+        raise ValueError("must be a whole number of days or hours such as 30d, 28d or 168h")
+    seconds = int(match["num"]) * (24 * HOUR if match["unit"] == "d" else HOUR)
+    if not MIN_SLO_WINDOW <= seconds <= MAX_SLO_WINDOW:
+        raise ValueError("must be between 1d and 90d (the alert windows are 1h to 3d)")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,35 @@ class AlertPlan:
     scale: float = 1.0
     """Every window multiplied by this (1 in production; tests compress time)."""
 
+    def rows(self) -> list[tuple[str, str]]:
+        """(alert, condition) lines, as `sandbox-infra size` prints them."""
+        rows = []
+        for a in self.burn_alerts:
+            condition = (f"miss ratio > {a.threshold:.4g} over {window(a.long)} and {window(a.short)} "
+                         f"(burn rate {a.burn_rate:.4g}; at least {a.min_claims} claims)")
+            if a.threshold >= 1:
+                condition = f"never: {a.burn_rate:.4g}x a budget of {self.budget:.4g} exceeds every claim"
+            rows.append((f"{a.severity} {window(a.long)}", condition))
+        rows.append(("claim rate", f"> {self.rate_threshold * 60:.4g}/min over {window(self.rate_window)} "
+                     f"(sized for {self.sized_rate * 60:.4g}/min; replicas meet the target up to "
+                     f"{self.capacity_rate * 60:.4g}/min)" if math.isfinite(self.rate_threshold)
+                     else "never (the target allows every claim to miss)"))
+        rows.append(("cold ready", f"mean > {self.ready_time:g}s over {window(self.ready_time_window)}"))
+        rows.append(("pool empty", f"no ready sandbox for {window(EMPTY_FOR * self.scale)} while claims arrive"))
+        return rows
+
+    def summary(self) -> dict[str, object]:
+        """The thresholds as data (the CLI's JSON output)."""
+        return {
+            "sloWindow": window(self.slo_window),
+            "missBudget": round(self.budget, 6),
+            "burnRate": [{"severity": a.severity, "longWindow": window(a.long), "shortWindow": window(a.short),
+                          "burnRate": round(a.burn_rate, 4), "missRatio": round(a.threshold, 6),
+                          "minClaims": a.min_claims} for a in self.burn_alerts],
+            "claimRatePerMinute": round(self.rate_threshold * 60, 4) if math.isfinite(self.rate_threshold) else None,
+            "coldReadySeconds": self.ready_time,
+        }
+
     @property
     def rate_window(self) -> float:
         return RATE_WINDOW * self.scale
@@ -88,6 +133,15 @@ class AlertPlan:
     @property
     def ready_time_window(self) -> float:
         return READY_TIME_WINDOW * self.scale
+
+
+def window(seconds: float) -> str:
+    """A duration as Prometheus writes it (whole seconds at least): 5m, 1h, 3d, 36s."""
+    whole = max(1, round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
 
 
 def burn_alerts(budget: float, slo_window: float, min_claims: int, scale: float = 1.0) -> tuple[BurnAlert, ...]:

@@ -11,25 +11,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from ..sizing.alerts import DEFAULT_MIN_CLAIMS, DEFAULT_SLO_WINDOW, slo_window_seconds
 from .base import DnsLabel, Spec, UserLabels
-
-_WINDOW = re.compile(r"^(?P<num>[1-9][0-9]*)(?P<unit>d|h)$")
-MIN_SLO_WINDOW_HOURS = 24
-MAX_SLO_WINDOW_HOURS = 90 * 24
-
-
-def window_seconds(text: str) -> int:
-    """Seconds of an SLO window written as `30d` or `672h`."""
-    match = _WINDOW.match(text)
-    if match is None:
-        raise ValueError("must be a whole number of days or hours such as 30d, 28d or 168h")
-    return int(match["num"]) * (86400 if match["unit"] == "d" else 3600)
 
 
 def _slo_window(value: str) -> str:
-    hours = window_seconds(value) / 3600
-    if not MIN_SLO_WINDOW_HOURS <= hours <= MAX_SLO_WINDOW_HOURS:
-        raise ValueError("must be between 1d and 90d (the alert windows are 1h to 3d)")
+    slo_window_seconds(value)
     return value
 
 
@@ -52,9 +39,9 @@ class MonitoringSpec(Spec):
 
     enabled: bool = False
     """Render the monitoring objects (needs the Prometheus Operator's CRDs in the cluster)."""
-    slo_window: SloWindow = "30d"
+    slo_window: SloWindow = DEFAULT_SLO_WINDOW
     """The period each pool's SLO holds over; the burn-rate thresholds follow from it."""
-    min_claims: int = Field(default=10, ge=1, le=100_000)
+    min_claims: int = Field(default=DEFAULT_MIN_CLAIMS, ge=1, le=100_000)
     """No burn-rate alert fires on fewer claims than this in its long window (and never on
     a single miss): at a low claim rate one cold start must not page."""
     scrape_interval: ScrapeInterval = "30s"
