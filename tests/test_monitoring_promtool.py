@@ -226,6 +226,21 @@ def test_one_miss_at_a_low_rate_does_not_page(tmp_path: Path) -> None:
     assert pools(spec)[0].plan is not None
 
 
+@pytest.mark.parametrize("le", ["2000", "2000.0"])
+def test_slow_claim_ratio_reads_the_bound_bucket_as_prometheus_2_and_3_write_it(tmp_path: Path, le: str) -> None:
+    spec = stack({"slo": SLOS["p99 latency 2s"]})
+    histogram = "agent_sandbox_claim_controller_startup_latency_ms"
+    labels = f'launch_type="warm",sandbox_template="{TEMPLATE}"'
+    # 10 claims a minute, 9 of them within 2 s (the 2000 ms bucket; 1000 ms below it as a decoy).
+    series = [{"series": f'{histogram}_bucket{{{labels},le="1000"}}', "values": "0+5x20"},
+              {"series": f'{histogram}_bucket{{{labels},le="{le}"}}', "values": "0+9x20"},
+              {"series": f"{histogram}_count{{{labels}}}", "values": "0+10x20"}]
+    labels = f'{{bound_ms="2000",namespace="{NS}",sandbox_template="{TEMPLATE}",warmpool_name="{POOL}"}}'
+    check = {"expr": "round(warm_pool:slow_claims:ratio_rate5m, 0.0001)", "eval_time": "15m",
+             "exp_samples": [{"labels": labels, "value": 0.1}]}
+    run_tests(tmp_path, rule_groups(spec), series, [], [check])
+
+
 def test_empty_pool_alert_fires_while_claims_arrive_and_clears_on_refill(tmp_path: Path) -> None:
     spec = stack({"replicas": 3})
     (pool,) = pools(spec)

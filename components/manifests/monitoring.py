@@ -14,6 +14,7 @@ from typing import Any
 
 from ..sizing.alerts import EMPTY_FOR, AlertPlan, plan_alerts, slo_window_seconds
 from ..sizing.alerts import window as prom_duration
+from ..sizing.model import LatencyTarget
 from ..specs.monitoring import MonitoringSpec
 from ..specs.stack import StackSpec
 from ..specs.template import TemplateSpec
@@ -40,6 +41,7 @@ MISSES = "warm_pool:claim_misses:ratio_rate"  # + window: claims not served by a
 READY = "warm_pool:ready_sandboxes:count"
 COLD_READY = "warm_pool:cold_ready_seconds:mean_rate"  # + window
 LATENCY = "warm_pool:claim_startup_seconds:{quantile}_rate"  # + window; per template, as the histogram
+SLOW = "warm_pool:slow_claims:ratio_rate"  # + window; latency targets: claims slower than the bound
 DASHBOARD_WINDOW = 5 * 60
 CONTROLLER_DOWN_FOR = 5 * 60
 RECONCILE_WINDOW = 15 * 60
@@ -98,6 +100,18 @@ def _windows(pool: PoolMonitoring, scale: float) -> list[float]:
     return sorted(windows)
 
 
+def latency_bucket(pool: PoolMonitoring) -> int | None:
+    """For a p99ClaimLatency target: the largest histogram bucket (ms) within the bound, so the
+    slow-claim ratio never undercounts; None for other pools or a bound below every bucket."""
+    slo = pool.pool.slo
+    target = slo.target if slo is not None else None
+    if not isinstance(target, LatencyTarget):
+        return None
+    bound_ms = target.bound * 1000
+    within = [b for b in metrics.LATENCY_BUCKETS_MS if b <= bound_ms + 1e-9]
+    return within[-1] if within else None
+
+
 def _record(name: str, expr: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"record": name, "expr": expr, "labels": dict(labels)}
 
@@ -123,6 +137,14 @@ def recording_rules(pool: PoolMonitoring, scale: float = 1.0) -> list[dict[str, 
         rules.append(_record(LATENCY.format(quantile=f"p{quantile * 100:g}") + w,
                              f"histogram_quantile({quantile:g}, sum by (le) (rate({buckets}[{w}]))) / 1000",
                              {**pool.labels, "sandbox_template": template}))
+    bound = latency_bucket(pool)
+    if bound is not None:
+        # Prometheus 3 writes a bucket bound as "2000.0", 2.x as "2000": match both.
+        le = f'le=~"{bound}(\\\\.0)?"'
+        count = f"{metrics.CONTROLLER_LATENCY}_count{{sandbox_template=\"{template}\"}}"
+        within = buckets[:-1] + "," + le + "}"
+        rules.append(_record(SLOW + w, f"1 - ((sum(rate({within}[{w}])) or vector(0)) / sum(rate({count}[{w}])))",
+                             {**pool.labels, "sandbox_template": template, "bound_ms": str(bound)}))
     if pool.plan is not None:
         w = prom_duration(pool.plan.ready_time_window)
         rules.append(_record(
