@@ -6,7 +6,9 @@ controller in tests/e2e/test_monitoring.py.
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,10 @@ from components.prerequisites import PROMETHEUS_OPERATOR, required_crds
 from components.sizing.alerts import burn_alerts
 from components.specs import load_stack, spec_from_config
 from components.specs.stack import StackSpec
+from components.stack import deploy
 from components.upstream import UpstreamLoader
 
+from .pulumi_harness import ClusterWithCrds, run_under_mocks
 from .schemas import validation_errors
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "monitoring.md"
@@ -151,6 +155,33 @@ def test_required_crds_name_the_prometheus_operator_only_when_monitoring_is_on()
     assert required_crds(spec())[PROMETHEUS_OPERATOR] == ["prometheusrules.monitoring.coreos.com",
                                                           "servicemonitors.monitoring.coreos.com"]
     assert PROMETHEUS_OPERATOR not in required_crds(spec(monitoring={"enabled": False}))
+
+
+def test_operator_objects_wait_for_the_crd_lookups_and_the_dashboard_does_not(loader: UpstreamLoader) -> None:
+    registered = run_under_mocks(lambda: deploy(spec(), loader))
+    lookups = {r.read_id: r.urn for r in registered if r.read_id}
+    assert set(lookups) == {"prometheusrules.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com"}
+    for kind in ("PrometheusRule", "ServiceMonitor"):
+        resource = next(r for r in registered if r.type == f"kubernetes:monitoring.coreos.com/v1:{kind}")
+        assert set(lookups.values()) <= set(resource.dependencies), kind
+    config_map = next(r for r in registered if r.type == "kubernetes:core/v1:ConfigMap" and "dashboard" in r.urn)
+    assert not set(lookups.values()) & set(config_map.dependencies)
+
+
+def test_a_cluster_without_the_prometheus_operator_stops_the_program_naming_a_crd(loader: UpstreamLoader) -> None:
+    stack = spec()
+    crds = {"sandboxes.agents.x-k8s.io", "sandboxtemplates.extensions.agents.x-k8s.io",
+            "sandboxclaims.extensions.agents.x-k8s.io", "sandboxwarmpools.extensions.agents.x-k8s.io"}
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    asyncio_log.setLevel(logging.CRITICAL)  # the failed lookup's future is expected to go unretrieved
+    try:
+        with pytest.raises(Exception, match=r"resource '(prometheusrules|servicemonitors)\.monitoring\.coreos\.com' "
+                                            r"does not exist"):
+            run_under_mocks(lambda: deploy(stack, loader), resource_mocks=ClusterWithCrds(crds))
+        gc.collect()
+    finally:
+        asyncio_log.setLevel(level)
 
 
 # --- selectors per release -------------------------------------------------------------------
