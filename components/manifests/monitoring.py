@@ -288,11 +288,11 @@ def _panel(title: str, targets: list[tuple[str, str]], unit: str, x: int, y: int
     }
 
 
-def dashboard_panels(spec: StackSpec) -> list[dict[str, Any]]:
+def dashboard_panels(spec: StackSpec, scale: float = 1.0) -> list[dict[str, Any]]:
     """Per pool: hit ratio vs target, claim rate vs sized rate, latency, ready sandboxes."""
     panels: list[dict[str, Any]] = []
-    w = prom_duration(DASHBOARD_WINDOW)
-    for row, pool in enumerate(pools(spec)):
+    w = prom_duration(DASHBOARD_WINDOW * scale)
+    for row, pool in enumerate(pools(spec, scale)):
         y, name = row * 9, f"{pool.namespace}/{pool.pool.name}"
         panels.append({"id": len(panels) + 1, "type": "row", "title": f"warm pool {name}",
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "collapsed": False, "panels": []})
@@ -319,7 +319,8 @@ def dashboard_panels(spec: StackSpec) -> list[dict[str, Any]]:
     return panels
 
 
-def dashboard(spec: StackSpec) -> dict[str, Any]:
+def dashboard(spec: StackSpec, scale: float = 1.0) -> dict[str, Any]:
+    """The Grafana dashboard; `scale` < 1 reads the compressed windows of rule_groups(spec, scale)."""
     return {
         "title": f"Warm pools: {spec.cluster.name}",
         "uid": f"sandbox-infra-{spec.cluster.name}"[:40],
@@ -328,7 +329,7 @@ def dashboard(spec: StackSpec) -> dict[str, Any]:
         "time": {"from": "now-6h", "to": "now"},
         "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus",
                                  "label": "Prometheus"}]},
-        "panels": dashboard_panels(spec),
+        "panels": dashboard_panels(spec, scale),
     }
 
 
