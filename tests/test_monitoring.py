@@ -227,6 +227,19 @@ def test_thresholds_follow_the_pools_target_and_the_slo_window() -> None:
     assert "14.4" not in page(spec(monitoring={"sloWindow": "28d"}))
 
 
+def test_compressed_windows_keep_the_thresholds() -> None:
+    def thresholds(scale: float) -> list[str]:
+        return [re.sub(r"rate\w+|\* \d+", "", r["expr"]) for r in all_rules_scaled(spec(), scale)
+                if r.get("alert") == "WarmPoolErrorBudgetBurn"]
+
+    assert thresholds(1 / 30) == thresholds(1.0)
+    assert "> 0.144 and" in thresholds(1 / 30)[0]
+
+
+def all_rules_scaled(stack: StackSpec, scale: float) -> list[dict[str, Any]]:
+    return [r for g in rule_groups(stack, scale) for r in g["rules"]]
+
+
 def test_one_miss_can_never_fire_a_burn_alert_on_its_own() -> None:
     for budget in (0.1, 0.01, 0.001, 0.0001):
         for alert in burn_alerts(budget, 30 * 86400, min_claims=1):

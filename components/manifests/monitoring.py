@@ -83,7 +83,7 @@ def pool_alert_plan(pool: WarmPoolSpec, monitoring: MonitoringSpec, scale: float
     plan = slo.autoscaling_plan
     replicas = plan.max_replicas if plan else pool.replicas
     rates = [plan.high_rate] if plan else slo.rates
-    return plan_alerts(replicas, rates, slo.ready, slo.target, slo_window_seconds(monitoring.slo_window) * scale,
+    return plan_alerts(replicas, rates, slo.ready, slo.target, slo_window_seconds(monitoring.slo_window),
                        monitoring.min_claims, scale)
 
 

@@ -145,6 +145,7 @@ def window(seconds: float) -> str:
 
 
 def burn_alerts(budget: float, slo_window: float, min_claims: int, scale: float = 1.0) -> tuple[BurnAlert, ...]:
+    """`slo_window` in real seconds; `scale` only shortens the windows the alerts look at."""
     alerts = []
     for window in WORKBOOK_WINDOWS:
         burn = window.budget_consumed * slo_window / window.long
