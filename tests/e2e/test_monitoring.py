@@ -236,11 +236,13 @@ def test_drain_and_refill_fire_and_resolve_the_alerts_and_every_selector_has_ser
           f"({fired[1]:.0f} s after draining)")
     live.marks["refilled"] = time.time()
 
-    # Refilled: warm claims again; both alerts resolve.
+    # Refilled: warm claims again; the empty-pool and page alerts resolve.
     live.scale_pool(live.replicas)
     wait_for("the pool to refill", lambda: live.ready_pool_sandboxes() == live.replicas, timeout=90, interval=0.2)
     deadline, resolved = time.monotonic() + 300, {}
-    alerts = {"WarmPoolEmpty": {}, "page burn": {"slo_severity": "page"}, "ticket burn": {"slo_severity": "ticket"}}
+    # The ticket pairs' short windows (2h, 6h: 4 and 12 minutes here) keep a ticket open for
+    # that long after the burn stops, by design; the page and the empty pool must clear soon.
+    alerts = {"WarmPoolEmpty": {}, "page burn": {"slo_severity": "page"}}
     while len(resolved) < len(alerts):
         assert time.monotonic() < deadline, f"still firing: {prom.firing()}"
         for name, extra in alerts.items():
@@ -249,7 +251,8 @@ def test_drain_and_refill_fire_and_resolve_the_alerts_and_every_selector_has_ser
                 resolved[name] = time.time() - live.marks["refilled"]
         live.claim()
         wait_for("the pool to refill", lambda: live.ready_pool_sandboxes() == live.replicas, timeout=60, interval=0.2)
-    print("refilled: resolved after " + ", ".join(f"{n} {s:.0f} s" for n, s in resolved.items()))
+    print("refilled: resolved after " + ", ".join(f"{n} {s:.0f} s" for n, s in resolved.items())
+          + f"; ticket still open: {prom.is_firing('WarmPoolErrorBudgetBurn', slo_severity='ticket', **labels)}")
     live.marks["end"] = time.time() + 5
     time.sleep(5)
 
