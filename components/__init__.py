@@ -26,13 +26,14 @@ _EXPORTS = {
     "WarmPool": "warm_pool", "WarmPoolArgs": "warm_pool",
     "VmEnvironment": "vm_environment", "VmEnvironmentArgs": "vm_environment",
     "RuntimeCatalogue": "catalogue", "RuntimeCatalogueArgs": "catalogue",
+    "Monitoring": "monitoring", "MonitoringArgs": "monitoring",
     "RequiredCrds": "prerequisites", "RequiredCrdsArgs": "prerequisites",
     "UpstreamLoader": "upstream",
     "deploy": "stack",
 }
 __all__ = [
     "AdmissionPolicies", "AdmissionPoliciesArgs",
-    "AgentSandbox", "AgentSandboxArgs", "KubeVirt", "KubeVirtArgs", "RequiredCrds", "RequiredCrdsArgs",
+    "AgentSandbox", "AgentSandboxArgs", "KubeVirt", "KubeVirtArgs", "Monitoring", "MonitoringArgs", "RequiredCrds", "RequiredCrdsArgs",
     "RuntimeCatalogue", "RuntimeCatalogueArgs", "SandboxTemplate", "SandboxTemplateArgs", "Tenant", "TenantArgs",
     "UpstreamLoader", "VmEnvironment", "VmEnvironmentArgs", "WarmPool", "WarmPoolArgs", "deploy",
 ]
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from .agent_sandbox import AgentSandbox, AgentSandboxArgs
     from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
     from .kubevirt import KubeVirt, KubeVirtArgs
+    from .monitoring import Monitoring, MonitoringArgs
     from .prerequisites import RequiredCrds, RequiredCrdsArgs
     from .sandbox_template import SandboxTemplate, SandboxTemplateArgs
     from .stack import deploy

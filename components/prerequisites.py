@@ -33,6 +33,7 @@ from .errors import ConfigError
 from .k8s import dependencies
 from .manifests.agent_sandbox import CRD_FILES
 from .manifests.kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CRD, VM_CRDS
+from .manifests.monitoring import PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD
 from .manifests.sizing import SCALED_OBJECT_CRD
 from .specs.cluster import KubernetesProvider
 from .specs.secrets import SecretValue
@@ -54,12 +55,13 @@ def agent_sandbox_crd_names() -> list[str]:
 
 KUBEVIRT_CRDS = [KUBEVIRT_CRD, *VM_CRDS, POOL_CRD]
 CDI = "CDI (containerized data importer)"
+PROMETHEUS_OPERATOR = "Prometheus Operator"
 
 
 def required_crds(spec: StackSpec) -> dict[str, list[str]]:
     """CRDs that someone other than this stack must have installed, by who installs them:
     bring-your-own agent-sandbox and KubeVirt, KEDA for KEDA-scaled pools, CDI for VM disks
-    (neither this stack nor KubeVirt installs it). The program looks each up before creating
+    (neither this stack nor KubeVirt installs it), the Prometheus Operator for monitoring. The program looks each up before creating
     what needs it (stack.deploy); `doctor` checks them before a run."""
     needed: dict[str, list[str]] = {}
     if spec.agent_sandbox.install == "external":
@@ -70,6 +72,8 @@ def required_crds(spec: StackSpec) -> dict[str, list[str]]:
         needed["KEDA"] = [SCALED_OBJECT_CRD]
     if any(r.vm_config and r.vm_config.disks for r in spec.vm_runtimes()):
         needed[CDI] = [DATA_VOLUME_CRD]
+    if spec.monitoring.enabled:  # ServiceMonitor and PrometheusRule (the dashboard is a ConfigMap)
+        needed[PROMETHEUS_OPERATOR] = [PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD]
     return needed
 
 

@@ -12,7 +12,8 @@ from .agent_sandbox import AgentSandbox, AgentSandboxArgs
 from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
 from .errors import ConfigError
 from .kubevirt import KubeVirt, KubeVirtArgs
-from .prerequisites import CDI, RequiredCrds, RequiredCrdsArgs, required_crds
+from .monitoring import Monitoring, MonitoringArgs
+from .prerequisites import CDI, PROMETHEUS_OPERATOR, RequiredCrds, RequiredCrdsArgs, required_crds
 from .sandbox_template import SandboxTemplate, SandboxTemplateArgs
 from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
@@ -105,6 +106,11 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     if spec.policy.admission != "off":
         AdmissionPolicies("admission", AdmissionPoliciesArgs(spec, kubevirt.namespace if kubevirt is not None else None),
                           opts)
+    if spec.monitoring.enabled:
+        monitoring_crds = (RequiredCrds("prometheus-operator-crds",
+                                        RequiredCrdsArgs(external[PROMETHEUS_OPERATOR], PROMETHEUS_OPERATOR), opts).ready
+                           if PROMETHEUS_OPERATOR in external else [])
+        Monitoring("monitoring", MonitoringArgs(spec, tuple(monitoring_crds)), after(*sandbox_ready))
 
     for warning in loader.warnings:
         pulumi.log.warn(warning)

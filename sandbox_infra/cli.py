@@ -313,12 +313,14 @@ def explain(stack: str | None, out: Output) -> int:
 @click.option("--plot", type=click.Path(path_type=Path), metavar="FILE.png", help="Draw hit ratio and idle cost against replicas.")
 @click.option("--simulate", "simulate_claims", type=click.IntRange(min=3000, max=10_000_000), default=None, metavar="CLAIMS",
               help="Also check the answer by simulating this many claims (one steady rate only).")
+@click.option("--slo-window", default="30d", show_default=True,
+              help="The SLO window the printed alert thresholds are computed for (monitoring.sloWindow).")
 @output_options("table", "json", "yaml")
 def size(rate: str, ready: str, target: float | None, p99_latency: str | None, ready_cv: float, plot: Path | None,
-         simulate_claims: int | None, out: Output) -> int:
+         simulate_claims: int | None, slo_window: str, out: Output) -> int:
     from .size import size as size_command
 
-    return size_command(rate, ready, target, p99_latency, ready_cv, plot, simulate_claims or 0, out)
+    return size_command(rate, ready, target, p99_latency, ready_cv, plot, simulate_claims or 0, out, slo_window)
 
 
 @app.command(help="Print a shell completion script: `source <(sandbox-infra completion bash)`, "

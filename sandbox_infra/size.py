@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from components.errors import ConfigError
+from components.sizing.alerts import DEFAULT_MIN_CLAIMS, AlertPlan, plan_alerts, slo_window_seconds
+from components.sizing.alerts import window as window_text
 from components.sizing.model import (
     HOURS_PER_DAY,
     HitRatioTarget,
@@ -72,8 +74,15 @@ def check_plot_target(path: Path) -> None:
     check_writable_file("--plot", path)
 
 
+def _slo_window(text: str) -> float:
+    try:
+        return slo_window_seconds(text)
+    except ValueError as error:
+        raise ConfigError(f"--slo-window {text!r}: {error}") from None
+
+
 def size(rate: str, ready_text: str, target_ratio: float | None, p99_latency: str | None, ready_cv: float,
-         plot: Path | None, simulate_claims: int, out: Output) -> int:
+         plot: Path | None, simulate_claims: int, out: Output, slo_window: str = "30d") -> int:
     rates = _rates(rate)
     _checked("--ready-cv", ready_cv, lambda: ReadyTime(1.0, ready_cv))
     ready = _checked("--ready", ready_text, lambda: ReadyTime(_seconds("--ready", ready_text), ready_cv))
@@ -87,7 +96,10 @@ def size(rate: str, ready_text: str, target_ratio: float | None, p99_latency: st
         _checked("--target", target_ratio, lambda: HitRatioTarget(target_ratio)) if target_ratio is not None
         else _checked("--p99-latency", p99_latency, lambda: LatencyTarget(_seconds("--p99-latency", p99_latency), 0.99))
     )
+    window = _slo_window(slo_window)
     sizing = _checked("--rate", rate, lambda: size_pool(rates, ready, target))
+    # The alerts `monitoring:` would generate for this pool (docs/monitoring.md).
+    alerts = plan_alerts(sizing.replicas, rates, ready, target, window, DEFAULT_MIN_CLAIMS)
     if plot:
         from .sizing_plot import plot_sizing  # matplotlib is slow to import; only load it when asked
 
@@ -98,7 +110,8 @@ def size(rate: str, ready_text: str, target_ratio: float | None, p99_latency: st
     result = camel_keys(sizing.summary())
     if simulate_claims:
         result["simulated"] = simulated(sizing.replicas, rates[0], ready, simulate_claims)
-    out.emit(lambda fmt: describe(sizing, rates, ready, result.get("simulated")) + "\n" if fmt == "table"
+    result["alerts"] = alerts.summary()
+    out.emit(lambda fmt: describe(sizing, rates, ready, result.get("simulated"), alerts) + "\n" if fmt == "table"
              else document(result, fmt))
     if plot:
         note(f"wrote {plot}")
@@ -125,7 +138,8 @@ def simulated(replicas: int, rate: float, ready: ReadyTime, claims: int) -> dict
     return {"claims": total, "hitRatio": round(mean, 6), "standardError": round(spread, 6)}
 
 
-def describe(sizing: Sizing, rates: list[float], ready: ReadyTime, simulation: dict | None = None) -> str:
+def describe(sizing: Sizing, rates: list[float], ready: ReadyTime, simulation: dict | None = None,
+             alerts: AlertPlan | None = None) -> str:
     demand = (
         f"{format_rate(rates[0])} claims" if len(rates) == 1
         else f"24-hour profile {format_rate(min(rates))}..{format_rate(max(rates))} claims"
@@ -144,4 +158,8 @@ def describe(sizing: Sizing, rates: list[float], ready: ReadyTime, simulation: d
                      f"over {simulation['claims']:,} Poisson claims")
     if sizing.hourly_replicas:
         lines.append(f"  per hour:      {' '.join(str(n) for n in sizing.hourly_replicas)} (what each hour alone needs)")
+    if alerts is not None:
+        lines.append(f"alerts it would generate (SLO window {window_text(alerts.slo_window)}, "
+                     f"miss budget {alerts.budget:.4g}):")
+        lines += [f"  {name + ':':<14} {condition}" for name, condition in alerts.rows()]
     return "\n".join(lines)

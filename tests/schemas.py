@@ -1,8 +1,9 @@
 """Validate rendered objects against the real upstream schemas.
 
 Custom resources: the CRD `openAPIV3Schema` of the served version in the pinned
-agent-sandbox release, and of the CiliumNetworkPolicy CRD mirrored from Cilium; KubeVirt kinds: the definitions of KubeVirt's upstream
-OpenAPI document (`api/openapi-spec/swagger.json` of the pinned tag), and for the
+agent-sandbox release, of the CiliumNetworkPolicy CRD mirrored from Cilium and of the
+prometheus-operator CRDs (ServiceMonitor, PrometheusRule); KubeVirt kinds: the definitions
+of KubeVirt's upstream OpenAPI document (`api/openapi-spec/swagger.json` of the pinned tag), and for the
 KubeVirt CR also its `kubevirts.kubevirt.io` CRD schema. The API server prunes
 unknown fields silently, which would hide a misspelled key, so every schema is
 made strict first (unknown fields are errors, as with `kubectl apply
@@ -93,6 +94,18 @@ def crd_validators(release: str) -> dict[tuple[str, str], jsonschema.protocols.V
     return validators
 
 
+PROMETHEUS_OPERATOR_DIR = ("prometheus-operator", "v0.93.0")
+
+
+@cache
+def prometheus_operator_validators() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """ServiceMonitor and PrometheusRule: the CRDs of the pinned prometheus-operator release."""
+    validators = {}
+    for path in sorted(Path(upstream_dir(), *PROMETHEUS_OPERATOR_DIR).glob("monitoring.coreos.com_*.yaml")):
+        validators.update(_crd_validators(yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)))
+    return validators
+
+
 def kubevirt_path(*parts: str) -> Path:
     return Path(upstream_dir(), *KUBEVIRT_DIR, *parts)
 
@@ -131,7 +144,8 @@ def validation_errors(manifest: dict[str, Any], release: str) -> list[str]:
         if manifest["kind"] == "KubeVirt":
             errors += errors_of(kubevirt_crd_validator(), manifest)
         return errors
-    validator = crd_validators(release).get(key) or cilium_validators().get(key)
+    validator = (crd_validators(release).get(key) or cilium_validators().get(key)
+                 or prometheus_operator_validators().get(key))
     if validator is not None:
         return errors_of(validator, manifest)
     if "." in manifest["apiVersion"].split("/")[0] and not manifest["apiVersion"].endswith("k8s.io/v1"):

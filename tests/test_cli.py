@@ -357,7 +357,11 @@ SCHEMAS: dict[str, tuple[list[str], dict[str, Any]]] = {
                        _list_of(_object({"key": STRING, "value": {}, "layer": STRING}))),
     "size": (["size", "--rate", "30/min", "--ready", "8s", "--target", "0.99", "-o", "json"], _object({
         "replicas": INTEGER, "hitRatio": {"type": "number"}, "idleReplicas": {"type": "number"},
-        "idlePodHoursPerDay": {"type": "number"}})),
+        "idlePodHoursPerDay": {"type": "number"}, "alerts": _object({
+            "sloWindow": STRING, "missBudget": {"type": "number"}, "burnRate": _list_of(_object({
+                "severity": {"enum": ["page", "ticket"]}, "longWindow": STRING, "shortWindow": STRING,
+                "burnRate": {"type": "number"}, "missRatio": {"type": "number"}, "minClaims": INTEGER})),
+            "claimRatePerMinute": {"type": ["number", "null"]}, "coldReadySeconds": {"type": "number"}})})),
     "doctor": (["doctor", "-s", "dev", "--offline", "-o", "json"], _object({"passed": BOOLEAN, "checks": _list_of(_object({
         "name": STRING, "status": {"enum": ["ok", "warn", "fail", "skip"]}, "detail": STRING, "fix": STRING}))})),
     "fleet waves": (["fleet", "waves", "-o", "json"], _list_of(_object({"name": STRING, "stacks": _list_of(STRING),

@@ -60,7 +60,8 @@ def registrations(variant: str, loader: UpstreamLoader) -> list[Registration]:
     spec = spec_from_config(vary(stack_config(stack)))
     every_crd = ClusterWithCrds({"sandboxes.agents.x-k8s.io", "sandboxtemplates.extensions.agents.x-k8s.io",
                                  "sandboxclaims.extensions.agents.x-k8s.io", "sandboxwarmpools.extensions.agents.x-k8s.io",
-                                 "scaledobjects.keda.sh", "datavolumes.cdi.kubevirt.io"})
+                                 "scaledobjects.keda.sh", "datavolumes.cdi.kubevirt.io",
+                                 "prometheusrules.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com"})
     return run_under_mocks(lambda: deploy(spec, loader), stack=stack, resource_mocks=every_crd)
 
 

@@ -6,17 +6,16 @@ import json
 import math
 from typing import Any
 
+from ..specs.agent_sandbox import API_VERSION_BY_RELEASE
 from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
 from .common import DOMAIN, Manifest, obj
+from .metrics import pool_claims
 from .sandbox_template import EXTENSIONS_GROUP, template_labels
 
 SIZING_INPUTS = f"{DOMAIN}/sizing-inputs"
 SIZING_RESULT = f"{DOMAIN}/sizing-result"
 SIZING_RULE = f"{DOMAIN}/scaling-rule"
-# Counter the agent-sandbox controller exports for every claim (labels include
-# namespace, warmpool_name and launch_type = warm | cold).
-CLAIM_COUNTER = "agent_sandbox_claim_creation_total"
 RATE_WINDOW = "2m"
 # KEDA is never installed by this stack: a pool scaled by it needs this CRD in the cluster.
 SCALED_OBJECT_CRD = "scaledobjects.keda.sh"
@@ -53,9 +52,16 @@ def _round_down(value: float, digits: int = 4) -> str:
     return f"{math.floor(value * 10**digits) / 10**digits:g}"
 
 
-def claim_rate_query(namespace: str, pool: str) -> str:
-    """PromQL: the pool's claims per second, warm and cold alike."""
-    return f'sum(rate({CLAIM_COUNTER}{{namespace="{namespace}",warmpool_name="{pool}"}}[{RATE_WINDOW}]))'
+def release_of(api_version: str) -> str:
+    """The agent-sandbox release whose CRs this API version is written for (one each)."""
+    return next(release for release, version in API_VERSION_BY_RELEASE.items() if version == api_version)
+
+
+def claim_rate_query(namespace: str, pool: str, template: str, release: str) -> str:
+    """PromQL: the pool's claims per second, warm and cold alike. On v0.4.6 a cold claim is
+    counted with warmpool_name="none", so selecting by the pool's name alone saw only warm
+    hits: exactly when the pool runs short the autoscaler saw the demand fall."""
+    return f"sum(rate({pool_claims(release, namespace, pool, template)}[{RATE_WINDOW}]))"
 
 
 def build_pool_autoscaler(pool: WarmPoolSpec, template: TemplateSpec, api_version: str) -> list[Manifest]:
@@ -86,7 +92,7 @@ def build_pool_autoscaler(pool: WarmPoolSpec, template: TemplateSpec, api_versio
                 }],
             },
         )]
-    rate = claim_rate_query(namespace, pool.name)
+    rate = claim_rate_query(namespace, pool.name, template.name, release_of(api_version))
     load = f"({rate} * {plan.ready_mean:g})"
     beta = _round_up(plan.beta)
     trigger: dict[str, Any] = {

@@ -13,6 +13,7 @@ from .agent_sandbox import build_agent_sandbox
 from .catalogue import build_catalogue
 from .common import Manifest, apply_order
 from .kubevirt import build_kubevirt
+from .monitoring import build_monitoring
 from .sandbox_template import build_cilium_network_policy, build_sandbox_template
 from .sizing import build_pool_autoscaler
 from .tenant import build_tenant
@@ -62,4 +63,5 @@ def _render(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
     manifests += build_catalogue(spec)
     kubevirt_namespace = next((m["metadata"]["namespace"] for m in manifests if m["kind"] == "KubeVirt"), None)
     manifests += build_admission(spec, kubevirt_namespace)
+    manifests += build_monitoring(spec)
     return apply_order(manifests)
