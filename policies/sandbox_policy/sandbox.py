@@ -498,43 +498,81 @@ ALLOWED_RESERVED_KEYS = frozenset({"kubevirt.io/domain"})
 """Reserved keys that sandbox manifests legitimately set: KubeVirt documents `kubevirt.io/domain`
 on a VM template as the label a Service selects the virt-launcher pod by."""
 
+WRITTEN_BY_THE_STACK = ("sandbox-infra.dev", "pulumi.com")
+"""Domains the builders write on what a stack deploys (templates, pools, VMs): our own intent
+and Pulumi's await controls."""
 
-def reserved_key_problem(key: str) -> str | None:
+REQUESTED_KINDS = frozenset({"Sandbox", "SandboxClaim"})
+"""Kinds a stack never deploys: gateways create claims, the controller creates sandboxes. On
+them every reserved domain is refused, our own and Pulumi's included (a claim stamping
+`sandbox-infra.dev/template` on its pod would be selected by another template's network policy;
+a Sandbox carrying `sandbox-infra.dev/trust` would skip the runtime-class rule)."""
+
+CLIENT_CLAIM_KEYS = {
+    "metadata.labels": frozenset({"agents.x-k8s.io/created-by"}),
+    "metadata.annotations": frozenset({"agents.x-k8s.io/client-first-requested-at"}),
+}
+"""What the official client (`k8s-agent-sandbox` 1.0.8, constants CREATED_BY_LABEL and
+CLIENT_REQUEST_TIME_ANNOTATION) writes on every SandboxClaim's own metadata: exactly these keys,
+in exactly these maps, pass. They describe the claim; the pod never sees them."""
+
+
+def reserved_key_problem(key: str, kind: str = "", where: str = "") -> str | None:
+    """The reserved domain `key` may not use at `where` (a metadata_maps location) of a `kind`, or None."""
     domain = reserved_domain(key)
-    if domain is None or domain in ("sandbox-infra.dev", "pulumi.com") or key in ALLOWED_RESERVED_KEYS:
-        return None  # our own keys and Pulumi's await controls are written by the builders
-    if key.startswith("app.kubernetes.io/"):
+    if domain is None or key.startswith("app.kubernetes.io/"):
         return None  # the recommended labels carry no controller meaning
+    if kind in REQUESTED_KINDS:
+        allowed = CLIENT_CLAIM_KEYS.get(where, frozenset()) if kind == "SandboxClaim" else frozenset()
+        return None if key in allowed else domain
+    if domain in WRITTEN_BY_THE_STACK or key in ALLOWED_RESERVED_KEYS:
+        return None
     return domain
 
 
 def _reserved_metadata_cel() -> str:
     """reserved_key_problem over metadata_maps, in CEL."""
-    reserved = [d for d in RESERVED_KEY_DOMAINS if d not in ("sandbox-infra.dev", "pulumi.com")]
-    pattern = "^([^/]*\\.)?" + alternation(reserved) + "/"
-    maps = ["object.?metadata.?labels", "object.?metadata.?annotations",
-            "variables.podMeta.?labels", "variables.podMeta.?annotations",
-            "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"]
-    listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
+
+    def pattern(domains: list[str]) -> str:
+        return literal("^([^/]*\\.)?" + alternation(domains) + "/")
+
+    def clean(maps: list[str], rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        extra = f" || k in {literal(allowed)}" if allowed else ""
+        listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
+        return f"[{listed}].all(m, m.all(k, !k.matches({rule}) || k.startsWith('app.kubernetes.io/'){extra}))"
+
+    stack_pattern = pattern([d for d in RESERVED_KEY_DOMAINS if d not in WRITTEN_BY_THE_STACK])
+    every_pattern = pattern(list(RESERVED_KEY_DOMAINS))
     pool = "object.?spec.?virtualMachineTemplate.?metadata"
+    deployed = clean(["object.?metadata.?labels", "object.?metadata.?annotations",
+                      "variables.podMeta.?labels", "variables.podMeta.?annotations",
+                      "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"], stack_pattern, ALLOWED_RESERVED_KEYS)
+    deployed += (f" && (object.kind != 'VirtualMachinePool'"
+                 f" || {clean([f'{pool}.?labels', f'{pool}.?annotations'], stack_pattern, ALLOWED_RESERVED_KEYS)})")
     claim = "object.?spec.?additionalPodMetadata"
-    extra = (f" + (object.kind == 'VirtualMachinePool' ? [{pool}.?labels.orValue({{}}), {pool}.?annotations.orValue({{}})] : [])"
-             f" + (object.kind == 'SandboxClaim' ? [{claim}.?labels.orValue({{}}), {claim}.?annotations.orValue({{}})] : [])")
-    return (f"([{listed}]{extra}).all(m, m.all(k, !k.matches({literal(pattern)})"
-            f" || k in {literal(ALLOWED_RESERVED_KEYS)} || k.startsWith('app.kubernetes.io/')))")
+    own = " && ".join(clean([f"object.?{where.replace('.', '.?')}"], every_pattern, allowed)
+                      for where, allowed in CLIENT_CLAIM_KEYS.items())
+    requested = (f"(object.kind == 'SandboxClaim' ? {own}"
+                 f" : {clean(['object.?metadata.?labels', 'object.?metadata.?annotations'], every_pattern)})"
+                 f" && {clean(['variables.podMeta.?labels', 'variables.podMeta.?annotations', f'{claim}.?labels', f'{claim}.?annotations'], every_pattern)}")
+    return f"object.kind in {literal(REQUESTED_KINDS)} ? ({requested}) : {deployed}"
 
 
 @FAMILY.object_rule(
     "sandbox-reserved-metadata", severity="medium", kinds=SANDBOX_KINDS,
     description="Reserved label/annotation prefixes (agents.x-k8s.io, kubernetes.io, kubevirt.io, ...) stay "
-                "untouched: the controllers read them to select and identify sandboxes.",
-    remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own.",
+                "untouched: the controllers read them to select and identify sandboxes. Claims and Sandboxes, "
+                "which the stack never deploys, may not use sandbox-infra.dev or pulumi.com keys either.",
+    remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own "
+                "(a claim may keep the official client's agents.x-k8s.io/created-by label and "
+                "client-first-requested-at annotation).",
     cel=_reserved_metadata_cel(),
 )
 def reserved_metadata(manifest: Manifest, context: Context) -> Iterator[str]:
+    kind = str(manifest.get("kind", ""))
     for where, values in metadata_maps(manifest):
         for key in values:
-            domain = reserved_key_problem(str(key))
+            domain = reserved_key_problem(str(key), kind, where)
             if domain is not None:
                 yield f"{where}[{key}] uses the reserved prefix {domain!r}"
 
