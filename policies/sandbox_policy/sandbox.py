@@ -24,6 +24,7 @@ from .vocabulary import (
     IMAGE_PATTERN,
     METADATA_NETWORKS,
     RESERVED_KEY_DOMAINS,
+    as_ipv4,
     parse_image,
     reserved_domain,
 )
@@ -314,17 +315,20 @@ def _metadata_exposure(peers: Any) -> Iterator[str]:
         if not block:
             continue  # pod and namespace selectors select pods, never node-local addresses
         try:
-            network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
-            excepted = [ipaddress.ip_network(str(e), strict=False) for e in as_list(block.get("except"))]
+            written = ipaddress.ip_network(str(block.get("cidr")), strict=False)
+            # IPv4-mapped spellings (::ffff:169.254.169.254/128) count as the IPv4 range they name.
+            excepted = [as_ipv4(ipaddress.ip_network(str(e), strict=False)) for e in as_list(block.get("except"))]
         except ValueError:
             continue  # not an address; the API server rejects it
+        network = as_ipv4(written)
+        shown = str(network) if network is written else f"{written} (IPv4-mapped: {network})"
         for blocked in METADATA_NETWORKS:
             if blocked.version != network.version or not network.overlaps(blocked):  # type: ignore[arg-type]
                 continue
             if network.subnet_of(blocked):  # type: ignore[arg-type]
-                yield f"allows egress to {network}, inside the link-local / metadata range {blocked}"
+                yield f"allows egress to {shown}, inside the link-local / metadata range {blocked}"
             elif not any(e.version == blocked.version and blocked.subnet_of(e) for e in excepted):  # type: ignore[arg-type]
-                yield f"allows egress to {network} without excepting the metadata range {blocked}"
+                yield f"allows egress to {shown} without excepting the metadata range {blocked}"
 
 
 # Cilium egress selectors that name destinations; a rule with none of them allows every address.
@@ -349,14 +353,48 @@ def _cilium_metadata_exposure(rule: dict[str, Any]) -> Iterator[str]:
             yield f"allows egress to {name!r}, which matches a cloud metadata host name"
 
 
+def _mapped_cidr_pattern() -> str:
+    """The textual spellings of an IPv4-mapped IPv6 CIDR with a prefix of 96 or more: the five
+    zero groups (written out, or partly or wholly compressed by '::'), 'ffff', then the IPv4
+    part as two hex groups or a dotted quad (or compressed zeros after a written-out prefix).
+    Exactly the strings ipaddress reads as a network inside ::ffff:0:0/96 (tested)."""
+    zero, group = "0{1,4}:", "[0-9a-f]{1,4}"
+    compressed = [f"::({zero}){{0,4}}"] + [f"({zero}){{{n}}}:({zero}){{0,{4 - n}}}" for n in range(1, 5)]
+    ipv4 = rf"({group}:{group}|[0-9]{{1,3}}(\.[0-9]{{1,3}}){{3}})"
+    written_out = f"({zero}){{5}}ffff:(:|:{group}|{group}::|{ipv4})"
+    return f"^(({'|'.join(compressed)})ffff:{ipv4}|{written_out})/0*(9[6-9]|1[01][0-9]|12[0-8])$"
+
+
+MAPPED_CIDR = re.compile(_mapped_cidr_pattern())
+
+
+def _as_ipv4_cel(value: str) -> str:
+    """as_ipv4 in CEL, over a CIDR string: Kubernetes' cidr() refuses IPv4-mapped spellings, so
+    they are rewritten to the IPv4 CIDR they name ('::ffff:a9fe:a9fe/128' -> '169.254.169.254/32')."""
+    digits = "{" + ", ".join(f"'{d:x}': {d}" for d in range(16)) + "}"
+
+    def hex_group(g: str) -> str:
+        return (f"[('0000' + {g}).substring({g}.size())].map(h, {digits}[h.charAt(0)] * 4096"
+                f" + {digits}[h.charAt(1)] * 256 + {digits}[h.charAt(2)] * 16 + {digits}[h.charAt(3)])[0]")
+
+    dotted = ("[[" + hex_group("g[0]") + ", " + hex_group("g[g.size() - 1]") + "]].map(v, string(v[0] / 256) + '.'"
+              " + string(v[0] % 256) + '.' + string(v[1] / 256) + '.' + string(v[1] % 256))[0]")
+    ipv4 = f"(t.contains('.') ? t : [t.split(':')].map(g, {dotted})[0])"
+    return (f"({value}.lowerAscii().matches({literal(MAPPED_CIDR.pattern)})"
+            f" ? [{value}.lowerAscii().split('/')].map(p, [p[0].substring(p[0].indexOf('ffff:') + 5)]"
+            f".map(t, {ipv4} + '/' + string(int(p[1]) - 96))[0])[0] : {value})")
+
+
 def _no_metadata_egress_cel() -> str:
     """_metadata_exposure, _cilium_metadata_exposure and _is_metadata_host in CEL (Kubernetes'
     cidr and ip libraries)."""
     blocked = literal([str(n) for n in METADATA_NETWORKS])
+    block_cidr, domain_ip = _as_ipv4_cel("b.?cidr.orValue('')"), _as_ipv4_cel("(d.trim() + '/128')")
     block_ok = (  # b: an ipBlock (or a Cilium toCIDRSet entry), as _metadata_exposure judges it
-        "b.size() == 0 || !isCIDR(b.?cidr.orValue(''))"
-        f" || {blocked}.all(m, !(cidr(m).containsCIDR(b.cidr) || cidr(b.cidr).containsCIDR(m))"
-        " || (!cidr(m).containsCIDR(b.cidr) && b.?except.orValue([]).exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))"
+        f"b.size() == 0 || [{block_cidr}].all(c, !isCIDR(c)"
+        f" || [b.?except.orValue([]).map(e, {_as_ipv4_cel('e')})].all(x, {blocked}.all(m,"
+        " !(cidr(m).containsCIDR(c) || cidr(c).containsCIDR(m))"
+        " || (!cidr(m).containsCIDR(c) && x.exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))))"
     )
     egress = ("(object.kind == 'NetworkPolicy' ? object.?spec.?egress.orValue([])"
               " : object.?spec.?networkPolicy.?egress.orValue([]))")
@@ -376,7 +414,9 @@ def _no_metadata_egress_cel() -> str:
     hostnames = "^" + alternation(METADATA_HOSTNAMES) + r"\.*$"
     domains = (f"object.kind != 'SandboxTemplate' || object.?metadata.?annotations[?{literal(ALLOWED_DOMAINS_ANNOTATION)}]"
                f".orValue('').split(',').all(d, !{host}.matches({literal(hostnames)})"
-               f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim()))))")
+               f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim())))"
+               f" && ![{domain_ip}].exists(c, c.endsWith('/32') && isCIDR(c)"
+               f" && {blocked}.exists(m, cidr(m).containsCIDR(c))))")
     return f"object.kind == 'CiliumNetworkPolicy' ? {cilium} : {kubernetes} && ({domains})"
 
 
@@ -420,6 +460,8 @@ def _is_metadata_host(host: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return any(address.version == n.version and address in n for n in METADATA_NETWORKS)
 
 
