@@ -316,7 +316,7 @@ def test_the_pack_judges_claims_and_sandboxes_as_the_offline_rule_does(which: st
         args = ResourceValidationArgs(f"kubernetes:{group_version}:{doc['kind']}", props, urn, doc["metadata"]["name"],
                                       PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None),
                                       None, {}, {})
-        policy.validate(args, lambda message, _urn=None: messages.append(message))
+        policy.validate(args, lambda message, _urn=None, found=messages: found.append(message))
         offline = rule.violations(doc, STRICT_CONTEXT)
         assert bool(messages) == (which == "bad") == bool(offline), doc["metadata"]["name"]
         assert all(any(v.message in m for m in messages) for v in offline), (doc["metadata"]["name"], messages)

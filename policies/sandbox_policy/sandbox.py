@@ -594,9 +594,10 @@ def _reserved_metadata_cel() -> str:
     claim = "object.?spec.?additionalPodMetadata"
     own = " && ".join(clean([f"object.?{where.replace('.', '.?')}"], every_pattern, allowed)
                       for where, allowed in CLIENT_CLAIM_KEYS.items())
+    pods = clean(["variables.podMeta.?labels", "variables.podMeta.?annotations", f"{claim}.?labels",
+                  f"{claim}.?annotations"], every_pattern)
     requested = (f"(object.kind == 'SandboxClaim' ? {own}"
-                 f" : {clean(['object.?metadata.?labels', 'object.?metadata.?annotations'], every_pattern)})"
-                 f" && {clean(['variables.podMeta.?labels', 'variables.podMeta.?annotations', f'{claim}.?labels', f'{claim}.?annotations'], every_pattern)}")
+                 f" : {clean(['object.?metadata.?labels', 'object.?metadata.?annotations'], every_pattern)}) && {pods}")
     return f"object.kind in {literal(REQUESTED_KINDS)} ? ({requested}) : {deployed}"
 
 
