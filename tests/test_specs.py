@@ -150,13 +150,32 @@ def test_runtime_class_required_where_stack_says_so(minimal_config: dict[str, An
     config = _with(minimal_config, "policy", {"requireRuntimeClass": True})
     assert "templates[0].runtimeClassName: is required for untrusted templates" in _error(config)
     spec_from_config(_with(config, "templates.0.runtimeClassName", "gvisor"))
-    spec_from_config(_with(config, "templates.0.trust", "trusted"))
+    trusted = _with(config, "templates.0.trust", "trusted")
+    spec_from_config(_with(trusted, "policy", {"requireRuntimeClass": True, "admission": "audit"}))
+
+
+def test_trusted_templates_under_enforcement_need_what_admission_demands(minimal_config: dict[str, Any]) -> None:
+    """Admission judges the controller's Sandboxes as untrusted: a trusted template whose Sandboxes
+    it would refuse is a config error naming the key and the fix, not a refusal at the first claim."""
+    trusted = _with(_with(minimal_config, "policy", {"requireRuntimeClass": True}), "templates.0.trust", "trusted")
+    message = _error(trusted)
+    assert "sandbox-infra:templates[0].runtimeClassName: is required for trusted templates too" in message
+    assert "policy.admission is 'enforce'" in message and "would refuse every one" in message
+    assert "set runtimeClassName to one of policy.sandboxRuntimeClasses ('gvisor'" in message
+    runc = _error(_with(_with(minimal_config, "templates.0.trust", "trusted"), "templates.0.runtimeClassName", "runc"))
+    assert "templates[0].runtimeClassName = 'runc': is not a sandboxing runtime class, and policy.admission" in runc
+    # What admission admits: a sandboxing class; no class where none is required; admission not enforcing.
+    spec_from_config(_with(trusted, "templates.0.runtimeClassName", "gvisor"))
+    spec_from_config(_with(trusted, "policy", {"requireRuntimeClass": False}))
+    for mode in ("audit", "off"):
+        spec_from_config(_with(trusted, "policy", {"requireRuntimeClass": True, "admission": mode}))
 
 
 def test_untrusted_templates_name_only_sandboxing_runtime_classes(minimal_config: dict[str, Any]) -> None:
     config = _with(minimal_config, "templates.0.runtimeClassName", "runc")
     assert "templates[0].runtimeClassName = 'runc': is not a sandboxing runtime class" in _error(config)
-    spec_from_config(_with(config, "templates.0.trust", "trusted"))  # vetted code may run under runc
+    trusted = _with(config, "templates.0.trust", "trusted")  # vetted code may run under runc ...
+    spec_from_config(_with(trusted, "policy", {"admission": "off"}))  # ... where admission does not judge it
     spec_from_config(_with(config, "policy", {"sandboxRuntimeClasses": ["runc"]}))  # the stack's own choice
     spec_from_config(_with(config, "templates.0.runtimeClassName", "kata-qemu"))  # a default
 
