@@ -267,3 +267,51 @@ def test_metadata_egress_in_every_spelling(kind: str, cidr: str, problem: str) -
             if kind == "SandboxTemplate":
                 manifest["spec"] = {"networkPolicy": manifest["spec"]}
         assert bool(rule.violations(manifest, Context())) == ("inside" in problem), (cidr, excepted)
+
+
+# --- bindings to the identity sandboxes run as ------------------------------------------------
+
+def _identity_violations(*bindings: dict[str, Any]) -> list[str]:
+    rule = RULES_BY_NAME["rbac-no-sandbox-identity-bindings"]
+    docs = documents(EXAMPLES / "rbac-no-sandbox-identity-bindings" / "good.yaml")
+    templates = [d for d in docs if d["kind"] == "SandboxTemplate"]
+    return [v.message for _, v in rule.stack_violations([*templates, *bindings], Context())]
+
+
+def _binding(kind: str, *subjects: dict[str, str], namespace: str = "team-a") -> dict[str, Any]:
+    meta = {"name": "b", "namespace": namespace} if kind == "RoleBinding" else {"name": "b"}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta,
+            "roleRef": {"kind": "ClusterRole", "name": "edit"}, "subjects": list(subjects)}
+
+
+@pytest.mark.parametrize(("subject", "spelled"), [
+    ({"kind": "ServiceAccount", "name": "default", "namespace": "team-a"}, "the ServiceAccount team-a/default"),
+    ({"kind": "ServiceAccount", "name": "sandbox-tools", "namespace": "team-a"}, "the ServiceAccount team-a/sandbox-tools"),
+    ({"kind": "User", "name": "system:serviceaccount:team-a:default"}, "the user system:serviceaccount:team-a:default"),
+    ({"kind": "Group", "name": "system:serviceaccounts:team-a"}, "the group system:serviceaccounts:team-a, which holds"),
+    ({"kind": "Group", "name": "system:serviceaccounts"}, "the group system:serviceaccounts, which holds"),
+    ({"kind": "Group", "name": "system:authenticated"}, "the group system:authenticated, which holds"),
+])
+@pytest.mark.parametrize("kind", ["RoleBinding", "ClusterRoleBinding"])
+def test_each_spelling_of_a_sandbox_identity_is_flagged(kind: str, subject: dict[str, str], spelled: str) -> None:
+    messages = _identity_violations(_binding(kind, {"kind": "ServiceAccount", "name": "gateway", "namespace": "team-a"},
+                                             subject))
+    assert messages and all(m.startswith(f"subjects[1] is {spelled}") for m in messages), messages
+    assert all("grants sandboxed code ClusterRole edit" in m for m in messages)
+
+
+def test_a_service_account_subject_without_namespace_is_read_in_the_bindings_namespace() -> None:
+    subject = {"kind": "ServiceAccount", "name": "default"}
+    assert _identity_violations(_binding("RoleBinding", subject))  # team-a's default
+    assert not _identity_violations(_binding("RoleBinding", subject, namespace="team-b"))
+    assert not _identity_violations(_binding("ClusterRoleBinding", subject))  # no namespace: not team-a's
+
+
+def test_other_accounts_and_namespaces_are_not_sandbox_identities() -> None:
+    for subject in ({"kind": "ServiceAccount", "name": "default", "namespace": "team-b"},
+                    {"kind": "ServiceAccount", "name": "gateway", "namespace": "team-a"},
+                    {"kind": "User", "name": "system:serviceaccount:team-b:default"},
+                    {"kind": "User", "name": "system:serviceaccount:team-a:defaults"},
+                    {"kind": "Group", "name": "system:serviceaccounts:team-b"},
+                    {"kind": "Group", "name": "system:serviceaccounts:team-a-other"}):
+        assert not _identity_violations(_binding("ClusterRoleBinding", subject)), subject

@@ -260,7 +260,8 @@ def test_stack_bindings_guard_tenant_namespaces_and_the_stack_cluster_objects(ku
 def test_rules_not_enforceable_at_admission_say_why() -> None:
     reasons = not_at_admission()
     assert set(reasons) == {"sandbox-gpu-pool-opt-in", "tenant-namespace-guardrails", "stack-pool-references-template",
-                            "stack-unique-objects", "admission-policies-enforced", "sandbox-egress-enforced"}
+                            "stack-unique-objects", "admission-policies-enforced", "sandbox-egress-enforced",
+                            "rbac-no-sandbox-identity-bindings"}
     assert all(len(reason) > 20 for reason in reasons.values())
 
 
