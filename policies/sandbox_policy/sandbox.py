@@ -573,7 +573,10 @@ def reserved_key_problem(key: str, kind: str = "", where: str = "") -> str | Non
 
 
 def _reserved_metadata_cel() -> str:
-    """reserved_key_problem over metadata_maps, in CEL."""
+    """reserved_key_problem over metadata_maps, in CEL. On UPDATE, a key the object's own metadata
+    already carried with the same value is not judged again: the request did not write it (the
+    controller did), so labelling a controller-made Sandbox, or the garbage collector removing a
+    finalizer, is not refused for the controller's keys. Offline every object is judged as created."""
 
     def pattern(domains: list[str]) -> str:
         return literal("^([^/]*\\.)?" + alternation(domains) + "/")
@@ -583,21 +586,29 @@ def _reserved_metadata_cel() -> str:
         listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
         return f"[{listed}].all(m, m.all(k, !k.matches({rule}) || k.startsWith('app.kubernetes.io/'){extra}))"
 
+    def own(field: str, rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        extra = f" || k in {literal(allowed)}" if allowed else ""
+        kept = (f"(oldObject != null && k in oldObject.?metadata.?{field}.orValue({{}})"
+                f" && oldObject.metadata.{field}[k] == object.metadata.{field}[k])")
+        return (f"object.?metadata.?{field}.orValue({{}}).all(k, !k.matches({rule})"
+                f" || k.startsWith('app.kubernetes.io/'){extra} || {kept})")
+
     stack_pattern = pattern([d for d in RESERVED_KEY_DOMAINS if d not in WRITTEN_BY_THE_STACK])
     every_pattern = pattern(list(RESERVED_KEY_DOMAINS))
     pool = "object.?spec.?virtualMachineTemplate.?metadata"
-    deployed = clean(["object.?metadata.?labels", "object.?metadata.?annotations",
-                      "variables.podMeta.?labels", "variables.podMeta.?annotations",
-                      "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"], stack_pattern, ALLOWED_RESERVED_KEYS)
+    deployed = " && ".join([
+        own("labels", stack_pattern, ALLOWED_RESERVED_KEYS), own("annotations", stack_pattern, ALLOWED_RESERVED_KEYS),
+        clean(["variables.podMeta.?labels", "variables.podMeta.?annotations",
+               "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"], stack_pattern, ALLOWED_RESERVED_KEYS)])
     deployed += (f" && (object.kind != 'VirtualMachinePool'"
                  f" || {clean([f'{pool}.?labels', f'{pool}.?annotations'], stack_pattern, ALLOWED_RESERVED_KEYS)})")
     claim = "object.?spec.?additionalPodMetadata"
-    own = " && ".join(clean([f"object.?{where.replace('.', '.?')}"], every_pattern, allowed)
-                      for where, allowed in CLIENT_CLAIM_KEYS.items())
+    client = " && ".join(own(where.removeprefix("metadata."), every_pattern, allowed)
+                         for where, allowed in CLIENT_CLAIM_KEYS.items())
+    sandbox = f"{own('labels', every_pattern)} && {own('annotations', every_pattern)}"
     pods = clean(["variables.podMeta.?labels", "variables.podMeta.?annotations", f"{claim}.?labels",
                   f"{claim}.?annotations"], every_pattern)
-    requested = (f"(object.kind == 'SandboxClaim' ? {own}"
-                 f" : {clean(['object.?metadata.?labels', 'object.?metadata.?annotations'], every_pattern)}) && {pods}")
+    requested = f"(object.kind == 'SandboxClaim' ? {client} : {sandbox}) && {pods}"
     return f"object.kind in {literal(REQUESTED_KINDS)} ? ({requested}) : {deployed}"
 
 

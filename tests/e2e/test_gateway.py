@@ -208,7 +208,7 @@ def test_a_claim_setting_a_reserved_prefix_on_its_pod_is_refused_at_admission(de
             assert f"{RESERVED_RULE}: " in message, message
             assert {c["metadata"]["name"] for c in admin.list(EXTENSIONS, "SandboxClaim", TENANT)["items"]} == claims
             assert {s["metadata"]["name"] for s in deployed.pools.ready_pool_sandboxes(POOL, TENANT)} == before
-            outcomes.append(f"{kind} {key}: 403 {message[message.index(RESERVED_RULE):][:90]}...")
+            outcomes.append(f"{kind} {key}: 403 {message[message.index(RESERVED_RULE + ': '):][:90]}...")
     print("\n" + "\n".join(outcomes))
 
 
