@@ -45,7 +45,7 @@ from .admission_env import VAP_API, Activation, Manifest, namespaced, register_s
 from .controlplane import AUDITED_NAMESPACE, ControlPlane
 from .gateway import gateway_identity
 from .helpers import SHIPPED_STACKS, render
-from .kube import Kube, wait_for
+from .kube import ApiError, Kube, wait_for
 
 NAMESPACE = "admission-equality"
 # Outside every reserved domain (RFC 2606 keeps .test for tests): no rule reads labels under it;
@@ -326,6 +326,18 @@ def test_the_controllers_service_accounts_are_not_judged_by_the_reserved_metadat
     result, policy, message = verdict(stranger, sandbox)
     assert (result, policy) == ("denied", "sandbox-infra-exempt-sandbox-reserved-metadata"), message
     print(f"\n{AGENT_SANDBOX_NAMESPACE}:agent-sandbox-controller: admitted; admin and {tenant}:writer: denied ({message[:160]}...)")
+
+    # Once the controller made it, others may update the Sandbox without touching its keys
+    # (UPDATE judges only reserved keys the request adds or changes), never add or change one.
+    controller.create(sandbox)
+    api = sandbox["apiVersion"]
+    kube.patch(api, "Sandbox", "from-a-pool", tenant, {"metadata": {"labels": {"example.com/owner": "ops"}}})
+    for change in ({"agents.x-k8s.io/pool": "other"}, {"agents.x-k8s.io/claim": "spoofed"}):
+        with pytest.raises(ApiError) as refused:
+            kube.patch(api, "Sandbox", "from-a-pool", tenant, {"metadata": {"labels": change}})
+        assert refused.value.status == 403 and "sandbox-reserved-metadata: " in refused.value.message, refused.value
+    assert kube.get(api, "Sandbox", "from-a-pool", tenant)["metadata"]["labels"] == {
+        "agents.x-k8s.io/pool": "python", "example.com/owner": "ops"}
 
 
 def test_audit_mode_admits_with_a_warning_to_the_client_and_an_audit_annotation(kube: Kube, plane: ControlPlane) -> None:
