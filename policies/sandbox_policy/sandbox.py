@@ -574,9 +574,10 @@ def reserved_key_problem(key: str, kind: str = "", where: str = "") -> str | Non
 
 def _reserved_metadata_cel() -> str:
     """reserved_key_problem over metadata_maps, in CEL. On UPDATE, a key the object's own metadata
-    already carried with the same value is not judged again: the request did not write it (the
-    controller did), so labelling a controller-made Sandbox, or the garbage collector removing a
-    finalizer, is not refused for the controller's keys. Offline every object is judged as created."""
+    (and a Sandbox's or claim's pod metadata) already carried with the same value is not judged
+    again: the request did not write it (the controller did), so labelling a controller-made
+    Sandbox, or the garbage collector removing a finalizer, is not refused for the controller's
+    keys. Offline every object is judged as created."""
 
     def pattern(domains: list[str]) -> str:
         return literal("^([^/]*\\.)?" + alternation(domains) + "/")
@@ -586,12 +587,15 @@ def _reserved_metadata_cel() -> str:
         listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
         return f"[{listed}].all(m, m.all(k, !k.matches({rule}) || k.startsWith('app.kubernetes.io/'){extra}))"
 
-    def own(field: str, rule: str, allowed: frozenset[str] = frozenset()) -> str:
+    def kept(new: str, old: str, field: str, rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        """Every reserved key of the map at `new` is allowed, or (UPDATE) was already at `old` unchanged."""
         extra = f" || k in {literal(allowed)}" if allowed else ""
-        kept = (f"(oldObject != null && k in oldObject.?metadata.?{field}.orValue({{}})"
-                f" && oldObject.metadata.{field}[k] == object.metadata.{field}[k])")
-        return (f"object.?metadata.?{field}.orValue({{}}).all(k, !k.matches({rule})"
-                f" || k.startsWith('app.kubernetes.io/'){extra} || {kept})")
+        return (f"[[{new}.?{field}.orValue({{}}), oldObject == null ? {{}} : {old}.?{field}.orValue({{}})]]"
+                f".all(p, p[0].all(k, !k.matches({rule}) || k.startsWith('app.kubernetes.io/'){extra}"
+                " || (k in p[1] && p[1][k] == p[0][k])))")
+
+    def own(field: str, rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        return kept("object.?metadata", "oldObject.?metadata", field, rule, allowed)
 
     stack_pattern = pattern([d for d in RESERVED_KEY_DOMAINS if d not in WRITTEN_BY_THE_STACK])
     every_pattern = pattern(list(RESERVED_KEY_DOMAINS))
@@ -602,13 +606,15 @@ def _reserved_metadata_cel() -> str:
                "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"], stack_pattern, ALLOWED_RESERVED_KEYS)])
     deployed += (f" && (object.kind != 'VirtualMachinePool'"
                  f" || {clean([f'{pool}.?labels', f'{pool}.?annotations'], stack_pattern, ALLOWED_RESERVED_KEYS)})")
-    claim = "object.?spec.?additionalPodMetadata"
+    def pod(where: str) -> str:  # a Sandbox's pod template is the controller's copy: judged like its own metadata
+        return " && ".join(kept(f"object.?spec.?{where}", f"oldObject.?spec.?{where}", field, every_pattern)
+                           for field in ("labels", "annotations"))
+
     client = " && ".join(own(where.removeprefix("metadata."), every_pattern, allowed)
                          for where, allowed in CLIENT_CLAIM_KEYS.items())
     sandbox = f"{own('labels', every_pattern)} && {own('annotations', every_pattern)}"
-    pods = clean(["variables.podMeta.?labels", "variables.podMeta.?annotations", f"{claim}.?labels",
-                  f"{claim}.?annotations"], every_pattern)
-    requested = f"(object.kind == 'SandboxClaim' ? {client} : {sandbox}) && {pods}"
+    requested = (f"object.kind == 'SandboxClaim' ? {client} && {pod('additionalPodMetadata')}"
+                 f" : {sandbox} && {pod('podTemplate.?metadata')}")
     return f"object.kind in {literal(REQUESTED_KINDS)} ? ({requested}) : {deployed}"
 
 
