@@ -292,3 +292,33 @@ def test_the_pack_stands_alone() -> None:
 def test_manifest_from_resource(token: str, expected: tuple[str, str] | None) -> None:
     manifest = manifest_from_resource(token, {"metadata": {"name": "x"}})
     assert (manifest and (manifest["apiVersion"], manifest["kind"])) == expected
+
+
+@pytest.mark.parametrize("which", ["good", "bad"])
+def test_the_pack_judges_claims_and_sandboxes_as_the_offline_rule_does(which: str) -> None:
+    """The official client's claim passes and claims/sandboxes with reserved keys fail, in the
+    pack exactly as offline (admission: tests/e2e/test_admission.py judges the same examples)."""
+    from google.protobuf import struct_pb2
+
+    from .policy_support import EXAMPLES, documents
+
+    policy = next(p for p in policies() if p.name == "sandbox-reserved-metadata")
+    rule = RULES_BY_NAME["sandbox-reserved-metadata"]
+    judged = 0
+    for doc in documents(EXAMPLES / "sandbox-reserved-metadata" / f"{which}.yaml"):
+        if doc["kind"] not in ("SandboxClaim", "Sandbox"):
+            continue
+        group_version = doc["apiVersion"]
+        wire = json_format.MessageToDict(json_format.ParseDict(doc, struct_pb2.Struct()))
+        props = unknown_checking_proxy(deserialize_properties(wire))
+        messages: list[str] = []
+        urn = f"urn:pulumi:test::p::kubernetes:{group_version}:{doc['kind']}::{doc['metadata']['name']}"
+        args = ResourceValidationArgs(f"kubernetes:{group_version}:{doc['kind']}", props, urn, doc["metadata"]["name"],
+                                      PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None),
+                                      None, {}, {})
+        policy.validate(args, lambda message, _urn=None, found=messages: found.append(message))
+        offline = rule.violations(doc, STRICT_CONTEXT)
+        assert bool(messages) == (which == "bad") == bool(offline), doc["metadata"]["name"]
+        assert all(any(v.message in m for m in messages) for v in offline), (doc["metadata"]["name"], messages)
+        judged += 1
+    assert judged >= 2

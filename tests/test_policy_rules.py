@@ -198,3 +198,120 @@ def test_egress_left_to_an_enforcer_run_by_hand_is_only_a_prod_and_staging_viola
     bad = documents(EXAMPLES / rule.name / "bad.yaml")
     assert rule.stack_violations(bad, Context(environment="staging"))
     assert rule.stack_violations(bad, Context(environment="dev")) == []
+
+
+# --- IPv4-mapped IPv6 spellings of the metadata networks ------------------------------------
+
+def _spellings() -> list[str]:
+    """CIDR texts around the IPv4-mapped range: every way of writing a mapped network, and near misses."""
+    import ipaddress
+
+    texts = {"::ffff:169.254.169.254/128", "::ffff:a9fe:a9fe/128", "::FFFF:A9FE:A9FE/128", "0::ffff:a9fe:a9fe/128",
+             "0:0:0:0:0:ffff:a9fe:a9fe/128", "0000:0000:0000:0000:0000:ffff:a9fe:a9fe/128", "::0:ffff:a9fe:a9fe/128",
+             "0:0:0:0::ffff:a9fe:a9fe/128", "::0:0:0:0:ffff:a9fe:a9fe/128", "0:0:0:0:0:ffff::/96", "0:0:0:0:0:ffff:0::/96",
+             "0:0:0:0:0:ffff::a9fe/128", "::ffff:0:0/96", "::ffff:0.0.0.0/96", "::ffff:a9fe:a9fe/096",
+             "::ffff:169.254.0.0/112", "::ffff:a9fe:0/100", "::ffff:a9fe:a9fe/95", "::fffe:a9fe:a9fe/128",
+             "0:0:0:0:ffff:a9fe:a9fe:1/128", "::ffff:a9fe:a9fe:1/128", "ffff::a9fe:a9fe/128", "::ffff:999.0.0.1/128",
+             "0:ffff:a9fe:a9fe/128", "::1:ffff:a9fe:a9fe/128", "::/0", "169.254.169.254/32"}
+    for prefix in (96, 104, 112, 120, 128):
+        for address in ("169.254.169.254", "10.0.0.1", "0.0.0.0"):
+            mapped = ipaddress.IPv6Address(f"::ffff:{address}")
+            texts |= {f"{mapped.compressed}/{prefix}", f"{mapped.exploded}/{prefix}", f"::ffff:{address}/{prefix}"}
+    return sorted(texts)
+
+
+@pytest.mark.parametrize("text", _spellings())
+def test_the_cel_pattern_reads_exactly_the_mapped_spellings_ipaddress_reads(text: str) -> None:
+    """The CEL rewrites a CIDR to IPv4 when MAPPED_CIDR matches it (Kubernetes' cidr() refuses
+    mapped spellings); the Python, when ipaddress reads a network inside ::ffff:0:0/96."""
+    import ipaddress
+
+    from sandbox_policy.sandbox import MAPPED_CIDR
+    from sandbox_policy.vocabulary import as_ipv4
+
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        network = None
+    # Octets over 255 match the pattern but not cidr(), which leaves them unjudged like ipaddress.
+    mapped = network is not None and as_ipv4(network) is not network
+    assert bool(MAPPED_CIDR.match(text.lower())) == mapped or text == "::ffff:999.0.0.1/128", text
+
+
+@pytest.mark.parametrize(("cidr", "problem"), [
+    ("::ffff:169.254.169.254/128", "::ffff:a9fe:a9fe/128 (IPv4-mapped: 169.254.169.254/32), inside"),
+    ("::ffff:a9fe:a9fe/128", "::ffff:a9fe:a9fe/128 (IPv4-mapped: 169.254.169.254/32), inside"),
+    ("0:0:0:0:0:ffff:a9fe:a9fe/128", "(IPv4-mapped: 169.254.169.254/32), inside"),
+    ("::ffff:a9fe:0/112", "(IPv4-mapped: 169.254.0.0/16), inside"),
+    ("::ffff:169.0.0.0/104", "(IPv4-mapped: 169.0.0.0/8) without excepting the metadata range 169.254.0.0/16"),
+    ("::ffff:0:0/96", "(IPv4-mapped: 0.0.0.0/0) without excepting the metadata range 169.254.0.0/16"),
+])
+@pytest.mark.parametrize("kind", ["NetworkPolicy", "SandboxTemplate", "CiliumNetworkPolicy"])
+def test_metadata_egress_in_every_spelling(kind: str, cidr: str, problem: str) -> None:
+    rule = RULES_BY_NAME["sandbox-no-metadata-egress"]
+    if kind == "NetworkPolicy":
+        manifest = {"kind": kind, "spec": {"egress": [{"to": [{"ipBlock": {"cidr": cidr}}]}]}}
+    elif kind == "SandboxTemplate":
+        manifest = {"kind": kind, "spec": {"networkPolicy": {"egress": [{"to": [{"ipBlock": {"cidr": cidr}}]}]}}}
+    else:
+        manifest = {"kind": kind, "spec": {"egress": [{"toCIDR": [cidr]}]}}
+    messages = [v.message for v in rule.violations(manifest, Context())]
+    assert len(messages) == 1 and problem in messages[0], messages
+    # Excepting the range, in the IPv4 or the mapped spelling, is what makes a wider prefix pass.
+    for excepted in ("169.254.0.0/16", "::ffff:169.254.0.0/112"):
+        block = {"cidr": cidr, "except": [excepted]}
+        if kind == "CiliumNetworkPolicy":
+            manifest = {"kind": kind, "spec": {"egress": [{"toCIDRSet": [block]}]}}
+        else:
+            manifest["spec"] = {"egress": [{"to": [{"ipBlock": block}]}]}
+            if kind == "SandboxTemplate":
+                manifest["spec"] = {"networkPolicy": manifest["spec"]}
+        assert bool(rule.violations(manifest, Context())) == ("inside" in problem), (cidr, excepted)
+
+
+# --- bindings to the identity sandboxes run as ------------------------------------------------
+
+def _identity_violations(*bindings: dict[str, Any]) -> list[str]:
+    rule = RULES_BY_NAME["rbac-no-sandbox-identity-bindings"]
+    docs = documents(EXAMPLES / "rbac-no-sandbox-identity-bindings" / "good.yaml")
+    templates = [d for d in docs if d["kind"] == "SandboxTemplate"]
+    return [v.message for _, v in rule.stack_violations([*templates, *bindings], Context())]
+
+
+def _binding(kind: str, *subjects: dict[str, str], namespace: str = "team-a") -> dict[str, Any]:
+    meta = {"name": "b", "namespace": namespace} if kind == "RoleBinding" else {"name": "b"}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta,
+            "roleRef": {"kind": "ClusterRole", "name": "edit"}, "subjects": list(subjects)}
+
+
+@pytest.mark.parametrize(("subject", "spelled"), [
+    ({"kind": "ServiceAccount", "name": "default", "namespace": "team-a"}, "the ServiceAccount team-a/default"),
+    ({"kind": "ServiceAccount", "name": "sandbox-tools", "namespace": "team-a"}, "the ServiceAccount team-a/sandbox-tools"),
+    ({"kind": "User", "name": "system:serviceaccount:team-a:default"}, "the user system:serviceaccount:team-a:default"),
+    ({"kind": "Group", "name": "system:serviceaccounts:team-a"}, "the group system:serviceaccounts:team-a, which holds"),
+    ({"kind": "Group", "name": "system:serviceaccounts"}, "the group system:serviceaccounts, which holds"),
+    ({"kind": "Group", "name": "system:authenticated"}, "the group system:authenticated, which holds"),
+])
+@pytest.mark.parametrize("kind", ["RoleBinding", "ClusterRoleBinding"])
+def test_each_spelling_of_a_sandbox_identity_is_flagged(kind: str, subject: dict[str, str], spelled: str) -> None:
+    messages = _identity_violations(_binding(kind, {"kind": "ServiceAccount", "name": "gateway", "namespace": "team-a"},
+                                             subject))
+    assert messages and all(m.startswith(f"subjects[1] is {spelled}") for m in messages), messages
+    assert all("grants sandboxed code ClusterRole edit" in m for m in messages)
+
+
+def test_a_service_account_subject_without_namespace_is_read_in_the_bindings_namespace() -> None:
+    subject = {"kind": "ServiceAccount", "name": "default"}
+    assert _identity_violations(_binding("RoleBinding", subject))  # team-a's default
+    assert not _identity_violations(_binding("RoleBinding", subject, namespace="team-b"))
+    assert not _identity_violations(_binding("ClusterRoleBinding", subject))  # no namespace: not team-a's
+
+
+def test_other_accounts_and_namespaces_are_not_sandbox_identities() -> None:
+    for subject in ({"kind": "ServiceAccount", "name": "default", "namespace": "team-b"},
+                    {"kind": "ServiceAccount", "name": "gateway", "namespace": "team-a"},
+                    {"kind": "User", "name": "system:serviceaccount:team-b:default"},
+                    {"kind": "User", "name": "system:serviceaccount:team-a:defaults"},
+                    {"kind": "Group", "name": "system:serviceaccounts:team-b"},
+                    {"kind": "Group", "name": "system:serviceaccounts:team-a-other"}):
+        assert not _identity_violations(_binding("ClusterRoleBinding", subject)), subject

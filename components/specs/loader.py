@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError
 from ..inputs import is_secret_path, load_file
 from .layers import Layer, Layered, duplicate_entries, merge, secure_values
+from .paths import provider_path_issues
 from .secrets import REDACTED, REVEALED_CONTEXT, SECRET_REQUIRED, SecretValue
 from .stack import Issue, StackSpec, cross_reference_issues
 from .stack_files import STACKS_DIR, available_stacks, stack_file
@@ -190,16 +191,21 @@ def pulumi_engine_secret_keys() -> frozenset[str]:
 
 
 def spec_from_config(
-    config: dict[str, Any], source: str = "stack config", secret_keys: Collection[str] | None = None
+    config: dict[str, Any], source: str = "stack config", secret_keys: Collection[str] | None = None,
+    project: Path | None = None,
 ) -> StackSpec:
     """Validate the project config mapping; raise one ConfigError listing every problem.
 
     `secret_keys` is given under the Pulumi engine, whose config arrives decrypted: the
     top-level keys (`runtimes`) the engine marks secret. Secret-typed fields then take
     the decrypted text, and must sit under such a key (else they were set in plain text).
+    `project`: where the program runs, given where the provider will use its local paths (a
+    kubeconfig file, the render directory); they are then checked on this machine (paths.py).
     """
     spec = validated(StackSpec, config, source, context={REVEALED_CONTEXT: secret_keys is not None})
     issues = cross_reference_issues(spec)
+    if project is not None:
+        issues += provider_path_issues(spec, project)
     if secret_keys is not None:
         for path, value in secret_fields(spec):
             if value.sealed:  # a `secure:` value the engine did not decrypt: it sits in a layer file

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
-from sandbox_policy.vocabulary import CILIUM_ENFORCER, METADATA_NETWORKS
+from sandbox_policy.vocabulary import CILIUM_ENFORCER, METADATA_NETWORKS, as_ipv4
 
 from .base import DnsLabel, Spec
 
@@ -32,11 +32,21 @@ def _cidr(value: str) -> str:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ValueError("must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32") from None
+    # An IPv4-mapped spelling (::ffff:169.254.169.254/128) is judged as the IPv4 range it names.
+    ipv4 = as_ipv4(network)
+    spelled = f" (the IPv4-mapped spelling of {ipv4})" if ipv4 is not network else ""
     for blocked in METADATA_NETWORKS:
-        if network.version == blocked.version and network.subnet_of(blocked):  # type: ignore[arg-type]
+        if ipv4.version != blocked.version:
+            continue
+        if ipv4.subnet_of(blocked):  # type: ignore[arg-type]
             raise ValueError(
-                f"is inside the link-local / cloud metadata range {blocked}, which sandboxes must never reach"
+                f"is inside the link-local / cloud metadata range {blocked}{spelled}, which sandboxes must never reach"
             )
+        if spelled and blocked.subnet_of(ipv4):  # type: ignore[arg-type]
+            # Carving the range out of a mapped spelling relies on every network plugin reading
+            # `except` the same way; the IPv4 spelling is carved out everywhere.
+            raise ValueError(f"is the IPv4-mapped spelling of {ipv4}, which contains the link-local / cloud "
+                             f"metadata range {blocked}: write it as {ipv4}, from which the stack carves that range out")
     return str(network)
 
 

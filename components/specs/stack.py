@@ -113,7 +113,29 @@ def _template_issues(spec: StackSpec, path: tuple[str | int, ...], template: Tem
                   f"is not a sandboxing runtime class, and untrusted templates may only name one; allowed "
                   f"(policy.sandboxRuntimeClasses): {_allowed(sandboxing)}")
         )
+    if template.trust == "trusted" and spec.policy.admission == "enforce":
+        issues += _trusted_under_enforcement(spec, path, template)
     return issues
+
+
+def _trusted_under_enforcement(spec: StackSpec, path: tuple[str | int, ...], template: TemplateSpec) -> list[Issue]:
+    """Trust lives on the template (an annotation the rules read), but the Sandboxes the
+    controller creates from it carry no such marker, and admission sees one object at a time:
+    it judges them as untrusted. Where that would refuse every Sandbox of the template, say so
+    now instead of at the first claim (docs/admission.md, "Trusted templates")."""
+    name, sandboxing = template.runtime_class_name, spec.policy.sandbox_runtime_classes
+    why = ("policy.admission is 'enforce', which judges the Sandboxes the controller creates from a template "
+           "as untrusted (they carry no trust marker) and would refuse every one")
+    fix = (f"set runtimeClassName to one of policy.sandboxRuntimeClasses ({_allowed(sandboxing)})"
+           if sandboxing else "list a sandboxing runtime class in policy.sandboxRuntimeClasses and name it here")
+    if not name and spec.policy.require_runtime_class:
+        return [Issue((*path, "runtimeClassName"), None,
+                      f"is required for trusted templates too: policy.requireRuntimeClass is true and {why}; {fix}, "
+                      "or set policy.admission: audit")]
+    if name and name not in sandboxing:
+        return [Issue((*path, "runtimeClassName"), name,
+                      f"is not a sandboxing runtime class, and {why}; {fix}, or set policy.admission: audit")]
+    return []
 
 
 def _pool_issues(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from .cel import literal
 from .exceptions import UPSTREAM_EXCEPTIONS
 from .rule import Context, Manifest, RuleFamily, Violation
-from .workloads import as_dict, as_list
+from .workloads import SANDBOX_POD_KINDS, as_dict, as_list, describe, dig, pod_specs
 
 FAMILY = RuleFamily("rbac")
 ROLE_KINDS = frozenset({"Role", "ClusterRole"})
@@ -124,3 +124,60 @@ def claimers_cannot_write_workloads(manifest: Manifest, context: Context) -> Ite
                 verbs = grants(rule, group, resource, WRITE_VERBS)
                 if verbs:
                     yield Violation(f"rules[{index}] lets a claimer {'/'.join(verbs)} {resource}", resource)
+
+
+# Groups every service account belongs to, whatever its namespace.
+ALL_SERVICE_ACCOUNT_GROUPS = frozenset({"system:serviceaccounts", "system:authenticated"})
+
+
+def sandbox_identities(manifests: list[Manifest]) -> dict[tuple[str, str], str]:
+    """(namespace, service account) each sandbox's pods run as -> the template (or Sandbox) that
+    says so. No serviceAccountName means the namespace's `default`, as the API server fills it."""
+    identities: dict[tuple[str, str], str] = {}
+    for manifest in manifests:
+        if manifest.get("kind") not in SANDBOX_POD_KINDS:
+            continue
+        namespace = str(dig(manifest, "metadata", "namespace") or "default")
+        for pod in pod_specs(manifest):
+            account = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
+            identities.setdefault((namespace, str(account)), describe(manifest))
+    return identities
+
+
+def _names_identity(subject: dict, binding: Manifest, namespace: str, account: str) -> str | None:
+    """How `subject` of `binding` names the service account, or None when it does not."""
+    kind, name = subject.get("kind"), str(subject.get("name", ""))
+    if kind == "ServiceAccount":
+        # RBAC reads a ServiceAccount subject without namespace in the RoleBinding's own namespace.
+        default = dig(binding, "metadata", "namespace") if binding.get("kind") == "RoleBinding" else None
+        if name == account and (subject.get("namespace") or default or "default") == namespace:
+            return f"the ServiceAccount {namespace}/{account}"
+    elif kind == "User" and name == f"system:serviceaccount:{namespace}:{account}":
+        return f"the user {name}"
+    elif kind == "Group" and (name in ALL_SERVICE_ACCOUNT_GROUPS or name == f"system:serviceaccounts:{namespace}"):
+        return f"the group {name}, which holds {namespace}/{account}"
+    return None
+
+
+@FAMILY.stack_rule(
+    "rbac-no-sandbox-identity-bindings", severity="high",
+    description="No RoleBinding or ClusterRoleBinding grants anything to the service account a sandbox's pods run "
+                "as, in any spelling: the ServiceAccount, the system:serviceaccount:<ns>:<name> user, or a "
+                "system:serviceaccounts[:<ns>] group.",
+    remediation="Bind the role to a service account of its own (the gateway's, a controller's), never to the one "
+                "sandboxed code runs as; give a template a dedicated serviceAccountName if another workload in the "
+                "namespace needs the default one bound.",
+)
+def no_sandbox_identity_bindings(manifests: list[Manifest], context: Context) -> Iterator[tuple[int, Violation]]:
+    identities = sandbox_identities(manifests)
+    for index, binding in enumerate(manifests):
+        if binding.get("kind") not in BINDING_KINDS:
+            continue
+        role = as_dict(binding.get("roleRef"))
+        for position, subject in enumerate(as_list(binding.get("subjects"))):
+            for (namespace, account), owner in sorted(identities.items()):
+                spelled = _names_identity(as_dict(subject), binding, namespace, account)
+                if spelled is not None:
+                    yield index, Violation(
+                        f"subjects[{position}] is {spelled}, as which the pods of {owner} run: it grants sandboxed "
+                        f"code {role.get('kind', 'the role')} {role.get('name', '?')}", f"{namespace}/{account}")

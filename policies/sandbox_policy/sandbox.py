@@ -24,6 +24,7 @@ from .vocabulary import (
     IMAGE_PATTERN,
     METADATA_NETWORKS,
     RESERVED_KEY_DOMAINS,
+    as_ipv4,
     parse_image,
     reserved_domain,
 )
@@ -314,17 +315,20 @@ def _metadata_exposure(peers: Any) -> Iterator[str]:
         if not block:
             continue  # pod and namespace selectors select pods, never node-local addresses
         try:
-            network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
-            excepted = [ipaddress.ip_network(str(e), strict=False) for e in as_list(block.get("except"))]
+            written = ipaddress.ip_network(str(block.get("cidr")), strict=False)
+            # IPv4-mapped spellings (::ffff:169.254.169.254/128) count as the IPv4 range they name.
+            excepted = [as_ipv4(ipaddress.ip_network(str(e), strict=False)) for e in as_list(block.get("except"))]
         except ValueError:
             continue  # not an address; the API server rejects it
+        network = as_ipv4(written)
+        shown = str(network) if network is written else f"{written} (IPv4-mapped: {network})"
         for blocked in METADATA_NETWORKS:
             if blocked.version != network.version or not network.overlaps(blocked):  # type: ignore[arg-type]
                 continue
             if network.subnet_of(blocked):  # type: ignore[arg-type]
-                yield f"allows egress to {network}, inside the link-local / metadata range {blocked}"
+                yield f"allows egress to {shown}, inside the link-local / metadata range {blocked}"
             elif not any(e.version == blocked.version and blocked.subnet_of(e) for e in excepted):  # type: ignore[arg-type]
-                yield f"allows egress to {network} without excepting the metadata range {blocked}"
+                yield f"allows egress to {shown} without excepting the metadata range {blocked}"
 
 
 # Cilium egress selectors that name destinations; a rule with none of them allows every address.
@@ -349,14 +353,48 @@ def _cilium_metadata_exposure(rule: dict[str, Any]) -> Iterator[str]:
             yield f"allows egress to {name!r}, which matches a cloud metadata host name"
 
 
+def _mapped_cidr_pattern() -> str:
+    """The textual spellings of an IPv4-mapped IPv6 CIDR with a prefix of 96 or more: the five
+    zero groups (written out, or partly or wholly compressed by '::'), 'ffff', then the IPv4
+    part as two hex groups or a dotted quad (or compressed zeros after a written-out prefix).
+    Exactly the strings ipaddress reads as a network inside ::ffff:0:0/96 (tested)."""
+    zero, group = "0{1,4}:", "[0-9a-f]{1,4}"
+    compressed = [f"::({zero}){{0,4}}"] + [f"({zero}){{{n}}}:({zero}){{0,{4 - n}}}" for n in range(1, 5)]
+    ipv4 = rf"({group}:{group}|[0-9]{{1,3}}(\.[0-9]{{1,3}}){{3}})"
+    written_out = f"({zero}){{5}}ffff:(:|:{group}|{group}::|{ipv4})"
+    return f"^(({'|'.join(compressed)})ffff:{ipv4}|{written_out})/0*(9[6-9]|1[01][0-9]|12[0-8])$"
+
+
+MAPPED_CIDR = re.compile(_mapped_cidr_pattern())
+
+
+def _as_ipv4_cel(value: str) -> str:
+    """as_ipv4 in CEL, over a CIDR string: Kubernetes' cidr() refuses IPv4-mapped spellings, so
+    they are rewritten to the IPv4 CIDR they name ('::ffff:a9fe:a9fe/128' -> '169.254.169.254/32')."""
+    digits = "{" + ", ".join(f"'{d:x}': {d}" for d in range(16)) + "}"
+
+    def hex_group(g: str) -> str:
+        return (f"[('0000' + {g}).substring({g}.size())].map(h, {digits}[h.charAt(0)] * 4096"
+                f" + {digits}[h.charAt(1)] * 256 + {digits}[h.charAt(2)] * 16 + {digits}[h.charAt(3)])[0]")
+
+    dotted = ("[[" + hex_group("g[0]") + ", " + hex_group("g[g.size() - 1]") + "]].map(v, string(v[0] / 256) + '.'"
+              " + string(v[0] % 256) + '.' + string(v[1] / 256) + '.' + string(v[1] % 256))[0]")
+    ipv4 = f"(t.contains('.') ? t : [t.split(':')].map(g, {dotted})[0])"
+    return (f"({value}.lowerAscii().matches({literal(MAPPED_CIDR.pattern)})"
+            f" ? [{value}.lowerAscii().split('/')].map(p, [p[0].substring(p[0].indexOf('ffff:') + 5)]"
+            f".map(t, {ipv4} + '/' + string(int(p[1]) - 96))[0])[0] : {value})")
+
+
 def _no_metadata_egress_cel() -> str:
     """_metadata_exposure, _cilium_metadata_exposure and _is_metadata_host in CEL (Kubernetes'
     cidr and ip libraries)."""
     blocked = literal([str(n) for n in METADATA_NETWORKS])
+    block_cidr, domain_ip = _as_ipv4_cel("b.?cidr.orValue('')"), _as_ipv4_cel("(d.trim() + '/128')")
     block_ok = (  # b: an ipBlock (or a Cilium toCIDRSet entry), as _metadata_exposure judges it
-        "b.size() == 0 || !isCIDR(b.?cidr.orValue(''))"
-        f" || {blocked}.all(m, !(cidr(m).containsCIDR(b.cidr) || cidr(b.cidr).containsCIDR(m))"
-        " || (!cidr(m).containsCIDR(b.cidr) && b.?except.orValue([]).exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))"
+        f"b.size() == 0 || [{block_cidr}].all(c, !isCIDR(c)"
+        f" || [b.?except.orValue([]).map(e, {_as_ipv4_cel('e')})].all(x, {blocked}.all(m,"
+        " !(cidr(m).containsCIDR(c) || cidr(c).containsCIDR(m))"
+        " || (!cidr(m).containsCIDR(c) && x.exists(e, isCIDR(e) && cidr(e).containsCIDR(m))))))"
     )
     egress = ("(object.kind == 'NetworkPolicy' ? object.?spec.?egress.orValue([])"
               " : object.?spec.?networkPolicy.?egress.orValue([]))")
@@ -376,7 +414,9 @@ def _no_metadata_egress_cel() -> str:
     hostnames = "^" + alternation(METADATA_HOSTNAMES) + r"\.*$"
     domains = (f"object.kind != 'SandboxTemplate' || object.?metadata.?annotations[?{literal(ALLOWED_DOMAINS_ANNOTATION)}]"
                f".orValue('').split(',').all(d, !{host}.matches({literal(hostnames)})"
-               f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim()))))")
+               f" && !(isIP(d.trim()) && {blocked}.exists(m, cidr(m).containsIP(d.trim())))"
+               f" && ![{domain_ip}].exists(c, c.endsWith('/32') && isCIDR(c)"
+               f" && {blocked}.exists(m, cidr(m).containsCIDR(c))))")
     return f"object.kind == 'CiliumNetworkPolicy' ? {cilium} : {kubernetes} && ({domains})"
 
 
@@ -420,6 +460,8 @@ def _is_metadata_host(host: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return any(address.version == n.version and address in n for n in METADATA_NETWORKS)
 
 
@@ -498,43 +540,99 @@ ALLOWED_RESERVED_KEYS = frozenset({"kubevirt.io/domain"})
 """Reserved keys that sandbox manifests legitimately set: KubeVirt documents `kubevirt.io/domain`
 on a VM template as the label a Service selects the virt-launcher pod by."""
 
+WRITTEN_BY_THE_STACK = ("sandbox-infra.dev", "pulumi.com")
+"""Domains the builders write on what a stack deploys (templates, pools, VMs): our own intent
+and Pulumi's await controls."""
 
-def reserved_key_problem(key: str) -> str | None:
+REQUESTED_KINDS = frozenset({"Sandbox", "SandboxClaim"})
+"""Kinds a stack never deploys: gateways create claims, the controller creates sandboxes. On
+them every reserved domain is refused, our own and Pulumi's included (a claim stamping
+`sandbox-infra.dev/template` on its pod would be selected by another template's network policy;
+a Sandbox carrying `sandbox-infra.dev/trust` would skip the runtime-class rule)."""
+
+CLIENT_CLAIM_KEYS = {
+    "metadata.labels": frozenset({"agents.x-k8s.io/created-by"}),
+    "metadata.annotations": frozenset({"agents.x-k8s.io/client-first-requested-at"}),
+}
+"""What the official client (`k8s-agent-sandbox` 1.0.8, constants CREATED_BY_LABEL and
+CLIENT_REQUEST_TIME_ANNOTATION) writes on every SandboxClaim's own metadata: exactly these keys,
+in exactly these maps, pass. They describe the claim; the pod never sees them."""
+
+
+def reserved_key_problem(key: str, kind: str = "", where: str = "") -> str | None:
+    """The reserved domain `key` may not use at `where` (a metadata_maps location) of a `kind`, or None."""
     domain = reserved_domain(key)
-    if domain is None or domain in ("sandbox-infra.dev", "pulumi.com") or key in ALLOWED_RESERVED_KEYS:
-        return None  # our own keys and Pulumi's await controls are written by the builders
-    if key.startswith("app.kubernetes.io/"):
+    if domain is None or key.startswith("app.kubernetes.io/"):
         return None  # the recommended labels carry no controller meaning
+    if kind in REQUESTED_KINDS:
+        allowed = CLIENT_CLAIM_KEYS.get(where, frozenset()) if kind == "SandboxClaim" else frozenset()
+        return None if key in allowed else domain
+    if domain in WRITTEN_BY_THE_STACK or key in ALLOWED_RESERVED_KEYS:
+        return None
     return domain
 
 
 def _reserved_metadata_cel() -> str:
-    """reserved_key_problem over metadata_maps, in CEL."""
-    reserved = [d for d in RESERVED_KEY_DOMAINS if d not in ("sandbox-infra.dev", "pulumi.com")]
-    pattern = "^([^/]*\\.)?" + alternation(reserved) + "/"
-    maps = ["object.?metadata.?labels", "object.?metadata.?annotations",
-            "variables.podMeta.?labels", "variables.podMeta.?annotations",
-            "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"]
-    listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
+    """reserved_key_problem over metadata_maps, in CEL. On UPDATE, a key the object's own metadata
+    (and a Sandbox's or claim's pod metadata) already carried with the same value is not judged
+    again: the request did not write it (the controller did), so labelling a controller-made
+    Sandbox, or the garbage collector removing a finalizer, is not refused for the controller's
+    keys. Offline every object is judged as created."""
+
+    def pattern(domains: list[str]) -> str:
+        return literal("^([^/]*\\.)?" + alternation(domains) + "/")
+
+    def clean(maps: list[str], rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        extra = f" || k in {literal(allowed)}" if allowed else ""
+        listed = ", ".join(f"{m}.orValue({{}})" for m in maps)
+        return f"[{listed}].all(m, m.all(k, !k.matches({rule}) || k.startsWith('app.kubernetes.io/'){extra}))"
+
+    def kept(new: str, old: str, field: str, rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        """Every reserved key of the map at `new` is allowed, or (UPDATE) was already at `old` unchanged."""
+        extra = f" || k in {literal(allowed)}" if allowed else ""
+        return (f"[[{new}.?{field}.orValue({{}}), oldObject == null ? {{}} : {old}.?{field}.orValue({{}})]]"
+                f".all(p, p[0].all(k, !k.matches({rule}) || k.startsWith('app.kubernetes.io/'){extra}"
+                " || (k in p[1] && p[1][k] == p[0][k])))")
+
+    def own(field: str, rule: str, allowed: frozenset[str] = frozenset()) -> str:
+        return kept("object.?metadata", "oldObject.?metadata", field, rule, allowed)
+
+    stack_pattern = pattern([d for d in RESERVED_KEY_DOMAINS if d not in WRITTEN_BY_THE_STACK])
+    every_pattern = pattern(list(RESERVED_KEY_DOMAINS))
     pool = "object.?spec.?virtualMachineTemplate.?metadata"
-    claim = "object.?spec.?additionalPodMetadata"
-    extra = (f" + (object.kind == 'VirtualMachinePool' ? [{pool}.?labels.orValue({{}}), {pool}.?annotations.orValue({{}})] : [])"
-             f" + (object.kind == 'SandboxClaim' ? [{claim}.?labels.orValue({{}}), {claim}.?annotations.orValue({{}})] : [])")
-    return (f"([{listed}]{extra}).all(m, m.all(k, !k.matches({literal(pattern)})"
-            f" || k in {literal(ALLOWED_RESERVED_KEYS)} || k.startsWith('app.kubernetes.io/')))")
+    deployed = " && ".join([
+        own("labels", stack_pattern, ALLOWED_RESERVED_KEYS), own("annotations", stack_pattern, ALLOWED_RESERVED_KEYS),
+        clean(["variables.podMeta.?labels", "variables.podMeta.?annotations",
+               "variables.vmiMeta.?labels", "variables.vmiMeta.?annotations"], stack_pattern, ALLOWED_RESERVED_KEYS)])
+    deployed += (f" && (object.kind != 'VirtualMachinePool'"
+                 f" || {clean([f'{pool}.?labels', f'{pool}.?annotations'], stack_pattern, ALLOWED_RESERVED_KEYS)})")
+    def pod(where: str) -> str:  # a Sandbox's pod template is the controller's copy: judged like its own metadata
+        return " && ".join(kept(f"object.?spec.?{where}", f"oldObject.?spec.?{where}", field, every_pattern)
+                           for field in ("labels", "annotations"))
+
+    client = " && ".join(own(where.removeprefix("metadata."), every_pattern, allowed)
+                         for where, allowed in CLIENT_CLAIM_KEYS.items())
+    sandbox = f"{own('labels', every_pattern)} && {own('annotations', every_pattern)}"
+    requested = (f"object.kind == 'SandboxClaim' ? {client} && {pod('additionalPodMetadata')}"
+                 f" : {sandbox} && {pod('podTemplate.?metadata')}")
+    return f"object.kind in {literal(REQUESTED_KINDS)} ? ({requested}) : {deployed}"
 
 
 @FAMILY.object_rule(
     "sandbox-reserved-metadata", severity="medium", kinds=SANDBOX_KINDS,
     description="Reserved label/annotation prefixes (agents.x-k8s.io, kubernetes.io, kubevirt.io, ...) stay "
-                "untouched: the controllers read them to select and identify sandboxes.",
-    remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own.",
+                "untouched: the controllers read them to select and identify sandboxes. Claims and Sandboxes, "
+                "which the stack never deploys, may not use sandbox-infra.dev or pulumi.com keys either.",
+    remediation="Rename the key to your own domain (e.g. example.com/team); never set keys the controllers own "
+                "(a claim may keep the official client's agents.x-k8s.io/created-by label and "
+                "client-first-requested-at annotation).",
     cel=_reserved_metadata_cel(),
 )
 def reserved_metadata(manifest: Manifest, context: Context) -> Iterator[str]:
+    kind = str(manifest.get("kind", ""))
     for where, values in metadata_maps(manifest):
         for key in values:
-            domain = reserved_key_problem(str(key))
+            domain = reserved_key_problem(str(key), kind, where)
             if domain is not None:
                 yield f"{where}[{key}] uses the reserved prefix {domain!r}"
 

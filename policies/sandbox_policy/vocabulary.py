@@ -88,3 +88,24 @@ METADATA_NETWORKS = (
     ipaddress.ip_network("fd00:ec2::254/128"),
     ipaddress.ip_network("fe80::/10"),
 )
+
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+"""IPv4-mapped IPv6 addresses (RFC 4291 2.5.5.2): `::ffff:169.254.169.254` and `::ffff:a9fe:a9fe`
+are 169.254.169.254 to a dual-stack socket, and network plugins that parse CIDRs with Go's net
+package may program them as the IPv4 range."""
+
+
+def as_ipv4(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4-mapped IPv6 network as the IPv4 network it names (`::ffff:a9fe:0/112` is
+    169.254.0.0/16, `::ffff:0:0/96` is 0.0.0.0/0); any other network unchanged."""
+    mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
+    if mapped is None or network.prefixlen < IPV4_MAPPED.prefixlen:
+        return network
+    return ipaddress.IPv4Network((mapped, network.prefixlen - IPV4_MAPPED.prefixlen))
+
+
+def metadata_network_of(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The metadata range `network` (in any spelling) lies inside, or None."""
+    network = as_ipv4(network)
+    return next((m for m in METADATA_NETWORKS if m.version == network.version and network.subnet_of(m)), None)  # type: ignore[arg-type]
+

@@ -53,8 +53,13 @@ def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
 
 @contextlib.contextmanager
 def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = (),
-                             conversion_for: Kube | None = None) -> Iterator[subprocess.Popen]:
+                             conversion_for: Kube | None = None,
+                             kubeconfig: Path | None = None) -> Iterator[subprocess.Popen]:
     """Start the controller (extensions on) and wait until it serves; CRDs must exist.
+
+    `kubeconfig`: the identity it runs as (default: the admin's). A token of its own
+    ServiceAccount makes it act as in a cluster: its ClusterRole limits it, and admission
+    policies that exempt the controllers see its requests as theirs.
 
     `conversion_for`: another API server whose CRDs this controller's webhook converts for.
     While the controller runs, their conversion is kept pointed at its loopback webhook,
@@ -75,7 +80,8 @@ def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = 
         str(binary("agent-sandbox-controller")), "--extensions", "--leader-elect=false",
         "--manage-webhook-certs=false", f"--webhook-cert-dir={certs}", f"--webhook-port={webhook_port}",
         "--metrics-bind-address=0", f"--health-probe-bind-address=127.0.0.1:{probe_port}", *extra_args,
-    ], env=plane.env(), stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    ], env={**plane.env(), **({"KUBECONFIG": str(kubeconfig)} if kubeconfig else {})}, stdout=log.open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -28,6 +28,15 @@ from .kube import ApiError, Kube, wait_established
 from .toolchain import binary
 
 SERVICE_CIDR = "10.0.0.0/24"
+AUDITED_NAMESPACE = "audit-probe"
+"""The one namespace whose writes the API server's audit log records (at Metadata level, which
+carries admission's audit annotations): enough for the tests that read it, and free for the
+thousands of requests everything else sends."""
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "namespaces": [AUDITED_NAMESPACE], "verbs": ["create", "update", "patch"]},
+              {"level": "None"}],
+}
 
 
 def free_port() -> int:
@@ -74,6 +83,11 @@ class ControlPlane:
     def client(self, field_manager: str = "sandbox-infra-e2e") -> Kube:
         return Kube(self.server, str(self.pki / "ca.crt"), str(self.pki / "admin.crt"), str(self.pki / "admin.key"),
                     field_manager)
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines; only AUDITED_NAMESPACE's writes)."""
+        return self.workdir / "logs" / "audit.log"
 
     def env(self) -> dict[str, str]:
         """Environment for a process that should talk to this control plane only."""
@@ -152,6 +166,7 @@ def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[
 
         port = free_port()
         server = f"https://127.0.0.1:{port}"
+        (workdir / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         processes.append(_start([
             str(binary("kube-apiserver")),
             "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
@@ -169,6 +184,7 @@ def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[
             # No nodes, so the `kubernetes` Service's endpoints would point at nothing reachable.
             "--endpoint-reconciler-type", "none",
             "--enable-priority-and-fairness=false", "--profiling=false",
+            "--audit-policy-file", str(workdir / "audit-policy.yaml"), "--audit-log-path", str(logs / "audit.log"),
         ], logs / "kube-apiserver.log"))
         kubeconfig = workdir / "kubeconfig"
         _write_kubeconfig(kubeconfig, server, pki, contexts or [])

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from sandbox_policy import Context, Rule
 from sandbox_policy.admission import (
+    RULE_ANNOTATION,
     VALIDATION_ACTIONS,
     admission_policies,
     enforceable,
@@ -33,18 +34,23 @@ from sandbox_policy.admission import (
     validating_policy,
 )
 from sandbox_policy.exceptions import exception_for
+from sandbox_policy.vocabulary import TENANT_LABEL
 
+from components.manifests.agent_sandbox import NAMESPACE as AGENT_SANDBOX_NAMESPACE
 from components.specs.loader import load_stack
 from tests.policy_support import EXAMPLES, documents, example_context, require_upstream
 from tests.test_policy_mutations import ANY_WORKLOAD, KUBEVIRT, MUTATIONS, stacks_under_test
 
 from .admission_env import VAP_API, Activation, Manifest, namespaced, register_stand_ins, verdict
-from .controlplane import ControlPlane
+from .controlplane import AUDITED_NAMESPACE, ControlPlane
+from .gateway import gateway_identity
 from .helpers import SHIPPED_STACKS, render
-from .kube import Kube
+from .kube import ApiError, Kube, wait_for
 
 NAMESPACE = "admission-equality"
-PROBE_DOMAIN = "e2e.sandbox-infra.dev"  # our own domain: no rule reads labels under it
+# Outside every reserved domain (RFC 2606 keeps .test for tests): no rule reads labels under it;
+# our own domain will not do, since Sandboxes and claims may not carry it.
+PROBE_DOMAIN = "admission-equality.e2e.test"
 RULES = enforceable()
 UPSTREAM_VAP = "agent-sandbox/v0.5.6/examples/policy/vap"
 
@@ -260,8 +266,116 @@ def test_stack_bindings_guard_tenant_namespaces_and_the_stack_cluster_objects(ku
 def test_rules_not_enforceable_at_admission_say_why() -> None:
     reasons = not_at_admission()
     assert set(reasons) == {"sandbox-gpu-pool-opt-in", "tenant-namespace-guardrails", "stack-pool-references-template",
-                            "stack-unique-objects", "admission-policies-enforced", "sandbox-egress-enforced"}
+                            "stack-unique-objects", "admission-policies-enforced", "sandbox-egress-enforced",
+                            "rbac-no-sandbox-identity-bindings"}
     assert all(len(reason) > 20 for reason in reasons.values())
+
+
+# --- what admission promises, live: the controllers' exemption and audit mode --------------------------
+
+SANDBOX_WRITER = "e2e-sandbox-writer"
+
+
+def _tenant_namespace(kube: Kube, name: str) -> None:
+    """A namespace the stack's tenant bindings select (as each tenant namespace is labelled)."""
+    if not kube.exists("v1", "Namespace", name):
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {TENANT_LABEL: name}}})
+
+
+def _policies_of(rule: str, mode: str, cluster: str, tenants: list[str]) -> list[Manifest]:
+    """The rule's policy and bindings exactly as a stack with these settings deploys them."""
+    return [m for m in admission_policies(Context(), mode, cluster, tenants)  # type: ignore[arg-type]
+            if m["metadata"]["annotations"][RULE_ANNOTATION] == rule]
+
+
+def _writer(plane: ControlPlane, namespace: str, account: str) -> Kube:
+    """A ServiceAccount's token, allowed to create Sandboxes (and nothing else): only admission
+    then stands between it and the object."""
+    admin = plane.client()
+    if not admin.exists("v1", "Namespace", namespace):
+        admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    if not admin.exists("rbac.authorization.k8s.io/v1", "ClusterRole", SANDBOX_WRITER):
+        admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": SANDBOX_WRITER},
+                      "rules": [{"apiGroups": ["agents.x-k8s.io"], "resources": ["sandboxes"], "verbs": ["create"]}]})
+    identity = gateway_identity(plane, namespace, account)
+    admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                  "metadata": {"name": f"{SANDBOX_WRITER}-{namespace}-{account}"},
+                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SANDBOX_WRITER},
+                  "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})
+    return identity.kube()
+
+
+def test_the_controllers_service_accounts_are_not_judged_by_the_reserved_metadata_rule(
+        kube: Kube, plane: ControlPlane) -> None:
+    """The controller labels the Sandboxes it makes with its own keys: its ServiceAccount's request
+    is admitted; the same request by the admin, or by a ServiceAccount of a tenant, is refused."""
+    tenant = "exempt-tenant"
+    _tenant_namespace(kube, tenant)
+    for manifest in _policies_of("sandbox-reserved-metadata", "enforce", "exempt", [tenant]):
+        kube.create(manifest)
+    controller = _writer(plane, AGENT_SANDBOX_NAMESPACE, "agent-sandbox-controller")
+    stranger = _writer(plane, tenant, "writer")
+    Activation(kube, NAMESPACE).wait()
+    sandbox = {"apiVersion": "agents.x-k8s.io/v1beta1", "kind": "Sandbox",
+               "metadata": {"name": "from-a-pool", "namespace": tenant, "labels": {"agents.x-k8s.io/pool": "python"}},
+               "spec": {"podTemplate": {"spec": {"containers": [{"name": "sandbox", "image": "registry.example.com/app:1.0"}]}}}}
+    result, policy, message = verdict(kube, sandbox)
+    assert (result, policy) == ("denied", "sandbox-infra-exempt-sandbox-reserved-metadata"), message
+    assert "sandbox-reserved-metadata: " in message
+    assert verdict(controller, sandbox) == ("admitted", "", "")
+    result, policy, message = verdict(stranger, sandbox)
+    assert (result, policy) == ("denied", "sandbox-infra-exempt-sandbox-reserved-metadata"), message
+    print(f"\n{AGENT_SANDBOX_NAMESPACE}:agent-sandbox-controller: admitted; admin and {tenant}:writer: denied ({message[:160]}...)")
+
+    # Once the controller made it, others may update the Sandbox without touching its keys
+    # (UPDATE judges only reserved keys the request adds or changes), never add or change one.
+    controller.create(sandbox)
+    api = sandbox["apiVersion"]
+    kube.patch(api, "Sandbox", "from-a-pool", tenant, {"metadata": {"labels": {"example.com/owner": "ops"}}})
+    for change in ({"agents.x-k8s.io/pool": "other"}, {"agents.x-k8s.io/claim": "spoofed"}):
+        with pytest.raises(ApiError) as refused:
+            kube.patch(api, "Sandbox", "from-a-pool", tenant, {"metadata": {"labels": change}})
+        assert refused.value.status == 403 and "sandbox-reserved-metadata: " in refused.value.message, refused.value
+    assert kube.get(api, "Sandbox", "from-a-pool", tenant)["metadata"]["labels"] == {
+        "agents.x-k8s.io/pool": "python", "example.com/owner": "ops"}
+
+
+def test_audit_mode_admits_with_a_warning_to_the_client_and_an_audit_annotation(kube: Kube, plane: ControlPlane) -> None:
+    """policy.admission: audit (dev): validationActions [Audit, Warn]. A violating object is stored;
+    the client gets the rule's message as a Warning header; the API server's audit log records the
+    failed validation as an audit annotation."""
+    _tenant_namespace(kube, AUDITED_NAMESPACE)
+    for manifest in _policies_of("pss-host-namespaces", "audit", "audit", [AUDITED_NAMESPACE]):
+        assert manifest["kind"] != "ValidatingAdmissionPolicyBinding" or manifest["spec"]["validationActions"] == ["Audit", "Warn"]
+        kube.create(manifest)
+    Activation(kube, NAMESPACE).wait()
+    template = {"apiVersion": "extensions.agents.x-k8s.io/v1beta1", "kind": "SandboxTemplate",
+                "metadata": {"name": "shares-host-pids", "namespace": AUDITED_NAMESPACE},
+                "spec": {"podTemplate": {"spec": {"hostPID": True, "containers": [
+                    {"name": "sandbox", "image": "registry.example.com/app:1.0"}]}}}}
+    url = kube.resource(template["apiVersion"], template["kind"]).url(AUDITED_NAMESPACE)
+    response = kube.request("POST", url, body=template, stream=True)
+    assert response.status_code == 201, response.text
+    warning = response.headers.get("Warning", "")
+    response.close()
+    policy = "sandbox-infra-audit-pss-host-namespaces"
+    assert f"ValidatingAdmissionPolicy '{policy}'" in warning and "pss-host-namespaces: " in warning, warning
+    assert kube.exists(template["apiVersion"], "SandboxTemplate", "shares-host-pids", AUDITED_NAMESPACE)
+
+    def failures() -> list[dict]:
+        found = []
+        for line in plane.audit_log.read_text().splitlines() if plane.audit_log.exists() else []:
+            event = json.loads(line)
+            reference = event.get("objectRef", {})
+            annotation = event.get("annotations", {}).get("validation.policy.admission.k8s.io/validation_failure")
+            if annotation and reference.get("name") == "shares-host-pids" and event.get("verb") == "create":
+                found += json.loads(annotation)
+        return found
+
+    recorded = wait_for("the audit annotation in the API server's audit log", failures, timeout=30)
+    assert [(f["policy"], f["validationActions"]) for f in recorded] == [(policy, ["Audit", "Warn"])], recorded
+    assert recorded[0]["message"].startswith("pss-host-namespaces: "), recorded
+    print(f"\nWarning: {warning[:200]}\naudit annotation: {json.dumps(recorded)[:300]}")
 
 
 # --- upstream's secure-sandbox policy (item 4) ---------------------------------------------------------

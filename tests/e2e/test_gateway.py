@@ -11,6 +11,7 @@ kubelet and kube-controller-manager. The verbs the gateway may use are written d
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +19,14 @@ from importlib.metadata import version as installed_version
 
 import pytest
 from k8s_agent_sandbox import SandboxClient
-from k8s_agent_sandbox.constants import CLAIM_API_GROUP, CLAIM_API_VERSION
-from k8s_agent_sandbox.exceptions import SandboxClaimFailedError
+from k8s_agent_sandbox.constants import (
+    CLAIM_API_GROUP,
+    CLAIM_API_VERSION,
+    CLIENT_REQUEST_TIME_ANNOTATION,
+    CREATED_BY_LABEL,
+)
 from kubernetes.client import ApiException
+from sandbox_policy.admission import RULE_ANNOTATION
 
 from components.manifests.agent_sandbox import NAMESPACE as AGENT_SANDBOX_NAMESPACE
 from components.manifests.catalogue import CATALOGUE_KEY
@@ -46,6 +52,8 @@ CATALOGUE_NAMESPACE, CATALOGUE = "sandbox-catalogue", "runtime-catalogue"
 KUBEVIRT_NAMESPACE = "kubevirt"  # where KubeVirt's release manifest installs it (a reserved namespace here)
 # The session identity the gateway stamps on a sandbox's pod (OpenShell RFC 0005).
 IDENTITY_ANNOTATION = "openshell.io/sandbox-id"
+CONTROLLER_SA = "agent-sandbox-controller"  # upstream's controller.yaml
+RESERVED_RULE = "sandbox-reserved-metadata"
 
 
 def client_unsupported_reason(release: str) -> str | None:
@@ -93,7 +101,10 @@ def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         # The stack binds the gateway ServiceAccounts; their tokens are all the tests use from here on.
         gateway = gateway_identity(plane, TENANT, GATEWAY_SA)
         other = gateway_identity(plane, OTHER_TENANT, GATEWAY_SA)
-        with agent_sandbox_controller(plane), FakeKubelet(kube):
+        # The controller runs as the ServiceAccount the stack installs for it, as in a cluster: its
+        # ClusterRole, and the admission policies' exemption for the controllers, apply to it.
+        controller = gateway_identity(plane, AGENT_SANDBOX_NAMESPACE, CONTROLLER_SA)
+        with agent_sandbox_controller(plane, kubeconfig=controller.kubeconfig), FakeKubelet(kube):
             yield Deployed(plane, WarmPoolEnv(plane, kube, manifests), gateway, other, up_seconds)
 
 
@@ -138,6 +149,11 @@ def test_the_gateway_claims_a_warm_sandbox_the_pool_refills_and_deleting_the_cla
         assert sandbox.sandbox_id not in _full(deployed)
 
         claim = sandbox.claim_name
+        # The stack's admission policies enforce, and the client's own reserved keys passed them.
+        stored = admin.get(EXTENSIONS, "SandboxClaim", claim, TENANT)["metadata"]
+        assert stored["labels"][CREATED_BY_LABEL] == "python-client"
+        assert CLIENT_REQUEST_TIME_ANNOTATION in stored["annotations"]
+        assert _reserved_metadata_actions(admin) == ["Deny"]
         client.delete_sandbox(claim, namespace=TENANT)
     _gone(admin, EXTENSIONS, "SandboxClaim", claim, TENANT)
     _gone(admin, SANDBOXES, "Sandbox", sandbox.sandbox_id, TENANT)
@@ -162,42 +178,37 @@ def test_the_session_identity_on_a_claim_reaches_the_bound_pod(deployed: Deploye
     _gone(deployed.pools.kube, SANDBOXES, "Sandbox", sandbox.sandbox_id, TENANT)
 
 
-# agent-sandbox v0.5.6's claim controller refuses additionalPodMetadata annotations in these
-# domains and their subdomains (restrictedDomains in extensions/controllers/sandboxclaim_controller.go),
-# and every label outside its allowlist (default: sandbox.users.io).
-CONTROLLER_RESTRICTED_ANNOTATION_DOMAINS = ("kubernetes.io", "k8s.io", "agents.x-k8s.io")
-
-
-def _controller_refuses_annotation(domain: str) -> bool:
-    return any(domain == d or domain.endswith("." + d) for d in CONTROLLER_RESTRICTED_ANNOTATION_DOMAINS)
+def _reserved_metadata_actions(admin: Kube) -> list[str]:
+    """What the stack's binding of the reserved-metadata policy does with a violation."""
+    bindings = [b for b in admin.list("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")["items"]
+                if b["metadata"].get("annotations", {}).get(RULE_ANNOTATION) == RESERVED_RULE]
+    assert len(bindings) == 1, [b["metadata"]["name"] for b in bindings]
+    return bindings[0]["spec"]["validationActions"]
 
 
 @pytest.mark.parametrize("kind", ["annotation", "label"])
-def test_a_claim_setting_a_reserved_prefix_on_its_pod(deployed: Deployed, kind: str) -> None:
-    """Which of the project's reserved domains (RESERVED_KEY_DOMAINS) a claim may stamp on its pod
-    today, and what refuses the others. The stack ships no admission policy for claims yet
-    (issue 14): where the controller does not refuse a key, nothing does, and this test says so."""
+def test_a_claim_setting_a_reserved_prefix_on_its_pod_is_refused_at_admission(deployed: Deployed, kind: str) -> None:
+    """Every reserved domain (RESERVED_KEY_DOMAINS), on the claim's pod metadata, is refused by the
+    stack's enforcing admission policy with the rule id in the message, before the controller sees
+    the claim: no claim is stored and the pool keeps every warm sandbox. That includes the annotation
+    domains the controller itself lets through to the pod (x-k8s.io, kubevirt.io, pulumi.com,
+    sandbox-infra.dev; docs/gateway.md)."""
     admin, outcomes = deployed.pools.kube, []
+    assert _reserved_metadata_actions(admin) == ["Deny"]
     with SandboxClient(api_client=deployed.gateway.api_client()) as client:
         for domain in RESERVED_KEY_DOMAINS:
             key = f"{domain}/session"
             metadata = {"pod_annotations": {key: "x"}} if kind == "annotation" else {"pod_labels": {key: "x"}}
             before = _full(deployed)
-            refused = kind == "label" or _controller_refuses_annotation(domain)
-            if refused:
-                with pytest.raises(SandboxClaimFailedError, match="InvalidMetadata") as failure:
-                    client.create_sandbox(warmpool=POOL, namespace=TENANT, sandbox_ready_timeout=30, **metadata)
-                outcomes.append(f"{kind} {key}: refused by the agent-sandbox controller: {failure.value}")
-                # Refused before adoption: the pool kept every warm sandbox.
-                assert {s["metadata"]["name"] for s in deployed.pools.ready_pool_sandboxes(POOL, TENANT)} == before
-            else:
-                sandbox = client.create_sandbox(warmpool=POOL, namespace=TENANT, sandbox_ready_timeout=60, **metadata)
-                pod = wait_for(f"{key} on the pod", lambda s=sandbox, k=key: (
-                    p := _pod_of(admin, s.sandbox_id, TENANT))["metadata"].get("annotations", {}).get(k) and p)
-                outcomes.append(f"{kind} {key}: NOT refused (nothing refuses it yet; issue 14's admission policy "
-                                f"will): it reached pod {pod['metadata']['name']}")
-                client.delete_sandbox(sandbox.claim_name, namespace=TENANT)
-                _gone(admin, SANDBOXES, "Sandbox", sandbox.sandbox_id, TENANT)
+            claims = {c["metadata"]["name"] for c in admin.list(EXTENSIONS, "SandboxClaim", TENANT)["items"]}
+            with pytest.raises(ApiException) as refused:
+                client.create_sandbox(warmpool=POOL, namespace=TENANT, sandbox_ready_timeout=30, **metadata)
+            assert refused.value.status == 403, refused.value
+            message = json.loads(refused.value.body)["message"]
+            assert f"{RESERVED_RULE}: " in message, message
+            assert {c["metadata"]["name"] for c in admin.list(EXTENSIONS, "SandboxClaim", TENANT)["items"]} == claims
+            assert {s["metadata"]["name"] for s in deployed.pools.ready_pool_sandboxes(POOL, TENANT)} == before
+            outcomes.append(f"{kind} {key}: 403 {message[message.index(RESERVED_RULE + ': '):][:90]}...")
     print("\n" + "\n".join(outcomes))
 
 
