@@ -36,12 +36,13 @@ KUBERNETES_VERSION = "1.36"  # tools/kubernetes/go.mod: k8s.io/kubernetes v1.36.
 KUBEVIRT_VERSION = "v1.9.0"
 
 _KUBEVIRT_RAW = "https://raw.githubusercontent.com/kubevirt/kubevirt/{tag}/{path}"
+# The 19 CRDs virt-operator installs, rebuilt from tag v1.9.0 (it creates them in Go; upstream
+# publishes no such file), so only a mirror has it: see the upstream mirror's README.
+KUBEVIRT_OPERATOR_CRDS = PinnedFile(f"kubevirt/{KUBEVIRT_VERSION}/crds/virt-operator-crds.yaml", "",
+                                    "71417b7532a59c0ad598df3e0d46d22366e24819b6f81bc065ccf7241fddf9d8")
 # The CRD files custom resources are validated against (agent-sandbox's follow the stack's release).
 SCHEMA_FILES: tuple[PinnedFile, ...] = (
-    # Rebuilt from tag v1.9.0 (virt-operator creates these CRDs in Go; upstream publishes no file),
-    # so only a mirror has it: see the upstream mirror's README.
-    PinnedFile(f"kubevirt/{KUBEVIRT_VERSION}/crds/virt-operator-crds.yaml", "",
-               "71417b7532a59c0ad598df3e0d46d22366e24819b6f81bc065ccf7241fddf9d8"),
+    KUBEVIRT_OPERATOR_CRDS,
     PinnedFile(f"kubevirt/{KUBEVIRT_VERSION}/manifests/generated/kv-resource.yaml",
                _KUBEVIRT_RAW.format(tag=KUBEVIRT_VERSION, path="manifests/generated/kv-resource.yaml"),
                "063d36582e4c3b8328edee61975eedee2b8f0b1d86ea3fecf3d4587efb60fcb1"),
