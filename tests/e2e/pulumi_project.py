@@ -26,10 +26,10 @@ from components.manifests.common import Manifest
 from components.specs.loader import load_stack
 from components.upstream import upstream_dir
 
-from .controlplane import ControlPlane, control_plane
+from .controlplane import ControlPlane, control_plane, register_kubevirt_crds
 from .fake_node import FakeControllerManager
 from .helpers import render, require, shipped_contexts
-from .kube import Kube, wait_established
+from .kube import Kube
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
 PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
@@ -148,9 +148,9 @@ def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...]
 
 # --- playing virt-operator ---------------------------------------------------------------
 # virt-operator registers the VM CRDs once the KubeVirt CR exists; it needs a node to run,
-# and this control plane has none. These stand-ins register the same names and versions
-# with an open schema, so that the stack's VM objects can be created; their content is
-# validated offline against KubeVirt's own OpenAPI schema (tests/test_kubevirt_manifests.py).
+# and this control plane has none. Its 19 real CRDs (KubeVirt v1.9.0's schemas) are
+# registered instead, so the API server validates and prunes VM objects as on a KubeVirt
+# cluster. `open_crd` stands in for kinds whose schema is not the point of a test.
 
 def open_crd(group: str, plural: str, kind: str, versions: list[str], stands_in_for: str = "virt-operator") -> Manifest:
     return {
@@ -166,16 +166,8 @@ def open_crd(group: str, plural: str, kind: str, versions: list[str], stands_in_
     }
 
 
-VIRT_OPERATOR_CRDS = (
-    open_crd("kubevirt.io", "virtualmachines", "VirtualMachine", ["v1"]),
-    open_crd("pool.kubevirt.io", "virtualmachinepools", "VirtualMachinePool", ["v1beta1", "v1alpha1"]),
-)
-
-
 def register_virt_operator_crds(kube: Kube) -> None:
-    for crd in VIRT_OPERATOR_CRDS:
-        kube.apply(crd)
-    wait_established(kube, list(VIRT_OPERATOR_CRDS))
+    register_kubevirt_crds(kube)
 
 
 def uses_kubevirt(project: Project, stack: str) -> bool:
