@@ -40,12 +40,14 @@ _KUBEVIRT_RAW = "https://raw.githubusercontent.com/kubevirt/kubevirt/{tag}/{path
 # publishes no such file), so only a mirror has it: see the upstream mirror's README.
 KUBEVIRT_OPERATOR_CRDS = PinnedFile(f"kubevirt/{KUBEVIRT_VERSION}/crds/virt-operator-crds.yaml", "",
                                     "71417b7532a59c0ad598df3e0d46d22366e24819b6f81bc065ccf7241fddf9d8")
+# The KubeVirt CR's CRD (kubevirts.kubevirt.io), byte-identical to the tag.
+KUBEVIRT_CR_CRD = PinnedFile(f"kubevirt/{KUBEVIRT_VERSION}/manifests/generated/kv-resource.yaml",
+                             _KUBEVIRT_RAW.format(tag=KUBEVIRT_VERSION, path="manifests/generated/kv-resource.yaml"),
+                             "063d36582e4c3b8328edee61975eedee2b8f0b1d86ea3fecf3d4587efb60fcb1")
 # The CRD files custom resources are validated against (agent-sandbox's follow the stack's release).
 SCHEMA_FILES: tuple[PinnedFile, ...] = (
     KUBEVIRT_OPERATOR_CRDS,
-    PinnedFile(f"kubevirt/{KUBEVIRT_VERSION}/manifests/generated/kv-resource.yaml",
-               _KUBEVIRT_RAW.format(tag=KUBEVIRT_VERSION, path="manifests/generated/kv-resource.yaml"),
-               "063d36582e4c3b8328edee61975eedee2b8f0b1d86ea3fecf3d4587efb60fcb1"),
+    KUBEVIRT_CR_CRD,
     PinnedFile("cilium/ciliumnetworkpolicies.yaml",
                "https://raw.githubusercontent.com/cilium/cilium/02904c9bb25567e06b55639622528a8b8c829f25/"
                "pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml",

@@ -28,7 +28,7 @@ from components.upstream import upstream_dir
 
 from .controlplane import ControlPlane, control_plane, register_kubevirt_crds
 from .fake_node import FakeControllerManager
-from .helpers import render, require, shipped_contexts
+from .helpers import is_kubevirt, lost_fields, render, require, shipped_contexts
 from .kube import Kube
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
@@ -168,6 +168,25 @@ def open_crd(group: str, plural: str, kind: str, versions: list[str], stands_in_
 
 def register_virt_operator_crds(kube: Kube) -> None:
     register_kubevirt_crds(kube)
+
+
+def sent_objects(export: dict) -> list[Manifest]:
+    """What the engine sent to the API server: the inputs of every Kubernetes object in a
+    stack's state (`pulumi stack export`)."""
+    return [resource["inputs"] for resource in export["deployment"]["resources"]
+            if resource["type"].startswith("kubernetes:") and not resource["type"].startswith("kubernetes:yaml")
+            and resource.get("custom") and isinstance(resource.get("inputs", {}).get("kind"), str)]
+
+
+def kubevirt_stored_as_sent(kube: Kube, export: dict) -> list[Manifest]:
+    """Every KubeVirt object the engine sent, read back: fails if the API server (with
+    KubeVirt's real CRDs) pruned or changed any field that was sent. Returns those objects."""
+    sent = [m for m in sent_objects(export) if is_kubevirt(m)]
+    for manifest in sent:
+        meta = manifest["metadata"]
+        stored = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        assert lost_fields(stored, manifest) == [], f"{manifest['kind']} {meta['name']}: sent, but not stored as sent"
+    return sent
 
 
 def uses_kubevirt(project: Project, stack: str) -> bool:
