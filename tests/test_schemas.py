@@ -87,3 +87,14 @@ def test_v1beta1_objects_are_not_served_by_v0_4_6(loader: UpstreamLoader) -> Non
         "(object): no schema for kind 'SandboxTemplate' of apiVersion 'extensions.agents.x-k8s.io/v1beta1': not a "
         "Kubernetes v1.36 kind nor a custom resource of a pinned CRD (--ignore-missing-schemas skips such objects)"
     ]
+
+
+def test_kubevirt_s_rebuilt_crds_come_only_from_a_mirror(tmp_path) -> None:
+    """Upstream publishes no file of virt-operator's CRDs (they are built in Go): without a
+    mirror the error says so, instead of trying a download."""
+    from components.upstream import UpstreamError
+    from components.validation import KUBEVIRT_OPERATOR_CRDS
+
+    loader = UpstreamLoader(mirror=tmp_path / "empty", cache=tmp_path / "cache")
+    with pytest.raises(UpstreamError, match=r"upstream publishes no such file .* set UPSTREAM_DIR to a mirror"):
+        loader.read_bytes(KUBEVIRT_OPERATOR_CRDS)
