@@ -2,11 +2,13 @@
 server enforces them, and read its verdict on an object (shared by tests/e2e/test_admission.py
 and benchmarks/admission_latency.py).
 
-Custom kinds get stand-in CRDs with an open schema: admission then sees exactly the object
-the offline rules judged (no pruning, no defaulting, no conversion webhook for v1alpha1), so
-a difference in verdict is a difference between the CEL and the Python, nothing else. The
-real CRD schemas are exercised by test_api_server.py. CiliumNetworkPolicy is served by
-Cilium's own CRD, which every e2e control plane registers (controlplane.py).
+KubeVirt's kinds are served by KubeVirt v1.9.0's real CRDs (the 19 virt-operator installs,
+and the KubeVirt CR's), so the KubeVirt rules judge objects KubeVirt's schemas accept. The
+agent-sandbox and KEDA kinds get stand-in CRDs with an open schema: admission then sees
+exactly the object the offline rules judged (no pruning, no defaulting, no conversion webhook
+for v1alpha1), so a difference in verdict is a difference between the CEL and the Python,
+nothing else; their real CRD schemas are exercised by test_api_server.py. CiliumNetworkPolicy
+is served by Cilium's own CRD, which every e2e control plane registers (controlplane.py).
 """
 
 from __future__ import annotations

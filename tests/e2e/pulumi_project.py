@@ -195,7 +195,7 @@ def uses_kubevirt(project: Project, stack: str) -> bool:
 
 @contextlib.contextmanager
 def stack_on_fresh_plane(workdir: Path, *stacks: str) -> Iterator[Project]:
-    """A fresh control plane (with the stand-ins a stack needs: VM CRDs, controller-manager
+    """A fresh control plane (with what a stack needs of a cluster: KubeVirt's VM CRDs, controller-manager
     chores) and a project copy with `stacks` initialised against it."""
     require("etcd", "kube-apiserver", *PULUMI)
     with control_plane(workdir / "plane", shipped_contexts()) as plane:
