@@ -22,6 +22,8 @@ object of a stack costs milliseconds.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
 import re
@@ -261,7 +263,26 @@ def _builtin_validator(api_version: str, kind: str) -> Any:
         schema = schema_contents(_schema_path(f"{kind.lower()}-{group_version}.json"), KUBERNETES_VERSION)
     except FileNotFoundError:
         return None
-    return jsonschema.Draft202012Validator(schema, registry=_registry())
+    return jsonschema.Draft202012Validator(schema, registry=_registry(), format_checker=_formats())
+
+
+# The formats of the built-in OpenAPI that the API server's JSON decoding enforces.
+_FORMATS = {"byte": "base64 (RFC 4648, padded)", "int32": "a 32-bit integer", "int64": "a 64-bit integer"}
+
+
+@cache
+def _formats() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+
+    @checker.checks("byte", raises=(ValueError, binascii.Error))
+    def _base64(value: object) -> bool:
+        return not isinstance(value, str) or base64.b64decode(value, validate=True) is not None
+
+    for name, bits in (("int32", 32), ("int64", 64)):
+        checker.checks(name)(lambda value, bits=bits: not isinstance(value, int) or -(2 ** (bits - 1)) <= value < 2 ** (bits - 1))
+    return checker
 
 
 @cache
@@ -359,6 +380,8 @@ def _reason(error: Any, secret: bool) -> str:
             return f"{shown} does not match {error.validator_value!r}"
         case "enum":
             return f"{shown} is not one of {', '.join(map(json.dumps, error.validator_value))}"
+        case "format" if error.validator_value in _FORMATS:
+            return f"{shown} is not {_FORMATS[error.validator_value]}"
         case "oneOf" | "anyOf":
             return f"{shown} is not valid under {'any' if error.validator == 'anyOf' else 'exactly one'} of the allowed forms"
         case _:
