@@ -214,20 +214,38 @@ def _crd_validator(pinned: PinnedFile, loader: UpstreamLoader, api_version: str,
 
 @cache
 def _compile_crd_schema(pinned: PinnedFile, api_version: str, kind: str) -> Any:
-    import jsonschema
 
     schema = copy.deepcopy(_CRD_SCHEMAS[pinned][(api_version, kind)])
     # The API server owns metadata's schema (ObjectMeta, validated separately).
     schema.setdefault("properties", {})["metadata"] = {"type": "object"}
-    return jsonschema.Draft7Validator(strict(schema))
+    return _crd_validator_class()(strict(schema), format_checker=_formats())
+
+
+@cache
+def _crd_validator_class() -> Any:
+    """Draft 7 with the API server's idea of an integer: an int64, or a float with an integral
+    value within +-2^53 (kube-openapi's `IsFloat64AJSONInteger`)."""
+    import jsonschema
+
+    def integer(_: object, value: object) -> bool:
+        if isinstance(value, float):
+            return value.is_integer() and abs(value) <= 2**53
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft7Validator, type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", integer))
 
 
 def _prune_nulls(value: Any) -> Any:
-    """Structural schemas prune null fields (unless nullable) before validating."""
+    """The custom resource as the API server validates it: null fields pruned (structural
+    schemas do, unless nullable), and integers beyond int64 read as floats (its JSON decoder
+    keeps integers as int64 and falls back to float64), which `type: integer` refuses."""
     if isinstance(value, dict):
         return {k: _prune_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_prune_nulls(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return float(value)
     return value
 
 
@@ -367,6 +385,9 @@ def _problems(errors: Iterable[Any], secret: bool, prefix: tuple[Any, ...] = ())
 
 def _reason(error: Any, secret: bool) -> str:
     shown = _shown(error.instance, secret)
+    if isinstance(error.instance, float) and error.instance.is_integer() and abs(error.instance) >= 2**63:
+        return (f"{shown} is beyond the 64-bit integer range: the API server reads it as a float, "
+                "which is no integer (quote it to make it a string)")
     match error.validator:
         case "required":
             return error.message.replace("is a required property", "is required")

@@ -91,6 +91,13 @@ def _custom_cases() -> dict[str, Manifest]:
         "VirtualMachinePool-no-devices": broken("VirtualMachinePool", lambda m: vmi(m)["domain"].pop("devices")),
         "VirtualMachinePool-memory-words": broken("VirtualMachinePool",
                                                   lambda m: vmi(m)["domain"].update(memory={"guest": "2 gigs"})),
+        "SandboxTemplate-cpu-forty-nines-number": broken(
+            "SandboxTemplate", lambda m: m["spec"]["podTemplate"]["spec"]["containers"][0].setdefault(
+                "resources", {}).setdefault("limits", {}).update(cpu=int(NINES))),
+        "VirtualMachinePool-memory-forty-nines": broken("VirtualMachinePool",
+                                                        lambda m: vmi(m)["domain"].update(memory={"guest": NINES})),
+        "VirtualMachinePool-memory-forty-nines-number": broken(
+            "VirtualMachinePool", lambda m: vmi(m)["domain"].update(memory={"guest": int(NINES)})),
         "CiliumNetworkPolicy-unknown-field": broken("CiliumNetworkPolicy",
                                                     lambda m: m["spec"].update(endpointSelectors=[])),
     }
