@@ -135,6 +135,9 @@ class UpstreamLoader:
         cached = self.cache / (pinned.sha256 or "url-" + re.sub(r"[^A-Za-z0-9._-]", "_", pinned.url))
         if cached.is_file():
             return _verified(cached.read_bytes(), pinned, str(cached))
+        if not pinned.url:
+            raise UpstreamError(f"{pinned.mirror_path}: not in the mirror {self.mirror} nor the cache, and upstream "
+                                "publishes no such file (it is rebuilt from the tag); set UPSTREAM_DIR to a mirror")
         if not self.allow_download:
             raise UpstreamError(
                 f"{pinned.mirror_path}: not in the mirror {self.mirror} nor the cache, and downloads are off; "

@@ -5,7 +5,11 @@
     kubectl get deploy -A -o yaml | sandbox-infra check -f -
     sandbox-infra fleet check          # every stack of the fleet, in wave order
 
-Exit status: 0 when no mandatory rule fails, 1 when one does, 2 for usage or config errors.
+Every object is first validated against its schema (components/validation.py): one an API
+server would refuse is bad input, not something to judge.
+
+Exit status: 0 when no mandatory rule fails, 1 when one does, 2 for usage or config errors
+and for objects that fail their schema.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from sandbox_policy.rule import Context
 from components.errors import ConfigError
 from components.inputs import MAX_BYTES, decode, read_text
 from components.manifests.stack import render_stack
+from components.pins import DEFAULT_AGENT_SANDBOX_VERSION
 from components.specs.loader import load_stack
 from components.specs.stack_files import PROJECT_ROOT
 from components.upstream import UpstreamLoader
+from components.validation import SchemaValidator
 
 from .output import Output, note, progress
 from .report import Checked, render_many, summary
@@ -60,24 +66,51 @@ def _read_files(names: list[str]) -> list[Located]:
     return located
 
 
-def check_stack(stack: str, stacks_dir: Path, loader: UpstreamLoader) -> tuple[Report, list[Located]]:
+MAX_SCHEMA_PROBLEMS = 50  # listed in one error; more only bury the first ones
+
+
+def validate(located: list[Located], validator: SchemaValidator, target: str) -> None:
+    """Fail closed before any rule runs: an object an API server would refuse (unknown field,
+    wrong type, no containers, a malformed quantity, a kind with no schema) is bad input."""
+    problems = []
+    for item in located:
+        meta = item.manifest.get("metadata") if isinstance(item.manifest.get("metadata"), dict) else {}
+        name = f"{meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta.get('name') or ''}"
+        where = f"{item.uri or 'stdin'}:{item.line} ({item.manifest['kind']} {name})"
+        problems += [f"{where}: {problem}" for problem in validator.problems(item.manifest)]
+    if problems:
+        shown = problems[:MAX_SCHEMA_PROBLEMS]
+        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise ConfigError(f"{target}: {len(problems)} schema problem(s): an API server would refuse these objects\n"
+                          + "\n".join(f"  - {p}" for p in shown) + more)
+
+
+def check_stack(stack: str, stacks_dir: Path, loader: UpstreamLoader,
+                ignore_missing_schemas: bool = False) -> tuple[Report, list[Located]]:
     """A stack's rendered objects under its own settings, each located at its config entry."""
     spec = load_stack(stack, stacks_dir)
     located = stack_locations(stack, stacks_dir, render_stack(spec, loader))
+    validate(located, SchemaValidator(loader, spec.agent_sandbox.version, ignore_missing_schemas), f"stack {stack}")
     return check([item.manifest for item in located], spec.policy_context(f"stack {stack}")), located
 
 
-def run(stack: str | None, filenames: list[str], stacks_dir: Path, out: Output) -> int:
+def run(stack: str | None, filenames: list[str], stacks_dir: Path, out: Output,
+        ignore_missing_schemas: bool = False) -> int:
     """`check`: files (under a stack's settings when one is named), or a stack's rendered objects."""
     if not stack and not filenames:
         raise ConfigError("check: give -s/--stack NAME, or -f FILE (or both: the files under that stack's settings)")
+    loader = UpstreamLoader()
     if filenames:
-        context = load_stack(stack, stacks_dir).policy_context(f"stack {stack}") if stack else Context()
+        spec = load_stack(stack, stacks_dir) if stack else None
+        context = spec.policy_context(f"stack {stack}") if spec else Context()
         located = _read_files(filenames)
         target = ", ".join("stdin" if n == "-" else n for n in filenames)
+        # Custom resources of agent-sandbox against the stack's release, else the default one.
+        release = spec.agent_sandbox.version if spec else DEFAULT_AGENT_SANDBOX_VERSION
+        validate(located, SchemaValidator(loader, release, ignore_missing_schemas), target)
         report = check([item.manifest for item in located], context)
     else:
-        report, located = check_stack(stack, stacks_dir, UpstreamLoader())
+        report, located = check_stack(stack, stacks_dir, loader, ignore_missing_schemas)
         target = f"stack {stack}"
     out.emit(lambda fmt: render_many([(report, target, located)], fmt, single=True))
     if out.formats != ["table"]:

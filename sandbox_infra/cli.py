@@ -216,13 +216,16 @@ def render(stack: str | None, directory: Path | None, out: Output) -> int:
               "[default without -f: $PULUMI_STACK, else the selected stack]")
 @click.option("-f", "--filename", multiple=True, metavar="FILE",
               help="Multi-document YAML to check ('-' reads stdin); repeatable.")
+@click.option("--ignore-missing-schemas", is_flag=True,
+              help="Skip objects whose kind has no schema (neither Kubernetes' nor a pinned CRD's) instead of "
+                   "failing on them, as kubeconform's flag of the same name.")
 @output_options(*CHECK_FORMATS)
-def check(stack: str | None, filename: tuple[str, ...], out: Output) -> int:
+def check(stack: str | None, filename: tuple[str, ...], ignore_missing_schemas: bool, out: Output) -> int:
     if stack or not filename:
         stack = resolve_stack(stack, stacks_dir(), alternative=", or give -f FILE")
     from . import check as check_command
 
-    return check_command.run(stack, list(filename), stacks_dir(), out)
+    return check_command.run(stack, list(filename), stacks_dir(), out, ignore_missing_schemas)
 
 
 @app.command(help="What changes between a git ref and the working tree: objects, replacements, data loss, policy.")

@@ -7,13 +7,13 @@ the local checks still run: tools, stack config, upstream pins, placeholder imag
 
 from __future__ import annotations
 
-import base64
+import json
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -151,59 +151,66 @@ class KubeUnreachable(Exception):
 
 
 class Kube:
-    """Just enough of a Kubernetes client for read-only GETs, from a kubeconfig context
-    (client certificates, bearer tokens; not exec or auth-provider plugins)."""
+    """Read-only GETs from a kubeconfig context, loaded by the official Kubernetes client's
+    config loader, as kubectl would: client certificates, bearer tokens and token files,
+    exec plugins (EKS `aws eks get-token`, GKE `gke-gcloud-auth-plugin`, AKS `kubelogin`)
+    and auth-provider entries (OIDC)."""
 
     def __init__(self, kubeconfig: Path, context: str | None) -> None:
-        import requests  # only when a cluster is asked
+        # Imported here: the client takes a while to import, and only doctor's cluster checks need it.
+        from kubernetes import config
+        from kubernetes.config.config_exception import ConfigException
 
-        config = yaml.safe_load(kubeconfig.read_text()) or {}
-        name = context or config.get("current-context")
-        entry = next((c for c in config.get("contexts") or [] if c.get("name") == name), None)
-        if entry is None:
+        try:
+            contexts, current = config.list_kube_config_contexts(str(kubeconfig))
+        except (ConfigException, yaml.YAMLError) as error:  # the first line only: YAML errors quote the file
+            raise KubeUnreachable(f"not a usable kubeconfig: {_first_line(error)}") from None
+        name = context or (current or {}).get("name")
+        if name not in {entry.get("name") for entry in contexts or []}:
             raise KubeUnreachable(f"context {name!r} is not in {kubeconfig}")
-        ctx = entry.get("context") or {}
-        cluster = next((c.get("cluster") or {} for c in config.get("clusters") or [] if c.get("name") == ctx.get("cluster")), {})
-        user = next((u.get("user") or {} for u in config.get("users") or [] if u.get("name") == ctx.get("user")), {})
-        if "exec" in user or "auth-provider" in user:
-            raise KubeUnreachable(f"context {name!r} authenticates with a plugin, which doctor cannot run")
-        self.context, self.server = name, str(cluster.get("server", "")).rstrip("/")
-        self._files = tempfile.TemporaryDirectory(prefix="sandbox-infra-doctor-")
-        base = kubeconfig.parent
-        self.session = requests.Session()
-        # As kubectl: the kubeconfig's CA, never REQUESTS_CA_BUNDLE (which requests would let
-        # override it); proxies from the environment, as kubectl honours them.
-        self.session.trust_env = False
-        self.session.proxies = requests.utils.get_environ_proxies(self.server)
-        self.session.verify = False if cluster.get("insecure-skip-tls-verify") else (
-            self._file(cluster, "certificate-authority", base) or True)
-        cert, key = self._file(user, "client-certificate", base), self._file(user, "client-key", base)
-        if cert and key:
-            self.session.cert = (cert, key)
-        token = user.get("token") or (Path(user["tokenFile"]).read_text().strip() if user.get("tokenFile") else None)
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def _file(self, entry: dict, key: str, base: Path) -> str | None:
-        if entry.get(f"{key}-data"):
-            path = Path(self._files.name) / key
-            path.write_bytes(base64.b64decode(entry[f"{key}-data"]))
-            return str(path)
-        return str(base / entry[key]) if entry.get(key) else None
+        # The loader logs (rather than raises) a failing exec plugin and goes on without
+        # credentials; catch that, so the check says why instead of a bare 401.
+        failures = _Failures()
+        logging.getLogger().addHandler(failures)
+        try:
+            self.api = config.new_client_from_config(str(kubeconfig), context=name, persist_config=False)
+        except (ConfigException, OSError, ValueError) as error:
+            raise KubeUnreachable(f"context {name!r}: {_first_line(error)}") from None
+        finally:
+            logging.getLogger().removeHandler(failures)
+        if failures.messages:
+            raise KubeUnreachable(f"context {name!r}: credentials plugin failed: {failures.messages[0]}")
+        self.context, self.server = name, self.api.configuration.host.rstrip("/")
 
     def get(self, path: str) -> dict[str, Any] | None:
         """The object at `path`, None when it does not exist."""
-        import requests
+        import urllib3
 
         try:
-            response = self.session.get(self.server + path, timeout=10)
-        except requests.RequestException as error:
+            request = self.api.param_serialize("GET", path, header_params={"Accept": "application/json"},
+                                               auth_settings=["BearerToken"])
+            response = self.api.call_api(*request, _request_timeout=10)
+            response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as error:
             raise KubeUnreachable(f"{self.server}: {type(error).__name__}: {str(error)[-200:]}") from None
-        if response.status_code == 404:
+        if response.status == 404:
             return None
-        if response.status_code >= 400:
-            raise KubeUnreachable(f"{self.server}{path}: HTTP {response.status_code}")
-        return response.json()
+        if response.status >= 400:
+            raise KubeUnreachable(f"{self.server}{path}: HTTP {response.status} {response.reason or ''}".rstrip())
+        return json.loads(response.data)
+
+
+class _Failures(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(_first_line(record.getMessage()))
+
+
+def _first_line(error: object) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 
 @dataclass

@@ -212,3 +212,103 @@ def test_fleet_check_reports_every_stack_and_fails_on_any(
     assert failing == ["stack prod"]
     assert len({r["automationDetails"]["id"] for r in sarif["runs"]}) == len(runs)  # one code-scanning category each
     assert "stack prod: FAILED" in err
+
+
+# --- schema validation before the rules ------------------------------------------------------
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team-a"},
+       "spec": {"containers": [{"name": "a", "image": "busybox:1.37"}]}}
+
+
+def _pod(**spec: Any) -> dict[str, Any]:
+    return {**POD, "spec": {**POD["spec"], **spec}} if spec else POD
+
+
+@pytest.mark.parametrize(("manifest", "expected"), [
+    ({**POD, "spec": None}, "in.yaml:1 (Pod team-a/p): spec.containers: is required: a pod needs at least one container"),
+    (_pod(containers=[]), "spec.containers: is required: a pod needs at least one container"),
+    (_pod(containers=[{"name": "a", "image": "busybox:1.37", "resources": {"limits": {"cpu": "5K"}}}]),
+     'spec.containers[0].resources.limits.cpu: "5K" is not a quantity'),
+    (_pod(hostPIDs=True), "spec.hostPIDs: unknown field"),
+    (_pod(hostPID="yes"), 'spec.hostPID: must be of type boolean, not "yes"'),
+    ({"apiVersion": "extensions.agents.x-k8s.io/v1beta1", "kind": "SandboxWarmPool",
+      "metadata": {"name": "w", "namespace": "team-a"}, "spec": {"replica": 2}},
+     "(SandboxWarmPool team-a/w): spec.replica: unknown field"),
+    ({"apiVersion": "pool.kubevirt.io/v1beta1", "kind": "VirtualMachinePool", "metadata": {"name": "v"},
+      "spec": {"selector": {}, "virtualMachineTemplate": {"spec": {"template": {"spec": {"domain": {"cpus": {}}}}}}}},
+     "spec.virtualMachineTemplate.spec.template.spec.domain.cpus: unknown field"),
+    # In a custom resource, a number beyond int64 is a float to the API server: no integer, no quantity.
+    ({"apiVersion": "extensions.agents.x-k8s.io/v1beta1", "kind": "SandboxTemplate",
+      "metadata": {"name": "t", "namespace": "team-a"}, "spec": {"podTemplate": {"spec": {"containers": [
+          {"name": "a", "image": "busybox:1.37", "resources": {"limits": {"cpu": int("9" * 40)}}}]}}}},
+     "spec.podTemplate.spec.containers[0].resources.limits.cpu: 1e+40 is beyond the 64-bit integer range"),
+    ({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+     "(Widget w): (object): no schema for kind 'Widget' of apiVersion 'example.com/v1'"),
+])
+def test_objects_an_api_server_would_refuse_exit_2_before_any_rule(
+        manifest: dict[str, Any], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_upstream()
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    code, out, err = run(capsys, "check", "-f", str(path))
+    assert (code, out) == (2, "")
+    assert "an API server would refuse these objects" in err and expected in err, err
+    assert "Traceback" not in err
+
+
+def test_a_forty_nines_cpu_limit_is_a_quantity_as_the_api_server_says(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """In a Pod, kube-apiserver v1.36.3 admits it, as a string or a number (a Pod's quantities are
+    parsed as such; tests/e2e/test_schema_validation.py): the rules judge it."""
+    require_upstream()
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump(_pod(containers=[{"name": "a", "image": "busybox:1.37",
+                                                     "resources": {"limits": {"cpu": "9" * 40}}}])))
+    code, _, err = run(capsys, "check", "-f", str(path))
+    assert code == 1 and "schema" not in err
+
+
+def test_ignore_missing_schemas_skips_unknown_kinds_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_upstream()
+    path = tmp_path / "in.yaml"
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"any": "thing"}}
+    path.write_text(yaml.safe_dump(widget))
+    code, out, _ = run(capsys, "check", "-f", str(path), "--ignore-missing-schemas")
+    assert code == 0 and "passed" in out
+    path.write_text(yaml.safe_dump_all([widget, _pod(hostPIDs=True)]))
+    code, _, err = run(capsys, "check", "-f", str(path), "--ignore-missing-schemas")
+    assert code == 2 and "spec.hostPIDs: unknown field" in err and "Widget" not in err
+
+
+def test_schema_errors_never_echo_secret_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_upstream()
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "team-a"},
+         "data": {"key": "hunter2-not-base64!"}, "stringData": {"password": ["hunter2"]}},
+    ]))
+    code, _, err = run(capsys, "check", "-f", str(path))
+    assert code == 2 and "stringData.password: must be of type string, not a list" in err
+    assert "hunter2" not in err
+
+
+def test_custom_resources_follow_the_stack_s_agent_sandbox_release(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """v1beta1 is served by v0.5.6 (the default) only; a stack pinned to v0.4.6 has no schema for it."""
+    require_upstream()
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "extensions.agents.x-k8s.io/v1beta1", "kind": "SandboxWarmPool",
+        "metadata": {"name": "w", "namespace": "team-a"},
+        "spec": {"replicas": 1, "sandboxTemplateRef": {"name": "python"}}}))
+    code, _, err = run(capsys, "check", "-f", str(path))
+    assert code in (0, 1) and "schema" not in err
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS_DIR, stacks)
+    stack_file = stacks / "Pulumi.dev.yaml"
+    config = yaml.safe_load(stack_file.read_text())
+    config["config"]["sandbox-infra:agentSandbox"] = {**config["config"].get("sandbox-infra:agentSandbox", {}),
+                                                      "version": "v0.4.6"}
+    stack_file.write_text(yaml.safe_dump(config))
+    code, _, err = run(capsys, "--stacks-dir", str(stacks), "check", "-s", "dev", "-f", str(path))
+    assert code == 2 and "no schema for kind 'SandboxWarmPool' of apiVersion 'extensions.agents.x-k8s.io/v1beta1'" in err

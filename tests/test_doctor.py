@@ -4,6 +4,8 @@ control plane in tests/e2e/test_doctor.py), a fix for every failure, exit 1 on a
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -159,21 +161,55 @@ class _ApiServer(BaseHTTPRequestHandler):
 def test_kube_reads_a_kubeconfig_context_with_a_token(tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    plugin = tmp_path / "get-token"
+    plugin.write_text("#!/bin/sh\n[ -n \"$FAIL\" ] && { echo 'not logged in' >&2; exit 1; }\n"
+                      "echo '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", "
+                      "\"status\": {\"token\": \"t0ken\"}}'\n")
+    plugin.chmod(0o755)
     try:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(yaml.safe_dump({
             "current-context": "other",
             "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
-            "users": [{"name": "u", "user": {"token": "t0ken"}}, {"name": "plugin", "user": {"exec": {"command": "x"}}}],
+            "users": [{"name": "u", "user": {"token": "t0ken"}},
+                      {"name": "plugin", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                           "command": str(plugin)}}},
+                      {"name": "wrong", "user": {"token": "wrong"}}],
             "contexts": [{"name": "mine", "context": {"cluster": "c", "user": "u"}},
-                         {"name": "other", "context": {"cluster": "c", "user": "plugin"}}],
+                         {"name": "other", "context": {"cluster": "c", "user": "plugin"}},
+                         {"name": "wrong", "context": {"cluster": "c", "user": "wrong"}}],
         }))
         kube = doctor.Kube(kubeconfig, "mine")
         assert kube.get("/version") == {"gitVersion": "v1.36.3"}
         assert kube.get("/apis/node.k8s.io/v1/runtimeclasses/gvisor") is None
-        with pytest.raises(doctor.KubeUnreachable, match="authenticates with a plugin"):
-            doctor.Kube(kubeconfig, None)
+        # The current context's user is an exec plugin: the official loader runs it.
+        assert doctor.Kube(kubeconfig, None).get("/version") == {"gitVersion": "v1.36.3"}
+        with pytest.raises(doctor.KubeUnreachable, match="HTTP 401"):
+            doctor.Kube(kubeconfig, "wrong").get("/version")
         with pytest.raises(doctor.KubeUnreachable, match="context 'nope' is not in"):
             doctor.Kube(kubeconfig, "nope")
     finally:
         server.shutdown()
+
+
+def test_a_failing_credentials_plugin_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "current-context": "gke",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                  "command": "sh", "args": ["-c", "echo 'not logged in' >&2; exit 1"]}}}],
+        "contexts": [{"name": "gke", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    with pytest.raises(doctor.KubeUnreachable, match=r"context 'gke': credentials plugin failed: .*not logged in"):
+        doctor.Kube(kubeconfig, None)
+    kubeconfig.write_text("clusters: [")
+    with pytest.raises(doctor.KubeUnreachable, match="not a usable kubeconfig"):
+        doctor.Kube(kubeconfig, None)
+
+
+def test_the_kubernetes_client_is_imported_only_for_cluster_checks() -> None:
+    """Offline commands start fast: importing the CLI and doctor must not import the client."""
+    code = "import sandbox_infra.cli, sandbox_infra.doctor, sys; print('kubernetes' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

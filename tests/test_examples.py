@@ -16,6 +16,9 @@ import yaml
 
 import components
 from components import reference
+from components.specs.agent_sandbox import DEFAULT_AGENT_SANDBOX_VERSION
+from components.upstream import UpstreamLoader
+from components.validation import SchemaValidator
 
 from .pulumi_harness import Registration, run_under_mocks
 
@@ -76,6 +79,30 @@ def test_vm_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     kubevirt_cr = next(r for r in registrations if r.type.endswith(":KubeVirt") and r.custom)
     assert kubevirt_cr.urn in workload.dependencies
     assert kubevirt_cr.inputs["spec"]["configuration"]["developerConfiguration"].get("useEmulation") in (None, False)
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in resource inputs
+
+
+def _unwrap(value: Any) -> Any:
+    """Inputs with Pulumi secrets replaced by the values they wrap."""
+    if isinstance(value, dict):
+        return _unwrap(value["value"]) if SECRET_SIG in value else {k: _unwrap(v) for k, v in value.items()}
+    return [_unwrap(v) for v in value] if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("name", ["warm-pool-team", "vm-environment"])
+def test_every_object_of_an_example_meets_its_schema(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validation `check` runs (components/validation.py), on what each example registers:
+    built-in kinds against Kubernetes' OpenAPI, KubeVirt and agent-sandbox objects against
+    their pinned CRDs."""
+    registrations, _ = run_example(name, monkeypatch, {"cloudInit": CLOUD_INIT} if name == "vm-environment" else None)
+    objects = [_unwrap(r.inputs) for r in registrations if r.custom and isinstance(r.inputs.get("kind"), str)]
+    validator = SchemaValidator(UpstreamLoader(), DEFAULT_AGENT_SANDBOX_VERSION)
+    problems = {f"{m['kind']} {m['metadata'].get('name')}": [str(p) for p in validator.problems(m)] for m in objects}
+    assert {k: v for k, v in problems.items() if v} == {}
+    kinds = {m["kind"] for m in objects}
+    assert {"VirtualMachinePool", "KubeVirt"} <= kinds if name == "vm-environment" else {"SandboxWarmPool"} <= kinds
 
 
 @pytest.mark.parametrize("name", ["warm-pool-team", "vm-environment"])

@@ -1,5 +1,6 @@
-"""Every object every shipped stack renders is valid against the upstream schemas,
-for both supported agent-sandbox releases."""
+"""Every object every shipped stack renders is valid against the upstream schemas, for
+both supported agent-sandbox releases: the validation `check` runs before its rules
+(components/validation.py), on every render."""
 
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ def test_rendered_objects_match_upstream_schemas(stack: str, release: str, loade
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda m: m["spec"]["updateStrategy"].update(type="Rolling"), "'Rolling' is not one of"),
-        (lambda m: m["spec"].update(replica=2), "Additional properties are not allowed ('replica'"),
-        (lambda m: m["spec"].pop("sandboxTemplateRef"), "'sandboxTemplateRef' is a required property"),
+        (lambda m: m["spec"]["updateStrategy"].update(type="Rolling"), 'spec.updateStrategy.type: "Rolling" is not one of'),
+        (lambda m: m["spec"].update(replica=2), "spec.replica: unknown field"),
+        (lambda m: m["spec"].pop("sandboxTemplateRef"), "spec: 'sandboxTemplateRef' is required"),
     ],
 )
 def test_schema_validation_catches_bad_custom_resources(loader: UpstreamLoader, mutate, expected: str) -> None:
@@ -58,10 +59,10 @@ def test_schema_validation_catches_bad_custom_resources(loader: UpstreamLoader, 
     ("mutate", "expected"),
     [
         (lambda s: s["egress"][1]["toFQDNs"].append({"matchName": "a.example", "matchPattern": "*.example"}),
-         "is valid under each of"),
-        (lambda s: s["egress"][1]["toFQDNs"].append({"name": "a.example"}), "Additional properties are not allowed"),
-        (lambda s: s["egress"][0]["toPorts"][0]["ports"][0].update(protocol="ICMP"), "'ICMP' is not one of"),
-        (lambda s: s.update(endpointSelectors=s.pop("endpointSelector")), "('endpointSelectors' was unexpected)"),
+         "a mapping is not valid under exactly one of the allowed forms"),
+        (lambda s: s["egress"][1]["toFQDNs"].append({"name": "a.example"}), "].name: unknown field"),
+        (lambda s: s["egress"][0]["toPorts"][0]["ports"][0].update(protocol="ICMP"), '"ICMP" is not one of'),
+        (lambda s: s.update(endpointSelectors=s.pop("endpointSelector")), "spec.endpointSelectors: unknown field"),
     ],
 )
 def test_schema_validation_catches_bad_cilium_policies(loader: UpstreamLoader, mutate, expected: str) -> None:
@@ -83,5 +84,17 @@ def test_schema_validation_catches_bad_builtin_objects(loader: UpstreamLoader) -
 def test_v1beta1_objects_are_not_served_by_v0_4_6(loader: UpstreamLoader) -> None:
     template = next(m for m in _render("dev", "v0.5.6", loader) if m["kind"] == "SandboxTemplate")
     assert validation_errors(template, "v0.4.6") == [
-        "no schema known for ('extensions.agents.x-k8s.io/v1beta1', 'SandboxTemplate')"
+        "(object): no schema for kind 'SandboxTemplate' of apiVersion 'extensions.agents.x-k8s.io/v1beta1': not a "
+        "Kubernetes v1.36 kind nor a custom resource of a pinned CRD (--ignore-missing-schemas skips such objects)"
     ]
+
+
+def test_kubevirt_s_rebuilt_crds_come_only_from_a_mirror(tmp_path) -> None:
+    """Upstream publishes no file of virt-operator's CRDs (they are built in Go): without a
+    mirror the error says so, instead of trying a download."""
+    from components.upstream import UpstreamError
+    from components.validation import KUBEVIRT_OPERATOR_CRDS
+
+    loader = UpstreamLoader(mirror=tmp_path / "empty", cache=tmp_path / "cache")
+    with pytest.raises(UpstreamError, match=r"upstream publishes no such file .* set UPSTREAM_DIR to a mirror"):
+        loader.read_bytes(KUBEVIRT_OPERATOR_CRDS)

@@ -131,8 +131,9 @@ CASES = [
          {"in.yaml": "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: vm, namespace: agents}\n"
                      "spec:\n  template:\n    spec:\n      domain: {devices: {}}\n"
                      f"      volumes: {{cloudInitNoCloud: {{userData: '#cloud-config password: {SECRET}'}}}}\n"}),
+    # Refused by the schema before any rule reads it (the rules' own guard stays behind it).
     Case("check-unreadable-field", ["check", "-f", "{root}/in.yaml"],
-         "cannot read the checked objects: a field has a type Kubernetes would reject",
+         "in.yaml:1 (NetworkPolicy agents/deny): spec.policyTypes[0]: must be of type string, not a list",
          {"in.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: agents}\n"
                      "spec: {podSelector: {}, policyTypes: [[Ingress], [Egress]]}\n"}),
     Case("fleet-tab", ["fleet", "render"],

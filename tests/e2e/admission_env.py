@@ -2,11 +2,13 @@
 server enforces them, and read its verdict on an object (shared by tests/e2e/test_admission.py
 and benchmarks/admission_latency.py).
 
-Custom kinds get stand-in CRDs with an open schema: admission then sees exactly the object
-the offline rules judged (no pruning, no defaulting, no conversion webhook for v1alpha1), so
-a difference in verdict is a difference between the CEL and the Python, nothing else. The
-real CRD schemas are exercised by test_api_server.py. CiliumNetworkPolicy is served by
-Cilium's own CRD, which every e2e control plane registers (controlplane.py).
+KubeVirt's kinds are served by KubeVirt v1.9.0's real CRDs (the 19 virt-operator installs,
+and the KubeVirt CR's), so the KubeVirt rules judge objects KubeVirt's schemas accept. The
+agent-sandbox and KEDA kinds get stand-in CRDs with an open schema: admission then sees
+exactly the object the offline rules judged (no pruning, no defaulting, no conversion webhook
+for v1alpha1), so a difference in verdict is a difference between the CEL and the Python,
+nothing else; their real CRD schemas are exercised by test_api_server.py. CiliumNetworkPolicy
+is served by Cilium's own CRD, which every e2e control plane registers (controlplane.py).
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ from typing import Any, Literal
 
 from sandbox_policy.admission import RESOURCES
 
+from components.upstream import UpstreamLoader
+from components.validation import KUBEVIRT_CR_CRD
+
+from .controlplane import register_kubevirt_crds
 from .kube import ApiError, Kube, wait_established
 from .pulumi_project import open_crd
 
 Manifest = dict[str, Any]
 VAP_API = "admissionregistration.k8s.io/v1"
-# The API version each custom kind is served at (the examples and stacks use these).
+# The API version each custom kind is served at (the examples and stacks use these). KubeVirt's
+# kinds are not stood in for: KubeVirt v1.9.0's real CRDs are registered (register_stand_ins).
 CUSTOM_VERSIONS = {
     "agents.x-k8s.io": ["v1beta1", "v1alpha1"],
     "extensions.agents.x-k8s.io": ["v1beta1", "v1alpha1"],
-    "kubevirt.io": ["v1"],
-    "pool.kubevirt.io": ["v1beta1", "v1alpha1"],
     "keda.sh": ["v1alpha1"],
 }
 STAND_INS = [open_crd(group, plural, kind, CUSTOM_VERSIONS[group], stands_in_for="admission-equality")
@@ -40,9 +45,14 @@ Verdict = Literal["admitted", "denied", "refused"]
 
 
 def register_stand_ins(kube: Kube) -> None:
-    for crd in STAND_INS:
+    """Open stand-ins for agent-sandbox and KEDA; KubeVirt's real CRDs (the 19 virt-operator
+    installs, and the KubeVirt CR's own), so the KubeVirt rules judge objects that KubeVirt's
+    schemas accept."""
+    kubevirt_cr = UpstreamLoader().read_documents(KUBEVIRT_CR_CRD)
+    for crd in (*STAND_INS, *kubevirt_cr):
         kube.apply(crd)
-    wait_established(kube, STAND_INS, timeout=60)
+    wait_established(kube, [*STAND_INS, *kubevirt_cr], timeout=60)
+    register_kubevirt_crds(kube)
 
 
 def namespaced(manifest: Manifest, namespace: str) -> Manifest:

@@ -22,7 +22,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from components.upstream import upstream_dir
+from components.upstream import UpstreamLoader, upstream_dir
+from components.validation import KUBEVIRT_OPERATOR_CRDS
 
 from .kube import ApiError, Kube, wait_established
 from .toolchain import binary
@@ -143,6 +144,23 @@ def register_cluster_crds(kube: Kube) -> None:
     crd = yaml.safe_load(Path(upstream_dir(), "cilium", "ciliumnetworkpolicies.yaml").read_text())
     kube.apply(crd)
     wait_established(kube, [crd])
+
+
+def kubevirt_crds() -> list[dict]:
+    """The 19 CRDs virt-operator v1.9.0 installs (VirtualMachine, VirtualMachinePool, the
+    instancetypes, ...), with KubeVirt's real schemas, read digest-verified from the mirror."""
+    return UpstreamLoader().read_documents(KUBEVIRT_OPERATOR_CRDS)
+
+
+def register_kubevirt_crds(kube: Kube) -> list[dict]:
+    """Register them as virt-operator would once the KubeVirt CR exists (it needs a node to
+    run, and this control plane has none): VM objects are then validated and pruned by the
+    API server exactly as on a KubeVirt cluster, except for virt-api's admission webhooks."""
+    crds = kubevirt_crds()
+    for crd in crds:
+        kube.apply(crd)
+    wait_established(kube, crds, timeout=120)
+    return crds
 
 
 @contextlib.contextmanager

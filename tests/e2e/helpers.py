@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,25 @@ def shipped_contexts() -> list[str]:
     """The kubeconfig contexts the shipped stacks name (staging and prod target their cluster's
     context); the e2e kubeconfig maps each of them to the local control plane."""
     return [context for stack in SHIPPED_STACKS if (context := load_stack(stack).cluster.provider.context)]
+
+
+def lost_fields(stored: Any, sent: Any, path: str = "") -> list[str]:
+    """Every field of `sent` that `stored` lacks or holds differently: what the API server
+    pruned (a field its schema does not know) or changed. Strict: unlike built-in kinds,
+    custom resources are stored as sent, so even an empty value must come back."""
+    if isinstance(sent, dict):
+        if not isinstance(stored, dict):
+            return [f"{path or '.'}: sent a mapping, stored {stored!r:.80}"]
+        return [lost for key, value in sent.items()
+                for lost in (lost_fields(stored[key], value, f"{path}.{key}") if key in stored
+                             else [f"{path}.{key}: pruned"])]
+    if isinstance(sent, list):
+        if not isinstance(stored, list) or len(stored) != len(sent):
+            return [f"{path}: sent {len(sent)} items, stored {stored!r:.80}"]
+        return [lost for index, (a, b) in enumerate(zip(stored, sent, strict=True))
+                for lost in lost_fields(a, b, f"{path}[{index}]")]
+    return [] if stored == sent else [f"{path}: sent {sent!r:.80}, stored {stored!r:.80}"]
+
+
+def is_kubevirt(manifest: Manifest) -> bool:
+    return manifest["apiVersion"].split("/")[0].endswith("kubevirt.io")

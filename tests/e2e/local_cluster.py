@@ -4,8 +4,8 @@
 
 The same control plane the e2e tests start (etcd + kube-apiserver on loopback, built by
 `make toolchain`), with the stand-ins they use for what needs nodes: the namespace and
-garbage-collection chores of kube-controller-manager and the VM CRDs virt-operator would
-register. No kubelet runs pods, so stacks need `cluster.waitForWorkloads: false` here.
+garbage-collection chores of kube-controller-manager, and the real VM CRDs virt-operator
+would register (KubeVirt v1.9.0's 19). No kubelet runs pods, so stacks need `cluster.waitForWorkloads: false` here.
 The admin kubeconfig is written to `<dir>/kubeconfig`; every kubeconfig context the
 shipped stacks name maps to this control plane too.
 """

@@ -26,10 +26,10 @@ from components.manifests.common import Manifest
 from components.specs.loader import load_stack
 from components.upstream import upstream_dir
 
-from .controlplane import ControlPlane, control_plane
+from .controlplane import ControlPlane, control_plane, register_kubevirt_crds
 from .fake_node import FakeControllerManager
-from .helpers import render, require, shipped_contexts
-from .kube import Kube, wait_established
+from .helpers import is_kubevirt, lost_fields, render, require, shipped_contexts
+from .kube import Kube
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
 PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
@@ -148,9 +148,9 @@ def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...]
 
 # --- playing virt-operator ---------------------------------------------------------------
 # virt-operator registers the VM CRDs once the KubeVirt CR exists; it needs a node to run,
-# and this control plane has none. These stand-ins register the same names and versions
-# with an open schema, so that the stack's VM objects can be created; their content is
-# validated offline against KubeVirt's own OpenAPI schema (tests/test_kubevirt_manifests.py).
+# and this control plane has none. Its 19 real CRDs (KubeVirt v1.9.0's schemas) are
+# registered instead, so the API server validates and prunes VM objects as on a KubeVirt
+# cluster. `open_crd` stands in for kinds whose schema is not the point of a test.
 
 def open_crd(group: str, plural: str, kind: str, versions: list[str], stands_in_for: str = "virt-operator") -> Manifest:
     return {
@@ -166,16 +166,27 @@ def open_crd(group: str, plural: str, kind: str, versions: list[str], stands_in_
     }
 
 
-VIRT_OPERATOR_CRDS = (
-    open_crd("kubevirt.io", "virtualmachines", "VirtualMachine", ["v1"]),
-    open_crd("pool.kubevirt.io", "virtualmachinepools", "VirtualMachinePool", ["v1beta1", "v1alpha1"]),
-)
-
-
 def register_virt_operator_crds(kube: Kube) -> None:
-    for crd in VIRT_OPERATOR_CRDS:
-        kube.apply(crd)
-    wait_established(kube, list(VIRT_OPERATOR_CRDS))
+    register_kubevirt_crds(kube)
+
+
+def sent_objects(export: dict) -> list[Manifest]:
+    """What the engine sent to the API server: the inputs of every Kubernetes object in a
+    stack's state (`pulumi stack export`)."""
+    return [resource["inputs"] for resource in export["deployment"]["resources"]
+            if resource["type"].startswith("kubernetes:") and not resource["type"].startswith("kubernetes:yaml")
+            and resource.get("custom") and isinstance(resource.get("inputs", {}).get("kind"), str)]
+
+
+def kubevirt_stored_as_sent(kube: Kube, export: dict) -> list[Manifest]:
+    """Every KubeVirt object the engine sent, read back: fails if the API server (with
+    KubeVirt's real CRDs) pruned or changed any field that was sent. Returns those objects."""
+    sent = [m for m in sent_objects(export) if is_kubevirt(m)]
+    for manifest in sent:
+        meta = manifest["metadata"]
+        stored = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        assert lost_fields(stored, manifest) == [], f"{manifest['kind']} {meta['name']}: sent, but not stored as sent"
+    return sent
 
 
 def uses_kubevirt(project: Project, stack: str) -> bool:
@@ -184,7 +195,7 @@ def uses_kubevirt(project: Project, stack: str) -> bool:
 
 @contextlib.contextmanager
 def stack_on_fresh_plane(workdir: Path, *stacks: str) -> Iterator[Project]:
-    """A fresh control plane (with the stand-ins a stack needs: VM CRDs, controller-manager
+    """A fresh control plane (with what a stack needs of a cluster: KubeVirt's VM CRDs, controller-manager
     chores) and a project copy with `stacks` initialised against it."""
     require("etcd", "kube-apiserver", *PULUMI)
     with control_plane(workdir / "plane", shipped_contexts()) as plane:

@@ -15,7 +15,7 @@ import pytest
 from .controlplane import ControlPlane
 from .fake_node import FakeControllerManager
 from .helpers import require
-from .pulumi_project import PULUMI, engine_env, register_virt_operator_crds
+from .pulumi_project import PULUMI, engine_env, kubevirt_stored_as_sent, register_virt_operator_crds
 from .toolchain import ROOT
 
 CLOUD_INIT = "#cloud-config\nusers: [{name: agent}]\n"
@@ -78,3 +78,7 @@ def test_vm_environment_goes_up(plane: ControlPlane, tmp_path: Path) -> None:
         assert kube.get("pool.kubevirt.io/v1beta1", "VirtualMachinePool", "devbox", "vm-agents")
         state = pulumi(path, env, "stack", "export").stdout
         assert "#cloud-config" not in state, "the cloud-init reached the state in plain text"
+        # Validated by KubeVirt's real CRDs, and stored exactly as sent.
+        kinds = sorted(m["kind"] for m in kubevirt_stored_as_sent(kube, json.loads(state)))
+        print(f"vm-environment: KubeVirt objects stored as sent: {kinds}")
+        assert {"KubeVirt", "VirtualMachinePool"} <= set(kinds)
