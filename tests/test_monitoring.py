@@ -124,8 +124,8 @@ def test_schema_validation_catches_a_bad_rule() -> None:
     rule["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
     rule["spec"]["groups"][0]["rules"][0]["recrod"] = "typo"
     errors = validation_errors(rule, "v0.5.6")
-    assert any("'five minutes' does not match" in e for e in errors), errors
-    assert any("'recrod'" in e for e in errors), errors
+    assert any(e.startswith('spec.groups[0].rules[0].for: "five minutes" does not match') for e in errors), errors
+    assert "spec.groups[0].rules[0].recrod: unknown field" in errors, errors
 
 
 @pytest.mark.parametrize("version", ["v0.4.6", "v0.5.6"])
