@@ -14,6 +14,7 @@ TOOLCHAIN_DIR = Path(os.environ.get("TOOLCHAIN_DIR") or Path(os.environ.get("XDG
 COMPONENT_OF = {
     "etcd": "etcd",
     "kube-apiserver": "kube-apiserver",
+    "kubelet": "kubelet",
     "agent-sandbox-controller": "agent-sandbox-controller",
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
