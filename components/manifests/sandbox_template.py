@@ -59,6 +59,9 @@ def pod_spec(template: TemplateSpec) -> dict[str, Any]:
     if template.args:
         container["args"] = list(template.args)
     container["ports"] = [{"name": "agent", "containerPort": template.port, "protocol": "TCP"}]
+    if template.readiness_path:
+        container["readinessProbe"] = {"httpGet": {"path": template.readiness_path, "port": "agent"},
+                                       "periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 3}
     if template.env:
         container["env"] = [_env(e) for e in template.env]
     container["resources"] = template.resources.as_manifest()

@@ -38,6 +38,10 @@ class ContainerSpec(Spec):
     args: list[str] = []
     port: int = Field(default=8888, ge=1, le=65535)
     """The agent's port (AG-UI / agent API), reachable only as the network policy allows."""
+    readiness_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+    """HTTP path on the agent port that the kubelet probes (every second) before the sandbox
+    counts as Ready, e.g. /healthz; unset: Ready as soon as the container runs. A warm pool
+    is only as warm as this says: without it a claim may get a sandbox still starting up."""
     env: list[EnvVar] = []
     resources: Resources
     trust: Literal["untrusted", "trusted"] = "untrusted"

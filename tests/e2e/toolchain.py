@@ -19,6 +19,8 @@ COMPONENT_OF = {
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
     "pulumi-resource-kubernetes": "pulumi-resource-kubernetes",
+    "runsc": "gvisor",
+    "containerd-shim-runsc-v1": "gvisor",
 }
 
 

@@ -3,7 +3,7 @@
 // promises (uid/gid, capabilities, seccomp, read-only root, a writable /tmp, no
 // service-account token, the memory limit), and a pause mode for the pod sandbox image.
 //
-//	sandbox [serve]    serve on $PORT (default 8888): /healthz, /checks, /alloc?mib=N
+//	sandbox [serve]    serve on $PORT (default 8888): /healthz, /checks, /alloc?mib=N, /fill?mib=N
 //	sandbox pause      block until SIGTERM/SIGINT (the pod's infra container)
 //	sandbox alloc N    touch N MiB of memory, then exit 0 (run by /alloc in a child)
 package main
@@ -79,6 +79,14 @@ func serve() {
 			return
 		}
 		reply(w, allocInChild(mib))
+	})
+	mux.HandleFunc("/fill", func(w http.ResponseWriter, r *http.Request) {
+		mib, err := strconv.Atoi(r.URL.Query().Get("mib"))
+		if err != nil || mib <= 0 {
+			http.Error(w, "mib: a positive integer", http.StatusBadRequest)
+			return
+		}
+		reply(w, fill(mib))
 	})
 	fmt.Fprintf(os.Stderr, "serving on :%s\n", port)
 	if err := http.ListenAndServe(":"+port, mux); err != nil {
@@ -188,4 +196,22 @@ func allocInChild(mib int) map[string]any {
 		result["error"] = err.Error()
 	}
 	return result
+}
+
+// fill writes `mib` MiB to /tmp/fill: past the emptyDir's sizeLimit the kubelet evicts the pod.
+func fill(mib int) map[string]any {
+	file, err := os.Create("/tmp/fill")
+	if err != nil {
+		return map[string]any{"mib": mib, "written": 0, "error": err.Error()}
+	}
+	defer file.Close()
+	chunk := make([]byte, 1<<20)
+	written := 0
+	for ; written < mib; written++ {
+		if _, err := file.Write(chunk); err != nil {
+			return map[string]any{"mib": mib, "written": written, "error": err.Error()}
+		}
+	}
+	err = file.Sync()
+	return map[string]any{"mib": mib, "written": written, "error": errorText(err)}
 }

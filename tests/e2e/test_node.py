@@ -1,0 +1,146 @@
+"""Sandboxes that really run: the node stack's warm pool on a real node (containerd, runc, the
+kubelet; tests/e2e/node.py), its pods Ready through their real readiness probe, and each
+promise of the hardened template checked from inside a running sandbox, through the
+image's own /checks endpoint (tools/sandbox-image)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from .controller import agent_sandbox_controller
+from .controlplane import ControlPlane, control_plane
+from .fake_node import FakeControllerManager
+from .helpers import render, require
+from .kube import Kube, apply_all, is_true, wait_established, wait_for
+from .node import Binder, Node, node_missing_reason, real_node
+from .pulumi_project import FIXTURES
+from .warm_pool_env import EXTENSIONS
+
+STACK = "node"
+TENANT = "agents-node"
+POOL = "sandbox"
+
+
+@dataclass
+class NodeEnv:
+    plane: ControlPlane
+    kube: Kube
+    node: Node
+
+
+def require_node() -> None:
+    require("etcd", "kube-apiserver", "agent-sandbox-controller")
+    if reason := node_missing_reason():
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeEnv]:
+    require_node()
+    manifests = render(STACK, FIXTURES)
+    crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"]
+    workdir = tmp_path_factory.mktemp("node")
+    with control_plane(workdir / "plane") as plane:
+        kube = plane.client()
+        apply_all(kube, crds)
+        wait_established(kube, crds)
+        namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
+        # The node first: on the way out the controller stops before the node deletes the pods.
+        with (real_node(plane, workdir / "node") as node, Binder(kube, node.name),
+              FakeControllerManager(kube, namespaces), agent_sandbox_controller(plane)):
+            yield NodeEnv(plane, kube, node)
+
+
+def pool_pods(env: NodeEnv) -> list[dict]:
+    pool = env.kube.get(EXTENSIONS, "SandboxWarmPool", POOL, TENANT)
+    sandboxes = {s["metadata"]["uid"] for s in env.kube.list("agents.x-k8s.io/v1beta1", "Sandbox", TENANT)["items"]
+                 if any(ref["uid"] == pool["metadata"]["uid"] for ref in s["metadata"].get("ownerReferences", []))}
+    return [p for p in env.kube.list("v1", "Pod", TENANT)["items"]
+            if any(ref["uid"] in sandboxes for ref in p["metadata"].get("ownerReferences", []))]
+
+
+def describe(env: NodeEnv) -> str:
+    pods = env.kube.list("v1", "Pod", TENANT)["items"]
+    lines = [f"{p['metadata']['name']}: {p.get('status', {}).get('phase')} "
+             f"{[c.get('state') for c in p.get('status', {}).get('containerStatuses', [])]}" for p in pods]
+    return "\n".join(lines) + "\n--- kubelet log tail:\n" + env.node.log("kubelet")[-3000:]
+
+
+def test_the_warm_pool_fills_with_pods_ready_through_their_probe(env: NodeEnv) -> None:
+    manifests = render(STACK, FIXTURES)
+    started = time.monotonic()
+    apply_all(env.kube, [m for m in manifests if m["kind"] != "CustomResourceDefinition"])
+    replicas = next(m for m in manifests if m["kind"] == "SandboxWarmPool")["spec"]["replicas"]
+    try:
+        wait_for(f"warm pool {POOL} to report {replicas} ready replicas",
+                 lambda: env.kube.get(EXTENSIONS, "SandboxWarmPool", POOL, TENANT).get("status", {})
+                 .get("readyReplicas") == replicas, timeout=180, interval=0.5)
+    except TimeoutError as error:
+        pytest.fail(f"{error}\n{describe(env)}")
+    print(f"\nwarm pool of {replicas} Ready in {time.monotonic() - started:.1f} s")
+    pods = pool_pods(env)
+    assert len(pods) == replicas
+    for pod in pods:
+        assert is_true(pod, "Ready")
+        container = pod["spec"]["containers"][0]
+        assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "agent", "scheme": "HTTP"}
+        status = pod["status"]["containerStatuses"][0]
+        assert status["ready"] is True and "running" in status["state"]
+        # The image imported for this run, not a pulled one.
+        assert status["imageID"].endswith(env.node.digests[container["image"]].split(":")[1]), status["imageID"]
+        assert env.node.get(pod, "/healthz").text.strip() == "ok"
+
+
+def ready_pod(env: NodeEnv) -> dict:
+    return wait_for("a Ready pool pod", lambda: next((p for p in pool_pods(env) if is_true(p, "Ready")), None),
+                    timeout=120)
+
+
+def test_inside_a_running_sandbox_the_template_promises_hold(env: NodeEnv) -> None:
+    pod = ready_pod(env)
+    checks = env.node.get(pod, "/checks").json()
+    print(f"\n/checks of {pod['metadata']['name']}: {checks}")
+    assert (checks["uid"], checks["gid"]) == (65532, 65532)
+    assert checks["capEff"] == "0000000000000000"
+    assert checks["capPrm"] == "0000000000000000"
+    assert checks["noNewPrivs"] == "1"
+    assert checks["seccomp"] == "2", "seccomp mode 2 (filter): RuntimeDefault applied"
+    assert "read-only file system" in checks["rootWriteError"]
+    assert checks["tmpWriteError"] == ""
+    assert checks["serviceAccountTokenMounted"] is False
+    limit = checks["memoryLimitV1"] if not checks["memoryLimitV1"].startswith("error") else checks["memoryLimitV2"]
+    assert limit == str(64 * 2**20), checks
+
+
+def test_the_memory_limit_is_enforced_by_the_cgroup(env: NodeEnv) -> None:
+    pod = ready_pod(env)
+    small = env.node.get(pod, "/alloc?mib=16").json()
+    assert (small["exitCode"], small["output"]) == (0, "16"), small
+    big = env.node.get(pod, "/alloc?mib=256", timeout=120).json()
+    print(f"\n/alloc?mib=256 under a 64Mi limit: {big}")
+    assert big["signal"] == "killed", f"the cgroup's OOM killer should end the child: {big}"
+
+
+def test_tmp_is_writable_but_size_limited(env: NodeEnv) -> None:
+    """/tmp is a disk emptyDir with sizeLimit 16Mi: the kubelet evicts the pod that writes past it."""
+    pod = ready_pod(env)
+    name = pod["metadata"]["name"]
+    filled = env.node.get(pod, "/fill?mib=32", timeout=120).json()
+    assert filled["written"] == 32 and filled["error"] == "", filled
+
+    def evicted() -> dict | None:
+        current = env.kube.list("v1", "Pod", TENANT, fieldSelector=f"metadata.name={name}")["items"]
+        if not current:
+            return {"reason": "deleted", "message": "pod deleted after eviction"}
+        status = current[0].get("status", {})
+        return status if status.get("reason") == "Evicted" else None
+
+    status = wait_for(f"pod {name} to be evicted for its /tmp", evicted, timeout=120, interval=1)
+    print(f"\n{name}: {status.get('reason')}: {status.get('message')}")
+    if status["reason"] == "Evicted":
+        assert "scratch" in status["message"] and "exceeds the limit" in status["message"], status["message"]
+
