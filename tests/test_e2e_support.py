@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from components.specs.loader import load_stack
 from components.upstream import UpstreamLoader
 from sandbox_infra.check import check_stack
-from tests.e2e import toolchain
+from tests.e2e import images, toolchain
 from tests.e2e.fake_node import pod_usage, quantity
 
 E2E_STACKS = Path(__file__).parent / "e2e" / "stacks"
@@ -28,6 +30,48 @@ def test_the_insecure_e2e_stack_is_valid_config_that_the_policy_rules_block() ->
     report, _ = check_stack("insecure", E2E_STACKS, UpstreamLoader())
     assert not report.passed
     assert "sandbox-image-source" in {finding.rule.name for finding in report.blocking}
+
+
+
+def test_the_node_e2e_stack_is_valid_config_that_passes_the_policy_rules() -> None:
+    """tests/e2e/test_node.py deploys it on a real node: it must be a stack the fleet's rules allow."""
+    spec = load_stack("node", E2E_STACKS)
+    assert spec.templates[0].image.startswith(images.REGISTRY + "/")
+    assert spec.templates[0].readiness_path == "/healthz"
+    report, _ = check_stack("node", E2E_STACKS, UpstreamLoader())
+    assert report.passed, [f"{f.rule.name}: {f.message}" for f in report.blocking]
+
+
+def _archive(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_image_archives_are_reproducible_and_differ_where_their_inputs_do() -> None:
+    first, digest = images.oci_archive(images.SANDBOX, b"program")
+    again, digest_again = images.oci_archive(images.SANDBOX, b"program")
+    assert (first, digest) == (again, digest_again)
+    assert images.oci_archive(images.SANDBOX, b"other program")[1] != digest
+    root, root_digest = images.oci_archive(images.ROOT_USER, b"program")
+    assert root_digest != digest
+    files = _archive(first)
+    index = json.loads(files["index.json"])
+    assert index["manifests"][0]["digest"] == digest
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == images.SANDBOX.name
+
+    def blob(archive: dict[str, bytes], digest: str) -> bytes:
+        return archive[f"blobs/{digest.replace(':', '/')}"]
+
+    manifest = json.loads(blob(files, digest))
+    assert json.loads(blob(files, manifest["config"]["digest"]))["config"]["User"] == "65532:65532"
+    root_files = _archive(root)
+    root_manifest = json.loads(blob(root_files, root_digest))
+    assert json.loads(blob(root_files, root_manifest["config"]["digest"]))["config"]["User"] == ""
+    layer = blob(files, manifest["layers"][0]["digest"])
+    assert _archive(layer) == {"sandbox": b"program"}
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        assert {(m.name, m.mtime, m.uid, m.mode) for m in tar.getmembers()} == {
+            ("sandbox", 0, 0, 0o755), ("tmp", 0, 0, 0o1777)}
 
 
 @pytest.mark.parametrize(("text", "value"), [("250m", "0.25"), ("1", "1"), ("512Mi", "536870912"), ("2G", "2000000000")])
