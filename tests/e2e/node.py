@@ -181,6 +181,10 @@ class Node:
     def ctr(self) -> list[str]:
         return ["ctr", "--address", str(self.containerd_socket)]
 
+    @property
+    def host_kernel(self) -> str:
+        return os.uname().release
+
     def log(self, name: str) -> str:
         path = self.workdir / "logs" / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -188,6 +192,27 @@ class Node:
     def get(self, pod: Manifest, path: str, timeout: float = 30) -> requests.Response:
         """GET the pod's port 8888 from the host, through the bridge (pod IPs are routed there)."""
         return requests.get(f"http://{pod['status']['podIP']}:8888{path}", timeout=timeout)
+
+
+def gvisor_missing_reason() -> str | None:
+    return missing_reason("runsc", "containerd-shim-runsc-v1")
+
+
+def _runsc_runtime(workdir: Path) -> str:
+    """containerd's runtime `runsc` (the RuntimeClass gvisor's handler) when gVisor is built."""
+    if gvisor_missing_reason():
+        return ""
+    config = workdir / "runsc.toml"
+    # The shim reads its runsc flags from here; logs go to the work directory for the report.
+    config.write_text(f"""[runsc_config]
+  debug-log = "{workdir / 'logs' / 'runsc'}/"
+""")
+    return f"""    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
+      runtime_type = "io.containerd.runsc.v1"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = "{config}"
+"""
 
 
 def _containerd_config(workdir: Path, socket_path: Path, cni_conf: Path, bin_dir: Path) -> str:
@@ -216,7 +241,7 @@ state = "{workdir / 'containerd' / 'state'}"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
+{_runsc_runtime(workdir)}  [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{bin_dir}"
     conf_dir = "{cni_conf}"
 """
@@ -307,7 +332,10 @@ def real_node(plane: ControlPlane, workdir: Path, name: str = "e2e-node") -> Ite
         config = workdir / "containerd.toml"
         config.write_text(_containerd_config(workdir, node.containerd_socket, cni_conf, cni_bin_dir()))
         log = workdir / "logs" / "containerd.log"
-        node.processes.append(_start(["containerd", "--config", str(config)], log))
+        # containerd finds shims (containerd-shim-runsc-v1) and the shim finds runsc on PATH.
+        node.processes.append(subprocess.Popen(
+            ["containerd", "--config", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, "PATH": f"{binary('runsc').parent}{os.pathsep}{os.environ['PATH']}"}))
         _wait("containerd", lambda: subprocess.run([*node.ctr, "version"], capture_output=True).returncode == 0,
               node.processes[-1], log, 30)
 
@@ -344,6 +372,9 @@ def real_node(plane: ControlPlane, workdir: Path, name: str = "e2e-node") -> Ite
             return is_true(kube.get("v1", "Node", name), "Ready")
 
         _wait(f"node {name} Ready", ready, node.processes[-1], log, 120)
+        if not gvisor_missing_reason():
+            kube.apply({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+                        "handler": "runsc"})
         yield node
     finally:
         problems = _teardown(node, kube, netns_before, cgroups, tunables)
@@ -410,7 +441,8 @@ def _our_shims(node: Node) -> list[int]:
             continue
         with contextlib.suppress(OSError):
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            if cmdline and cmdline[0].endswith(b"containerd-shim-runc-v2") and str(node.containerd_socket).encode() in cmdline:
+            ours = str(node.containerd_socket).encode() in cmdline
+            if ours and cmdline[0].endswith((b"containerd-shim-runc-v2", b"containerd-shim-runsc-v1")):
                 pids.append(int(proc.name))
     return pids
 

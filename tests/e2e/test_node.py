@@ -5,6 +5,7 @@ image's own /checks endpoint (tools/sandbox-image)."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from .controlplane import ControlPlane, control_plane
 from .fake_node import FakeControllerManager
 from .helpers import render, require
 from .kube import Kube, apply_all, is_true, wait_established, wait_for
-from .node import Binder, Node, node_missing_reason, real_node
+from .node import Binder, Node, gvisor_missing_reason, node_missing_reason, real_node
 from .pulumi_project import FIXTURES
 from .warm_pool_env import EXTENSIONS
 
@@ -100,10 +101,8 @@ def ready_pod(env: NodeEnv) -> dict:
                     timeout=120)
 
 
-def test_inside_a_running_sandbox_the_template_promises_hold(env: NodeEnv) -> None:
-    pod = ready_pod(env)
-    checks = env.node.get(pod, "/checks").json()
-    print(f"\n/checks of {pod['metadata']['name']}: {checks}")
+def assert_hardened(checks: dict) -> None:
+    """What the template promises, as the sandbox's own /checks sees it from inside."""
     assert (checks["uid"], checks["gid"]) == (65532, 65532)
     assert checks["capEff"] == "0000000000000000"
     assert checks["capPrm"] == "0000000000000000"
@@ -114,6 +113,13 @@ def test_inside_a_running_sandbox_the_template_promises_hold(env: NodeEnv) -> No
     assert checks["serviceAccountTokenMounted"] is False
     limit = checks["memoryLimitV1"] if not checks["memoryLimitV1"].startswith("error") else checks["memoryLimitV2"]
     assert limit == str(64 * 2**20), checks
+
+
+def test_inside_a_running_sandbox_the_template_promises_hold(env: NodeEnv) -> None:
+    pod = ready_pod(env)
+    checks = env.node.get(pod, "/checks").json()
+    print(f"\n/checks of {pod['metadata']['name']}: {checks}")
+    assert_hardened(checks)
 
 
 def test_the_memory_limit_is_enforced_by_the_cgroup(env: NodeEnv) -> None:
@@ -144,3 +150,34 @@ def test_tmp_is_writable_but_size_limited(env: NodeEnv) -> None:
     if status["reason"] == "Evicted":
         assert "scratch" in status["message"] and "exceeds the limit" in status["message"], status["message"]
 
+
+
+def test_a_gvisor_sandbox_runs_under_gvisor_and_keeps_the_promises(env: NodeEnv) -> None:
+    """RuntimeClass gvisor (handler runsc: gVisor's containerd-shim-runsc-v1 and runsc, built by
+    tools/build.sh from gvisor.dev/gvisor) on the node stack's own pod template."""
+    if reason := gvisor_missing_reason():
+        pytest.skip(reason)
+    template = next(m for m in render(STACK, FIXTURES) if m["kind"] == "SandboxTemplate")["spec"]["podTemplate"]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "gvisor-check", "namespace": TENANT, "labels": template["metadata"]["labels"]},
+           "spec": {**copy.deepcopy(template["spec"]), "runtimeClassName": "gvisor"}}
+    env.kube.create(pod)
+
+    def outcome() -> dict | None:
+        current = env.kube.get("v1", "Pod", "gvisor-check", TENANT)
+        waiting = [c["state"]["waiting"] for c in current.get("status", {}).get("containerStatuses", [])
+                   if c.get("state", {}).get("waiting", {}).get("reason") not in (None, "ContainerCreating")]
+        return current if is_true(current, "Ready") or waiting else None
+
+    try:
+        current = wait_for("the gVisor pod to be Ready", outcome, timeout=180, interval=1)
+    except TimeoutError as error:
+        pytest.fail(f"{error}\n{describe(env)}\n--- containerd log tail:\n{env.node.log('containerd')[-3000:]}")
+    if not is_true(current, "Ready"):
+        pytest.fail(f"the gVisor pod did not start: {current['status']['containerStatuses']}\n"
+                    f"--- containerd log tail:\n{env.node.log('containerd')[-3000:]}")
+    checks = env.node.get(current, "/checks").json()
+    print(f"\n/checks under gVisor: {checks}")
+    assert "gVisor" in checks["dmesg"], checks["dmesg"]
+    assert checks["kernelRelease"] != env.node.host_kernel, "gVisor reports its own kernel version"
+    assert_hardened(checks)
