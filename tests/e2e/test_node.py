@@ -8,29 +8,19 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from .controller import agent_sandbox_controller
-from .controlplane import ControlPlane, control_plane
-from .fake_node import FakeControllerManager
 from .helpers import render, require
-from .kube import Kube, apply_all, is_true, wait_established, wait_for
-from .node import Binder, Node, gvisor_missing_reason, node_missing_reason, real_node
-from .pulumi_project import FIXTURES
+from .kube import is_true, wait_for
+from .node import gvisor_missing_reason, node_missing_reason
+from .node_env import FIXTURES, STACK, NodeEnv, node_env
+from .pulumi_project import PULUMI, make_project
+from .toolchain import missing_reason
 from .warm_pool_env import EXTENSIONS
 
-STACK = "node"
 TENANT = "agents-node"
 POOL = "sandbox"
-
-
-@dataclass
-class NodeEnv:
-    plane: ControlPlane
-    kube: Kube
-    node: Node
 
 
 def require_node() -> None:
@@ -42,18 +32,8 @@ def require_node() -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeEnv]:
     require_node()
-    manifests = render(STACK, FIXTURES)
-    crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"]
-    workdir = tmp_path_factory.mktemp("node")
-    with control_plane(workdir / "plane") as plane:
-        kube = plane.client()
-        apply_all(kube, crds)
-        wait_established(kube, crds)
-        namespaces = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
-        # The node first: on the way out the controller stops before the node deletes the pods.
-        with (real_node(plane, workdir / "node") as node, Binder(kube, node.name),
-              FakeControllerManager(kube, namespaces), agent_sandbox_controller(plane)):
-            yield NodeEnv(plane, kube, node)
+    with node_env(tmp_path_factory.mktemp("node")) as started:
+        yield started
 
 
 def pool_pods(env: NodeEnv) -> list[dict]:
@@ -71,32 +51,56 @@ def describe(env: NodeEnv) -> str:
     return "\n".join(lines) + "\n--- kubelet log tail:\n" + env.node.log("kubelet")[-3000:]
 
 
-def test_the_warm_pool_fills_with_pods_ready_through_their_probe(env: NodeEnv) -> None:
-    manifests = render(STACK, FIXTURES)
+@pytest.fixture(scope="module")
+def deployed(env: NodeEnv, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`pulumi up` of the node stack with waitForWorkloads on: it returns only once the warm pool
+    reports its replicas ready, i.e. once the kubelet's readiness probes pass. Without the Pulumi
+    pieces the objects are applied as admin instead (and the `pulumi up` test skips)."""
+    if missing_reason(*PULUMI):
+        env.apply()
+        return "applied"
+    project = make_project(tmp_path_factory.mktemp("project"), env.plane, (STACK,),
+                           extra_stack_files=(FIXTURES / f"Pulumi.{STACK}.yaml",))
+    project.config(STACK, "cluster.waitForWorkloads", True)
     started = time.monotonic()
-    apply_all(env.kube, [m for m in manifests if m["kind"] != "CustomResourceDefinition"])
-    replicas = next(m for m in manifests if m["kind"] == "SandboxWarmPool")["spec"]["replicas"]
+    result = project.pulumi("up", "--yes", "--skip-preview", stack=STACK, check=False, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"pulumi up of the node stack failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                    f"{result.stderr[-3000:]}\n{describe(env)}")
+    return f"pulumi up with waitForWorkloads: {time.monotonic() - started:.1f} s"
+
+
+def test_pulumi_up_returns_once_the_warm_pool_is_ready_through_real_probes(env: NodeEnv, deployed: str) -> None:
+    if reason := missing_reason(*PULUMI):
+        pytest.skip(reason)
+    print(f"\n{deployed}")
+    replicas = env.first("SandboxWarmPool")["spec"]["replicas"]
+    # Checked right after `up` returned, not waited for: the engine waited.
+    assert env.kube.get(EXTENSIONS, "SandboxWarmPool", POOL, TENANT)["status"]["readyReplicas"] == replicas
+    assert sum(is_true(p, "Ready") for p in pool_pods(env)) == replicas
+
+
+def test_the_warm_pool_pods_run_the_built_image_and_pass_their_probe(env: NodeEnv, deployed: str) -> None:
+    replicas = env.first("SandboxWarmPool")["spec"]["replicas"]
     try:
         wait_for(f"warm pool {POOL} to report {replicas} ready replicas",
                  lambda: env.kube.get(EXTENSIONS, "SandboxWarmPool", POOL, TENANT).get("status", {})
                  .get("readyReplicas") == replicas, timeout=180, interval=0.5)
     except TimeoutError as error:
         pytest.fail(f"{error}\n{describe(env)}")
-    print(f"\nwarm pool of {replicas} Ready in {time.monotonic() - started:.1f} s")
-    pods = pool_pods(env)
+    pods = [p for p in pool_pods(env) if is_true(p, "Ready")]
     assert len(pods) == replicas
     for pod in pods:
-        assert is_true(pod, "Ready")
         container = pod["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "agent", "scheme": "HTTP"}
         status = pod["status"]["containerStatuses"][0]
         assert status["ready"] is True and "running" in status["state"]
-        # The image imported for this run, not a pulled one.
+        # The image built and imported for this run, not a pulled one.
         assert status["imageID"].endswith(env.node.digests[container["image"]].split(":")[1]), status["imageID"]
         assert env.node.get(pod, "/healthz").text.strip() == "ok"
 
 
-def ready_pod(env: NodeEnv) -> dict:
+def ready_pod(env: NodeEnv, deployed: str) -> dict:
     return wait_for("a Ready pool pod", lambda: next((p for p in pool_pods(env) if is_true(p, "Ready")), None),
                     timeout=120)
 
@@ -115,15 +119,15 @@ def assert_hardened(checks: dict) -> None:
     assert limit == str(64 * 2**20), checks
 
 
-def test_inside_a_running_sandbox_the_template_promises_hold(env: NodeEnv) -> None:
-    pod = ready_pod(env)
+def test_inside_a_running_sandbox_the_template_promises_hold(env: NodeEnv, deployed: str) -> None:
+    pod = ready_pod(env, deployed)
     checks = env.node.get(pod, "/checks").json()
     print(f"\n/checks of {pod['metadata']['name']}: {checks}")
     assert_hardened(checks)
 
 
-def test_the_memory_limit_is_enforced_by_the_cgroup(env: NodeEnv) -> None:
-    pod = ready_pod(env)
+def test_the_memory_limit_is_enforced_by_the_cgroup(env: NodeEnv, deployed: str) -> None:
+    pod = ready_pod(env, deployed)
     small = env.node.get(pod, "/alloc?mib=16").json()
     assert (small["exitCode"], small["output"]) == (0, "16"), small
     big = env.node.get(pod, "/alloc?mib=256", timeout=120).json()
@@ -131,9 +135,9 @@ def test_the_memory_limit_is_enforced_by_the_cgroup(env: NodeEnv) -> None:
     assert big["signal"] == "killed", f"the cgroup's OOM killer should end the child: {big}"
 
 
-def test_tmp_is_writable_but_size_limited(env: NodeEnv) -> None:
+def test_tmp_is_writable_but_size_limited(env: NodeEnv, deployed: str) -> None:
     """/tmp is a disk emptyDir with sizeLimit 16Mi: the kubelet evicts the pod that writes past it."""
-    pod = ready_pod(env)
+    pod = ready_pod(env, deployed)
     name = pod["metadata"]["name"]
     filled = env.node.get(pod, "/fill?mib=32", timeout=120).json()
     assert filled["written"] == 32 and filled["error"] == "", filled
@@ -152,7 +156,7 @@ def test_tmp_is_writable_but_size_limited(env: NodeEnv) -> None:
 
 
 
-def test_a_gvisor_sandbox_runs_under_gvisor_and_keeps_the_promises(env: NodeEnv) -> None:
+def test_a_gvisor_sandbox_runs_under_gvisor_and_keeps_the_promises(env: NodeEnv, deployed: str) -> None:
     """RuntimeClass gvisor (handler runsc: gVisor's containerd-shim-runsc-v1 and runsc, built by
     tools/build.sh from gvisor.dev/gvisor) on the node stack's own pod template."""
     if reason := gvisor_missing_reason():
