@@ -42,6 +42,14 @@ def test_the_node_e2e_stack_is_valid_config_that_passes_the_policy_rules() -> No
     assert report.passed, [f"{f.rule.name}: {f.message}" for f in report.blocking]
 
 
+def test_the_root_image_e2e_stack_passes_every_rule_so_only_the_kubelet_can_stop_it() -> None:
+    spec = load_stack("node-root", E2E_STACKS)
+    assert spec.templates[0].image == images.ROOT_USER.name and images.ROOT_USER.user == ""
+    assert spec.templates[0].run_as_user is None
+    report, _ = check_stack("node-root", E2E_STACKS, UpstreamLoader())
+    assert report.passed, [f"{f.rule.name}: {f.message}" for f in report.blocking]
+
+
 def _archive(data: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}

@@ -136,6 +136,14 @@ def test_template_pod_is_secure_by_default(minimal_config) -> None:
     assert template["spec"]["networkPolicyManagement"] == "Managed"
 
 
+def test_run_as_user_null_leaves_the_user_to_the_image_but_keeps_run_as_non_root(minimal_config) -> None:
+    minimal_config["templates"][0]["runAsUser"] = None
+    pod = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")["spec"]["podTemplate"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    assert "runAsUser" not in pod["containers"][0]["securityContext"]
+
+
 def test_readiness_path_is_probed_on_the_agent_port(minimal_config) -> None:
     minimal_config["templates"][0].update(readinessPath="/healthz", port=9000)
     container = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")[

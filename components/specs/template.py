@@ -48,7 +48,10 @@ class ContainerSpec(Spec):
     """Untrusted code runs AI-generated commands: stacks may demand a sandboxing runtime."""
     runtime_class_name: DnsSubdomain | None = None
     """e.g. gvisor or kata: a kernel boundary between the sandbox and the node."""
-    run_as_user: int = Field(default=65532, ge=1, le=2**31 - 1)
+    run_as_user: int | None = Field(default=65532, ge=1, le=2**31 - 1)
+    """uid (and gid, fsGroup) of the sandbox. null: the image's own USER, which must then be
+    non-root: runAsNonRoot stays on, so the kubelet refuses to start an image that would run
+    as root (CreateContainerConfigError) or whose USER is a name it cannot check."""
     read_only_root_filesystem: bool = True
     scratch_size: Quantity = "1Gi"
     """Size of the writable emptyDir mounted at /tmp (the root filesystem is read-only)."""
