@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from .fake_node import FakeControllerManager
 from .helpers import render, require
-from .kube import is_true, wait_for
+from .kube import apply_all, is_true, wait_for
 from .node import gvisor_missing_reason, node_missing_reason
 from .node_env import FIXTURES, STACK, NodeEnv, node_env
 from .pulumi_project import PULUMI, make_project
@@ -185,3 +186,28 @@ def test_a_gvisor_sandbox_runs_under_gvisor_and_keeps_the_promises(env: NodeEnv,
     assert "gVisor" in checks["dmesg"], checks["dmesg"]
     assert checks["kernelRelease"] != env.node.host_kernel, "gVisor reports its own kernel version"
     assert_hardened(checks)
+
+
+def test_a_root_image_under_run_as_non_root_is_refused_by_the_kubelet(env: NodeEnv, deployed: str) -> None:
+    """tests/e2e/stacks/Pulumi.node-root.yaml: every policy front-end accepts it (nothing in the
+    objects says root; tests/test_e2e_support.py checks that), only the kubelet can see the
+    image's USER, and it refuses to start the container."""
+    manifests = render("node-root", FIXTURES)
+    namespace = next(m for m in manifests if m["kind"] == "Namespace")["metadata"]["name"]
+    with FakeControllerManager(env.kube, [namespace]):
+        apply_all(env.kube, [m for m in manifests if m["kind"] != "CustomResourceDefinition"])
+
+        def refused() -> dict | None:
+            for pod in env.kube.list("v1", "Pod", namespace)["items"]:
+                for status in pod.get("status", {}).get("containerStatuses", []):
+                    waiting = status.get("state", {}).get("waiting", {})
+                    if waiting.get("reason") == "CreateContainerConfigError":
+                        return waiting
+            return None
+
+        try:
+            waiting = wait_for("the kubelet to refuse the root image", refused, timeout=120, interval=0.5)
+        except TimeoutError as error:
+            pytest.fail(f"{error}\n{describe(env)}")
+    print(f"\nkubelet: {waiting['reason']}: {waiting['message']}")
+    assert "runAsNonRoot and image will run as root" in waiting["message"]
