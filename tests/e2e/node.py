@@ -281,7 +281,7 @@ def _kubelet_config(workdir: Path, node: Node, pki: Path, port: int, healthz: in
         "failSwapOn": False,
         "containerRuntimeEndpoint": f"unix://{node.containerd_socket}",
         "podLogsDir": str(workdir / "pod-logs"), "volumePluginDir": str(workdir / "volume-plugins"),
-        # Only loopback callers reach this port; the API server fetches logs through it.
+        # Serves on loopback only (logs, exec): open to loopback callers, nobody else reaches it.
         "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False},
                            "x509": {"clientCAFile": str(pki / "ca.crt")}},
         "authorization": {"mode": "AlwaysAllow"},
@@ -291,8 +291,9 @@ def _kubelet_config(workdir: Path, node: Node, pki: Path, port: int, healthz: in
         "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
         # Sandboxes are small; the limit guards the machine, not a real workload.
         "maxPods": 110,
-        # Fast enough to see the emptyDir size limit enforced within a test.
-        "evictionPressureTransitionPeriod": "5s",
+        # Fast enough to see the emptyDir size limit enforced within a test: volume usage is
+        # measured every minute by default.
+        "evictionPressureTransitionPeriod": "5s", "volumeStatsAggPeriod": "5s",
     }
 
 
@@ -365,7 +366,8 @@ def real_node(plane: ControlPlane, workdir: Path, name: str = "e2e-node") -> Ite
         node.processes.append(_start([
             str(binary("kubelet")), f"--config={kubelet_config}", f"--kubeconfig={kubeconfig}",
             f"--root-dir={workdir / 'kubelet'}", f"--cert-dir={workdir / 'kubelet-pki'}",
-            f"--hostname-override={name}", "--node-ip=127.0.0.1", "--v=2",
+            # No --node-ip: the kubelet refuses a loopback one; it picks the host's address.
+            f"--hostname-override={name}", "--v=2",
         ], log))
 
         def ready() -> bool:
