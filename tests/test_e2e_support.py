@@ -131,3 +131,31 @@ def test_build_without_the_language_host_source_is_a_skip_reason_not_a_failure(t
     assert str(tmp_path / "none" / "pulumi" / "v3.259.0") in status["detail"]
     assert not (tmp_path / "bin" / "pulumi").exists()
 
+
+
+def test_node_skip_reason_names_each_missing_piece(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.e2e import node
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    monkeypatch.setattr(node, "CNI_BIN_DIRS", (tmp_path / "cni",))
+    monkeypatch.setattr(toolchain, "TOOLCHAIN_DIR", tmp_path / "toolchain")
+    reason = node.node_missing_reason()
+    assert reason is not None
+    assert "not on PATH: containerd, runc, ctr, ip, mount, umount, go" in reason
+    assert f"CNI plugins bridge, host-local, loopback not found in {tmp_path / 'cni'}" in reason
+    assert "kubelet is not built (run tools/build.sh" in reason
+
+
+def test_node_cgroup_teardown_removes_the_tree_depth_first(tmp_path: Path) -> None:
+    from tests.e2e import node
+
+    leaf = tmp_path / "root" / "kubepods" / "burstable" / "pod1"
+    leaf.mkdir(parents=True)
+    (tmp_path / "root" / "kubepods" / "besteffort").mkdir()
+    assert node._remove_cgroup_tree(tmp_path / "root") == []
+    assert not (tmp_path / "root").exists()
+    busy = tmp_path / "busy" / "child"
+    busy.mkdir(parents=True)
+    (busy / "tasks").write_text("1\n")  # a plain directory with a file stands in for a cgroup still in use
+    left = node._remove_cgroup_tree(tmp_path / "busy")
+    assert [entry.split(":")[0] for entry in left] == [str(busy), str(tmp_path / "busy")]
