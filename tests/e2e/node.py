@@ -291,6 +291,11 @@ def _kubelet_config(workdir: Path, node: Node, pki: Path, port: int, healthz: in
         "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
         # Sandboxes are small; the limit guards the machine, not a real workload.
         "maxPods": 110,
+        # As kind: no node-level disk-pressure eviction (the disk is shared with whatever else
+        # runs on the machine; at 13 % free the default imagefs.available<15 % evicted every pod).
+        # Per-pod limits such as an emptyDir's sizeLimit are still enforced.
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "0%", "nodefs.inodesFree": "0%",
+                         "imagefs.available": "0%"},
         # Fast enough to see the emptyDir size limit enforced within a test: volume usage is
         # measured every minute by default.
         "evictionPressureTransitionPeriod": "5s", "volumeStatsAggPeriod": "5s",
