@@ -84,7 +84,8 @@ def _digest(data: bytes) -> str:
 
 
 def oci_archive(image: Image, binary: bytes) -> tuple[bytes, str]:
-    """The OCI image layout of `image` as a tar archive, and its manifest digest."""
+    """The OCI image layout of `image` as a tar archive, and its manifest digest (the image ID,
+    which the kubelet reports as a container's imageID, is the config's: `image_id`)."""
     layer = _tar([("sandbox", binary, 0o755), ("tmp/", None, 0o1777)])
     config = _json({
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
@@ -117,15 +118,22 @@ def oci_archive(image: Image, binary: bytes) -> tuple[bytes, str]:
     return archive, _digest(manifest)
 
 
-def build_images(workdir: Path) -> dict[Image, tuple[Path, str]]:
-    """Build the program and write one archive per image: {image: (archive, manifest digest)}."""
+def image_id(archive: bytes, manifest_digest: str) -> str:
+    """The config digest of the image in `archive`: what containerd and the kubelet call its ID."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        manifest = json.loads(tar.extractfile(f"blobs/sha256/{manifest_digest.split(':')[1]}").read())
+    return manifest["config"]["digest"]
+
+
+def build_images(workdir: Path) -> dict[Image, tuple[Path, str, str]]:
+    """Build the program and write one archive per image: {image: (archive, manifest digest, image ID)}."""
     binary = build_binary(workdir / "sandbox").read_bytes()
     built = {}
     for image in IMAGES:
         archive, digest = oci_archive(image, binary)
         path = workdir / f"{image.name.split('/')[-1].replace(':', '_')}.oci.tar"
         path.write_bytes(archive)
-        built[image] = (path, digest)
+        built[image] = (path, digest, image_id(archive, digest))
     return built
 
 

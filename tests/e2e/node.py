@@ -174,7 +174,7 @@ class Node:
     bridge: str
     cgroup_root: str
     digests: dict[str, str]
-    """Image reference -> manifest digest of the images built and imported for this run."""
+    """Image reference -> image ID (config digest) of the images built and imported for this run."""
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -194,8 +194,26 @@ class Node:
         return requests.get(f"http://{pod['status']['podIP']}:8888{path}", timeout=timeout)
 
 
+CAP_SYS_RESOURCE = 24
+
+
+def _bounding_set_has(capability: int) -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return bool(int(line.split()[1], 16) >> capability & 1)
+    return False
+
+
 def gvisor_missing_reason() -> str | None:
-    return missing_reason("runsc", "containerd-shim-runsc-v1")
+    if reason := missing_reason("runsc", "containerd-shim-runsc-v1"):
+        return reason
+    if not _bounding_set_has(CAP_SYS_RESOURCE):
+        # gVisor's shim sets its own oom_score_adj to -999 unconditionally (pkg/shim/v1/manager.go,
+        # oomScoreMax) and fails when it cannot; containerd's restrict_oom_score_adj does not reach it.
+        return ("gVisor's containerd-shim-runsc-v1 cannot start here: it sets its oom_score_adj to -999, which "
+                "needs CAP_SYS_RESOURCE, missing from this machine's bounding set (seen: 'io.containerd.runsc.v1: "
+                "failed to set OOM Score on shim: write /proc/<pid>/oom_score_adj: permission denied')")
+    return None
 
 
 def _runsc_runtime(workdir: Path) -> str:
@@ -347,9 +365,9 @@ def real_node(plane: ControlPlane, workdir: Path, name: str = "e2e-node") -> Ite
 
         # Images: built here (same source, same digests), imported, never pulled.
         built = build_images(workdir / "images")
-        for image, (archive, digest) in built.items():
+        for image, (archive, _, image_id) in built.items():
             import_image(node.ctr, archive)
-            node.digests[image.name] = digest
+            node.digests[image.name] = image_id
         assert {i.name for i in IMAGES} <= set(node.digests)
 
         # Credentials: a node client certificate from the control plane's CA.
