@@ -13,7 +13,9 @@ stops the kubelet and containerd by PID (their process groups), then removes wha
 containers (`ctr`), network namespaces the run created, the bridge, mounts under the
 work directory and the cgroup root. It restores the kernel settings the kubelet changes
 (`vm.overcommit_memory`, `kernel.panic`, `kernel.panic_on_oops`), as the node e2e tests
-of Kubernetes leave a node.
+of Kubernetes leave a node. These are machine-wide: a run that starts while another run's
+kubelet is up saves (and later restores) that kubelet's values, so overlapping runs can
+leave them set; run node tests one at a time per machine.
 
 Choices where kind and the Kubernetes node e2e tests differ from a laptop or CI machine:
 containerd's `restrict_oom_score_adj = true` (CAP_SYS_RESOURCE is not in the bounding set
