@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup render check test test-profile coverage lint clean toolchain e2e local-cluster bench bench-claims bench-engine bench-admission sizing-proof
+.PHONY: setup render check test test-profile coverage lint clean toolchain e2e e2e-node local-cluster bench bench-claims bench-engine bench-admission sizing-proof
 
 setup: $(STAMP)
 
@@ -48,7 +48,12 @@ toolchain:
 ## End-to-end tests against a live control plane; each skips with the reason when a
 ## binary it needs could not be built (-rsP: skip reasons and the API server messages printed).
 e2e: setup
-	@$(BIN)/python -m pytest -m e2e -rsP tests/e2e
+	@$(BIN)/python -m pytest -m e2e -rsP tests/e2e --ignore=tests/e2e/test_node.py
+
+## End-to-end tests on a real node (containerd + runc from Debian, the kubelet from tools/build.sh):
+## pods that really run. Root only; each test skips with the reason when a piece is missing.
+e2e-node: setup
+	@$(BIN)/python -m pytest -m e2e -rsP tests/e2e/test_node.py
 
 ## A local control plane (the e2e one) to run `pulumi up` against, until Ctrl-C; see README.
 local-cluster: setup

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from components.specs.loader import load_stack
 from components.upstream import UpstreamLoader
 from sandbox_infra.check import check_stack
-from tests.e2e import toolchain
+from tests.e2e import images, toolchain
 from tests.e2e.fake_node import pod_usage, quantity
 
 E2E_STACKS = Path(__file__).parent / "e2e" / "stacks"
@@ -28,6 +30,56 @@ def test_the_insecure_e2e_stack_is_valid_config_that_the_policy_rules_block() ->
     report, _ = check_stack("insecure", E2E_STACKS, UpstreamLoader())
     assert not report.passed
     assert "sandbox-image-source" in {finding.rule.name for finding in report.blocking}
+
+
+
+def test_the_node_e2e_stack_is_valid_config_that_passes_the_policy_rules() -> None:
+    """tests/e2e/test_node.py deploys it on a real node: it must be a stack the fleet's rules allow."""
+    spec = load_stack("node", E2E_STACKS)
+    assert spec.templates[0].image.startswith(images.REGISTRY + "/")
+    assert spec.templates[0].readiness_path == "/healthz"
+    report, _ = check_stack("node", E2E_STACKS, UpstreamLoader())
+    assert report.passed, [f"{f.rule.name}: {f.message}" for f in report.blocking]
+
+
+def test_the_root_image_e2e_stack_passes_every_rule_so_only_the_kubelet_can_stop_it() -> None:
+    spec = load_stack("node-root", E2E_STACKS)
+    assert spec.templates[0].image == images.ROOT_USER.name and images.ROOT_USER.user == ""
+    assert spec.templates[0].run_as_user is None
+    report, _ = check_stack("node-root", E2E_STACKS, UpstreamLoader())
+    assert report.passed, [f"{f.rule.name}: {f.message}" for f in report.blocking]
+
+
+def _archive(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_image_archives_are_reproducible_and_differ_where_their_inputs_do() -> None:
+    first, digest = images.oci_archive(images.SANDBOX, b"program")
+    again, digest_again = images.oci_archive(images.SANDBOX, b"program")
+    assert (first, digest) == (again, digest_again)
+    assert images.oci_archive(images.SANDBOX, b"other program")[1] != digest
+    root, root_digest = images.oci_archive(images.ROOT_USER, b"program")
+    assert root_digest != digest
+    files = _archive(first)
+    index = json.loads(files["index.json"])
+    assert index["manifests"][0]["digest"] == digest
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == images.SANDBOX.name
+
+    def blob(archive: dict[str, bytes], digest: str) -> bytes:
+        return archive[f"blobs/{digest.replace(':', '/')}"]
+
+    manifest = json.loads(blob(files, digest))
+    assert json.loads(blob(files, manifest["config"]["digest"]))["config"]["User"] == "65532:65532"
+    root_files = _archive(root)
+    root_manifest = json.loads(blob(root_files, root_digest))
+    assert json.loads(blob(root_files, root_manifest["config"]["digest"]))["config"]["User"] == ""
+    layer = blob(files, manifest["layers"][0]["digest"])
+    assert _archive(layer) == {"sandbox": b"program"}
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        assert {(m.name, m.mtime, m.uid, m.mode) for m in tar.getmembers()} == {
+            ("sandbox", 0, 0, 0o755), ("tmp", 0, 0, 0o1777)}
 
 
 @pytest.mark.parametrize(("text", "value"), [("250m", "0.25"), ("1", "1"), ("512Mi", "536870912"), ("2G", "2000000000")])
@@ -79,3 +131,31 @@ def test_build_without_the_language_host_source_is_a_skip_reason_not_a_failure(t
     assert str(tmp_path / "none" / "pulumi" / "v3.259.0") in status["detail"]
     assert not (tmp_path / "bin" / "pulumi").exists()
 
+
+
+def test_node_skip_reason_names_each_missing_piece(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.e2e import node
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    monkeypatch.setattr(node, "CNI_BIN_DIRS", (tmp_path / "cni",))
+    monkeypatch.setattr(toolchain, "TOOLCHAIN_DIR", tmp_path / "toolchain")
+    reason = node.node_missing_reason()
+    assert reason is not None
+    assert "not on PATH: containerd, runc, ctr, ip, mount, umount, go" in reason
+    assert f"CNI plugins bridge, host-local, loopback not found in {tmp_path / 'cni'}" in reason
+    assert "kubelet is not built (run tools/build.sh" in reason
+
+
+def test_node_cgroup_teardown_removes_the_tree_depth_first(tmp_path: Path) -> None:
+    from tests.e2e import node
+
+    leaf = tmp_path / "root" / "kubepods" / "burstable" / "pod1"
+    leaf.mkdir(parents=True)
+    (tmp_path / "root" / "kubepods" / "besteffort").mkdir()
+    assert node._remove_cgroup_tree(tmp_path / "root") == []
+    assert not (tmp_path / "root").exists()
+    busy = tmp_path / "busy" / "child"
+    busy.mkdir(parents=True)
+    (busy / "tasks").write_text("1\n")  # a plain directory with a file stands in for a cgroup still in use
+    left = node._remove_cgroup_tree(tmp_path / "busy")
+    assert [entry.split(":")[0] for entry in left] == [str(busy), str(tmp_path / "busy")]

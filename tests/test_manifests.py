@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from components.errors import ConfigError
 from components.manifests.agent_sandbox import CONTROLLER, build_agent_sandbox
 from components.manifests.sandbox_template import build_cilium_network_policy, build_sandbox_template
 from components.manifests.stack import render_stack
@@ -130,8 +131,33 @@ def test_template_pod_is_secure_by_default(minimal_config) -> None:
         "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"},
     }
     assert "runtimeClassName" not in pod
+    assert "readinessProbe" not in container
     assert template["spec"]["envVarsInjectionPolicy"] == "Disallowed"
     assert template["spec"]["networkPolicyManagement"] == "Managed"
+
+
+def test_run_as_user_null_leaves_the_user_to_the_image_but_keeps_run_as_non_root(minimal_config) -> None:
+    minimal_config["templates"][0]["runAsUser"] = None
+    pod = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")["spec"]["podTemplate"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    assert "runAsUser" not in pod["containers"][0]["securityContext"]
+
+
+def test_readiness_path_is_probed_on_the_agent_port(minimal_config) -> None:
+    minimal_config["templates"][0].update(readinessPath="/healthz", port=9000)
+    container = build_sandbox_template(spec_from_config(minimal_config).templates[0], "v1beta1")[
+        "spec"]["podTemplate"]["spec"]["containers"][0]
+    assert container["ports"] == [{"name": "agent", "containerPort": 9000, "protocol": "TCP"}]
+    assert container["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": "agent"}, "periodSeconds": 1,
+                                           "timeoutSeconds": 1, "failureThreshold": 3}
+
+
+@pytest.mark.parametrize("path", ["healthz", "/a b", "/x?y", ""])
+def test_readiness_path_must_be_an_absolute_path(minimal_config, path: str) -> None:
+    minimal_config["templates"][0]["readinessPath"] = path
+    with pytest.raises(ConfigError, match=r"templates\[0\]\.readinessPath = "):
+        spec_from_config(minimal_config)
 
 
 def test_template_opt_outs_and_runtime_class(minimal_config) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the end-to-end toolchain from Go modules: etcd, kube-apiserver, the
-# agent-sandbox controller, the Pulumi CLI + Python language host and the
-# pulumi-resource-kubernetes plugin. One Go module per set of dependencies that
+# agent-sandbox controller, the Pulumi CLI + Python language host, the
+# pulumi-resource-kubernetes plugin, and for the e2e node the kubelet and gVisor's
+# runsc + containerd-shim-runsc-v1. One Go module per set of dependencies that
 # would clash (tools/<module>/go.mod); see tools/README.md.
 #
 # Output: $TOOLCHAIN_DIR (default ~/.cache/sandbox-infra/toolchain, outside the clone so
@@ -36,7 +37,7 @@ exec 9>"$OUT/.lock"
 flock 9
 if ! command -v go >/dev/null; then
     echo "tools/build.sh: no Go toolchain on PATH; the e2e tests will skip" >&2
-    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes; do
+    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes kubelet gvisor; do
         printf '{"name": "%s", "state": "unavailable", "seconds": 0, "version": "", "detail": "no Go toolchain on PATH", "binaries": []}\n' \
             "$name" > "$OUT/status/$name.json"
     done
@@ -80,6 +81,9 @@ COMPONENTS=(
     "agent-sandbox-controller|agent-sandbox|sigs.k8s.io/agent-sandbox|agent-sandbox-controller=sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller|-s -w"
     "pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3|pulumi=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi-language-python=./pulumi-language-python|$PULUMI_LDFLAGS"
     "pulumi-resource-kubernetes|pulumi-kubernetes|$PROVIDER_MODULE|pulumi-resource-kubernetes=./pulumi-resource-kubernetes|$PROVIDER_LDFLAGS"
+    # The e2e node (tests/e2e/node.py): last, so that a cold build delays no other test.
+    "kubelet|kubelet|k8s.io/kubernetes|kubelet=k8s.io/kubernetes/cmd/kubelet|$K8S_LDFLAGS"
+    "gvisor|gvisor|gvisor.dev/gvisor|runsc=gvisor.dev/gvisor/runsc containerd-shim-runsc-v1=gvisor.dev/gvisor/shim|-s -w"
 )
 
 # prepare_<name> WORKDIR: put non-module sources into the build copy. Prints a reason and

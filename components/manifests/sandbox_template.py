@@ -59,15 +59,19 @@ def pod_spec(template: TemplateSpec) -> dict[str, Any]:
     if template.args:
         container["args"] = list(template.args)
     container["ports"] = [{"name": "agent", "containerPort": template.port, "protocol": "TCP"}]
+    if template.readiness_path:
+        container["readinessProbe"] = {"httpGet": {"path": template.readiness_path, "port": "agent"},
+                                       "periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 3}
     if template.env:
         container["env"] = [_env(e) for e in template.env]
     container["resources"] = template.resources.as_manifest()
+    user = {} if template.run_as_user is None else {"runAsUser": template.run_as_user}
     container["securityContext"] = {
         "allowPrivilegeEscalation": False,
         "privileged": False,
         "readOnlyRootFilesystem": template.read_only_root_filesystem,
         "runAsNonRoot": True,
-        "runAsUser": template.run_as_user,
+        **user,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
@@ -77,9 +81,8 @@ def pod_spec(template: TemplateSpec) -> dict[str, Any]:
         "enableServiceLinks": False,  # no env vars leaking the namespace's Services
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": template.run_as_user,
-            "runAsGroup": template.run_as_user,
-            "fsGroup": template.run_as_user,
+            **({} if template.run_as_user is None else {
+                "runAsUser": template.run_as_user, "runAsGroup": template.run_as_user, "fsGroup": template.run_as_user}),
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],

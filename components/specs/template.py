@@ -38,13 +38,20 @@ class ContainerSpec(Spec):
     args: list[str] = []
     port: int = Field(default=8888, ge=1, le=65535)
     """The agent's port (AG-UI / agent API), reachable only as the network policy allows."""
+    readiness_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+    """HTTP path on the agent port that the kubelet probes (every second) before the sandbox
+    counts as Ready, e.g. /healthz; unset: Ready as soon as the container runs. A warm pool
+    is only as warm as this says: without it a claim may get a sandbox still starting up."""
     env: list[EnvVar] = []
     resources: Resources
     trust: Literal["untrusted", "trusted"] = "untrusted"
     """Untrusted code runs AI-generated commands: stacks may demand a sandboxing runtime."""
     runtime_class_name: DnsSubdomain | None = None
     """e.g. gvisor or kata: a kernel boundary between the sandbox and the node."""
-    run_as_user: int = Field(default=65532, ge=1, le=2**31 - 1)
+    run_as_user: int | None = Field(default=65532, ge=1, le=2**31 - 1)
+    """uid (and gid, fsGroup) of the sandbox. null: the image's own USER, which must then be
+    non-root: runAsNonRoot stays on, so the kubelet refuses to start an image that would run
+    as root (CreateContainerConfigError) or whose USER is a name it cannot check."""
     read_only_root_filesystem: bool = True
     scratch_size: Quantity = "1Gi"
     """Size of the writable emptyDir mounted at /tmp (the root filesystem is read-only)."""

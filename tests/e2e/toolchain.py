@@ -14,10 +14,13 @@ TOOLCHAIN_DIR = Path(os.environ.get("TOOLCHAIN_DIR") or Path(os.environ.get("XDG
 COMPONENT_OF = {
     "etcd": "etcd",
     "kube-apiserver": "kube-apiserver",
+    "kubelet": "kubelet",
     "agent-sandbox-controller": "agent-sandbox-controller",
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
     "pulumi-resource-kubernetes": "pulumi-resource-kubernetes",
+    "runsc": "gvisor",
+    "containerd-shim-runsc-v1": "gvisor",
 }
 
 
