@@ -139,11 +139,15 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
 
 def register_cluster_crds(kube: Kube) -> None:
     """The CRDs of what the stacks expect the cluster to run, not install: Cilium, whose
-    CiliumNetworkPolicy the Cilium-enforced templates of prod get. The mirrored upstream
-    CRD, so the API server validates those policies against Cilium's own schema."""
-    crd = yaml.safe_load(Path(upstream_dir(), "cilium", "ciliumnetworkpolicies.yaml").read_text())
-    kube.apply(crd)
-    wait_established(kube, [crd])
+    CiliumNetworkPolicy the Cilium-enforced templates of prod get, and the Prometheus
+    Operator, whose ServiceMonitor and PrometheusRule the stacks with `monitoring:` get. The
+    mirrored upstream CRDs, so the API server validates those objects against their own schemas."""
+    paths = [Path(upstream_dir(), "cilium", "ciliumnetworkpolicies.yaml"),
+             *sorted(Path(upstream_dir(), "prometheus-operator", "v0.93.0").glob("monitoring.coreos.com_*.yaml"))]
+    crds = [yaml.safe_load(path.read_text()) for path in paths]
+    for crd in crds:
+        kube.apply(crd)
+    wait_established(kube, crds)
 
 
 def kubevirt_crds() -> list[dict]:
