@@ -61,8 +61,10 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
     def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(resources)))
 
-    # What others install is looked up before anything that needs it is created.
-    external = required_crds(spec)
+    # What others install is looked up before anything that needs it is created. Render-only
+    # stacks have no cluster to look in (the provider cannot read one): whoever applies the
+    # rendered YAML checks the cluster it goes to (`sandbox-infra doctor`).
+    external = {} if spec.cluster.provider.render_yaml_to_directory else required_crds(spec)
     sandbox_ready: list[pulumi.Resource] = []
     if spec.agent_sandbox.install == "managed":
         sandbox_ready = AgentSandbox("agent-sandbox", AgentSandboxArgs(spec.cluster, spec.agent_sandbox, loader), opts).ready

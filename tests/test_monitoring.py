@@ -168,6 +168,16 @@ def test_operator_objects_wait_for_the_crd_lookups_and_the_dashboard_does_not(lo
     assert not set(lookups.values()) & set(config_map.dependencies)
 
 
+def test_render_only_stacks_look_up_no_crds(loader: UpstreamLoader, tmp_path: Path) -> None:
+    """Rendering to a directory has no cluster to read: a lookup would fail the run (as it did
+    for staging and prod under the real engine), so none is made; the objects are rendered."""
+    raw = config("v0.5.6", None)
+    raw["cluster"].update(provider={"renderYamlToDirectory": str(tmp_path / "out")}, waitForWorkloads=False)
+    registered = run_under_mocks(lambda: deploy(spec_from_config(raw), loader))
+    assert [r.read_id for r in registered if r.read_id] == []
+    assert {"ServiceMonitor", "PrometheusRule"} <= {r.type.rpartition(":")[2] for r in registered}
+
+
 def test_a_cluster_without_the_prometheus_operator_stops_the_program_naming_a_crd(loader: UpstreamLoader) -> None:
     stack = spec()
     crds = {"sandboxes.agents.x-k8s.io", "sandboxtemplates.extensions.agents.x-k8s.io",
