@@ -165,19 +165,6 @@ class UpstreamLoader:
             self.warnings.append(message)
 
 
-@lru_cache(maxsize=64)
-def _parse_documents(data: bytes, label: str, digest_verified: bool) -> list[dict[str, Any]]:
-    # Parsing the 8,000-line CRDs and the 500 kB KubeVirt operator manifest dominates render
-    # time; the same bytes always parse the same. Digest-verified files take libyaml's loader
-    # (~7x faster), anything else the guarded one (see components/inputs.py).
-    documents = [doc.data for doc in load_documents(decode(data, label), label, digest_verified) if doc.data]
-    # The parsed manifests (hundreds of thousands of dicts and lists) live as long as the
-    # process; freezing them keeps every full garbage collection from walking them again,
-    # which made rendering a large fleet super-linear.
-    gc.freeze()
-    return documents
-
-
 # Parsed upstream files are kept as JSON beside the download cache: a new process (every
 # `render`, every base of a `diff`) then reads the 1.3 MB of CRDs and operator manifest in
 # milliseconds instead of parsing YAML again. Named by the sha256 of the very bytes that
@@ -187,13 +174,26 @@ PARSED_FORMAT = "parsed-v1"
 
 @lru_cache(maxsize=64)
 def _parse_cached(data: bytes, label: str, digest_verified: bool, cache: Path) -> list[dict[str, Any]]:
+    """The same bytes always parse the same: once per process, and once per machine (JSON)."""
     stored = cache / PARSED_FORMAT / f"{hashlib.sha256(data).hexdigest()}.json"
-    with contextlib.suppress(OSError, ValueError):
+    try:
         documents = json.loads(stored.read_text(encoding="utf-8"))
-        if isinstance(documents, list):
-            gc.freeze()  # as _parse_documents: long-lived, never worth a collector's walk
-            return documents
-    documents = _parse_documents(data, label, digest_verified)
+    except (OSError, ValueError):
+        documents = None
+    if not isinstance(documents, list):
+        # Parsing the 8,000-line CRDs and the 500 kB KubeVirt operator manifest dominated render
+        # time. Digest-verified files take libyaml's loader (~7x faster), anything else the
+        # guarded one (see components/inputs.py).
+        documents = [doc.data for doc in load_documents(decode(data, label), label, digest_verified) if doc.data]
+        _store(stored, documents)
+    # The parsed manifests (hundreds of thousands of dicts and lists) live as long as the
+    # process; freezing them keeps every full garbage collection from walking them again,
+    # which made rendering a large fleet super-linear.
+    gc.freeze()
+    return documents
+
+
+def _store(stored: Path, documents: list[dict[str, Any]]) -> None:
     with contextlib.suppress(OSError, TypeError, ValueError):  # a read-only cache, or a value JSON cannot hold
         text = json.dumps(documents, separators=(",", ":"))
         if json.loads(text) == documents:  # only what reads back exactly as parsed
@@ -201,7 +201,6 @@ def _parse_cached(data: bytes, label: str, digest_verified: bool, cache: Path) -
             with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=stored.parent, delete=False) as tmp:
                 tmp.write(text)
             os.replace(tmp.name, stored)  # atomic: a concurrent reader sees all of it or none
-    return documents
 
 
 def _verified(data: bytes, pinned: PinnedFile, source: str) -> bytes:
