@@ -28,7 +28,7 @@ class AdmissionPoliciesArgs:
     environment: str
     """The cluster's environment (`dev`, `staging` or `prod`): some rules judge by it."""
     tenants: list[Tenant] = field(default_factory=list)
-    """The tenants whose namespaces the rules bind to; the bindings wait for them."""
+    """The tenants whose namespaces the rules bind to."""
     kubevirt: KubeVirt | None = None
     """The KubeVirt install: its KubeVirt CR is judged in the operator's namespace. None when
     the program does not install KubeVirt."""

@@ -187,7 +187,7 @@ def stack_graph(spec: StackSpec, loader: UpstreamLoader, lookups: bool = True) -
     if spec.monitoring.enabled:
         crds = lookup("prometheus-operator-crds", PROMETHEUS_OPERATOR)
         parts.append(Part("Monitoring", "monitoring", lambda: build_monitoring(spec), {"stack": spec},
-                          {"install": install.key}, crds))
+                          {"install": install.key, **({"crds": crds[0]} if crds else {})}))
     return parts
 
 
