@@ -9,6 +9,7 @@ import pulumi
 from .k8s import as_spec, dependencies, metadata, one_of, place
 from .manifests.sizing import build_pool_autoscaler
 from .manifests.warm_pool import build_warm_pool
+from .prerequisites import RequiredCrds
 from .sandbox_template import SandboxTemplate
 from .specs.warm_pool import WarmPoolSpec
 
@@ -24,13 +25,15 @@ class WarmPoolArgs:
     wait_for_workloads: bool = True
     """Let `pulumi up` wait until the pool reports its replicas ready, where `spec.waitForReady`
     asks for it. Off only where no kubelet runs pods."""
+    keda: RequiredCrds | None = None
+    """For a KEDA-scaled pool, the lookup of KEDA's CRDs: the ScaledObject waits for it (a
+    missing KEDA stops it at the read); the pool itself does not need KEDA."""
 
 
 class WarmPool(pulumi.ComponentResource):
     """A SandboxWarmPool of pre-warmed sandboxes (claimed in about 0.1 s instead of a cold
-    start), and its HPA or KEDA ScaledObject for an autoscaled SLO (for KEDA, make it depend
-    on KEDA, `opts.depends_on`). The autoscaler owns `spec.replicas` once the pool exists;
-    Pulumi sets only the initial count."""
+    start), and its HPA or KEDA ScaledObject for an autoscaled SLO. The autoscaler owns
+    `spec.replicas` once the pool exists; Pulumi sets only the initial count."""
 
     name: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -46,8 +49,11 @@ class WarmPool(pulumi.ComponentResource):
         one_of(spec.template, template.name, where, "template")
         manifests = [build_warm_pool(spec, template, api_version, args.wait_for_workloads),
                      *build_pool_autoscaler(spec, template, api_version)]
-        ignore = {0: pulumi.ResourceOptions(ignore_changes=["spec.replicas"])} if spec.autoscaled else None
-        pool = place(self, manifests, [*dependencies(opts), *args.template._needs, args.template], ignore)[0]
+        options = {i: pulumi.ResourceOptions(depends_on=[args.keda]) for i, m in enumerate(manifests)
+                   if m["kind"] == "ScaledObject" and args.keda is not None}
+        if spec.autoscaled:  # the autoscaler owns the count once the pool exists
+            options[0] = pulumi.ResourceOptions(ignore_changes=["spec.replicas"])
+        pool = place(self, manifests, [*dependencies(opts), *args.template._needs, args.template], options)[0]
         self.name = metadata(pool)
         self.namespace = metadata(pool, "namespace")
         self.api_version = pool.metadata.apply(lambda _: manifests[0]["apiVersion"])  # type: ignore[attr-defined]

@@ -158,8 +158,8 @@ def stack_graph(spec: StackSpec, loader: UpstreamLoader, lookups: bool = True) -
         template = spec.template(pool.template)
         parts.append(Part(
             "WarmPool", pool.name, lambda p=pool, t=template: warm_pool_objects(p, t, api_version, wait),
-            {"spec": pool, "wait_for_workloads": wait}, {"template": templates[template.name].key},
-            keda if pool.autoscaler_engine == "keda" else []))
+            {"spec": pool, "wait_for_workloads": wait},
+            {"template": templates[template.name].key, **({"keda": keda[0]} if keda and pool.autoscaler_engine == "keda" else {})}))
 
     cdi = lookup("cdi-crds", CDI)
     for runtime in spec.vm_runtimes():
