@@ -1,77 +1,67 @@
-"""AgentSandbox component: CRDs, namespace, RBAC, Services and the controller."""
+"""AgentSandbox component: CRDs, namespace, RBAC, Services and the controller, or, for a
+release someone else installed, a check that its CRDs are registered."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the component modules: Pulumi's component
+# provider reads the args classes' annotations as types (see components/__init__.py).
 from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
 import pulumi
+from pulumi.runtime import get_root_resource
 
-from .k8s import dependencies, kubernetes_resource, metadata
-from .manifests.agent_sandbox import build_agent_sandbox
+from .k8s import as_spec, dependencies, metadata, place
+from .manifests.agent_sandbox import NAMESPACE, build_agent_sandbox
+from .prerequisites import RequiredCrds, RequiredCrdsArgs, agent_sandbox_crd_names
 from .specs.agent_sandbox import AgentSandboxSpec
-from .specs.cluster import ClusterSpec
-from .upstream import UpstreamError, UpstreamLoader
+from .upstream import UpstreamLoader
 
 
-@dataclass(frozen=True)
+@dataclass
 class AgentSandboxArgs:
-    cluster: ClusterSpec
-    """The cluster it goes to (`cluster` in docs/config.md): its name, environment and
-    whether `pulumi up` waits for workloads."""
-    spec: AgentSandboxSpec = field(default_factory=AgentSandboxSpec)
-    """Which release (`agentSandbox` in docs/config.md); default: the pinned one, whose
-    manifests are checked against their sha256 before use."""
-    loader: UpstreamLoader = field(default_factory=UpstreamLoader)
-    """Where the release's manifests come from: the mirror in `UPSTREAM_DIR`, else a
+    spec: Union[AgentSandboxSpec, dict[str, Any]] = field(default_factory=AgentSandboxSpec)
+    """Which release and how (`agentSandbox` in docs/config.md: `version`, `install`,
+    `controller`), as an `AgentSandboxSpec` or a mapping of those keys; default: the pinned
+    release, installed by this component. `install: external` installs nothing and checks
+    that the release's CRDs are registered; `none` does neither."""
+    wait_for_workloads: bool = True
+    """Let `pulumi up` wait until the controller is ready. Off only where no kubelet runs pods."""
+    loader: Optional[UpstreamLoader] = None
+    """Where the release's manifests come from; default: the mirror in `UPSTREAM_DIR`, else a
     download checked against the pinned sha256."""
 
 
 class AgentSandbox(pulumi.ComponentResource):
     """Installs the pinned agent-sandbox release with extensions enabled.
 
-    Make templates and pools depend on it (`opts.depends_on`): they then wait for the
-    CRDs and the controller Deployment (which serves the v0.5.6 conversion webhook). CRDs
-    are retained on delete: deleting a CRD deletes every sandbox of that kind.
+    Pass it to the templates (`SandboxTemplateArgs.install`): they then wait for the CRDs
+    and the controller Deployment (which serves the v0.5.6 conversion webhook) and are
+    written in the API version the release serves. CRDs are retained on delete: deleting a
+    CRD deletes every sandbox of that kind.
     """
 
     namespace: pulumi.Output[str]
     """The controller's namespace (`agent-sandbox-system`)."""
-    version: str
-    """The installed release, e.g. `v0.5.6`."""
-    api_version: str
-    """The API version templates, pools and claims are written in (`SandboxTemplateArgs.api_version`)."""
-    ready: list[pulumi.Resource]
-    """The CRDs, the controller and its Services: what custom resources must wait for.
-    Depending on the component itself waits for these and the rest of the install."""
+    version: pulumi.Output[str]
+    """The release, e.g. `v0.5.6`."""
+    api_version: pulumi.Output[str]
+    """The API version templates, pools and claims are written in (`v1beta1` from v0.5)."""
 
-    def __init__(self, name: str, args: AgentSandboxArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: AgentSandboxArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("sandbox-infra:index:AgentSandbox", name, None, opts)
-        spec = args.spec
-        manifests = build_agent_sandbox(spec, args.cluster, args.loader)
-        child = pulumi.ResourceOptions(parent=self)
+        self._spec = spec = as_spec(AgentSandboxSpec, args.spec, f"AgentSandbox {name!r}")
         after = dependencies(opts)
-
-        def create(kind: str, depends_on: list[pulumi.Resource], **extra: object) -> list[pulumi.CustomResource]:
-            options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*after, *depends_on], **extra))
-            return [kubernetes_resource(m, options) for m in manifests if m["kind"] == kind]
-
-        self.crds = create("CustomResourceDefinition", [], retain_on_delete=True)
-        namespaces = create("Namespace", [])
-        rbac = [
-            r
-            for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
-            for r in create(kind, namespaces)
-        ]
-        services = create("Service", namespaces)
-        self.controller = create("Deployment", [*namespaces, *self.crds, *rbac])
-        created = {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                   "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"}
-        leftover = sorted({m["kind"] for m in manifests} - created)
-        if leftover:
-            raise UpstreamError(f"agent-sandbox {spec.version}: upstream added kinds this component does not place: "
-                                f"{leftover}; pin a release this project supports (sandbox-infra:agentSandbox.version)")
-        self.ready = [*self.crds, *self.controller, *services]
-        self.namespace = metadata(namespaces[0])
-        self.version = spec.version
-        self.api_version = spec.api_version
-        self.register_outputs({"version": spec.version, "apiVersion": spec.api_version, "namespace": self.namespace})
+        self.namespace = pulumi.Output.from_input(NAMESPACE)
+        if spec.install == "managed":
+            manifests = build_agent_sandbox(spec, args.wait_for_workloads, args.loader or UpstreamLoader())
+            created = place(self, manifests, after)
+            # Resolves once the namespace exists, so that whatever uses it waits for it.
+            self.namespace = next(metadata(r) for m, r in zip(manifests, created, strict=True) if m["kind"] == "Namespace")
+        elif spec.install == "external":
+            # Before the component took this over, the check was a top-level component of the
+            # same name: the alias keeps its lookups in users' state.
+            RequiredCrds(f"{name}-crds", RequiredCrdsArgs(agent_sandbox_crd_names(), "agent-sandbox"),
+                         pulumi.ResourceOptions(parent=self, depends_on=after,
+                                                aliases=[pulumi.Alias(parent=get_root_resource())]))
+        self.version = pulumi.Output.from_input(spec.version)
+        self.api_version = pulumi.Output.from_input(spec.api_version)
+        self.register_outputs({"namespace": self.namespace, "version": self.version, "apiVersion": self.api_version})

@@ -1,17 +1,17 @@
 """RuntimeCatalogue component: the `runtimes.json` ConfigMap and who may read it."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 
-from .k8s import dependencies, kubernetes_resource, metadata
+from .k8s import dependencies, metadata, place
 from .manifests.catalogue import build_catalogue
 from .specs.stack import StackSpec
 
 
-@dataclass(frozen=True)
+@dataclass
 class RuntimeCatalogueArgs:
     stack: StackSpec
     """The stack whose `runtimes` are listed (`runtimes` and `catalogue` in docs/config.md):
@@ -20,23 +20,18 @@ class RuntimeCatalogueArgs:
 
 
 class RuntimeCatalogue(pulumi.ComponentResource):
-    """Make it depend on the tenants (`opts.depends_on`) when the catalogue lives in a tenant
+    """Make it depend on the tenant (`opts.depends_on`) when the catalogue lives in a tenant
     namespace; it creates its own namespace otherwise."""
 
     config_map: pulumi.Output[str]
     """The ConfigMap gateways read (`runtimes.json`)."""
     namespace: pulumi.Output[str]
 
-    def __init__(self, name: str, args: RuntimeCatalogueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: RuntimeCatalogueArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("sandbox-infra:index:RuntimeCatalogue", name, None, opts)
         manifests = build_catalogue(args.stack)
-        after = dependencies(opts)
-        created = [kubernetes_resource(m, pulumi.ResourceOptions(parent=self, depends_on=after))
-                   for m in manifests if m["kind"] == "Namespace"]
-        inside = pulumi.ResourceOptions(parent=self, depends_on=[*after, *created])
-        others = [m for m in manifests if m["kind"] != "Namespace"]
-        self.resources = [kubernetes_resource(m, inside) for m in others]
-        config_map = next(r for m, r in zip(others, self.resources, strict=True) if m["kind"] == "ConfigMap")
+        created = place(self, manifests, dependencies(opts))
+        config_map = next(r for m, r in zip(manifests, created, strict=True) if m["kind"] == "ConfigMap")
         self.config_map = metadata(config_map)
         self.namespace = metadata(config_map, "namespace")
         self.register_outputs({"namespace": self.namespace, "name": self.config_map})

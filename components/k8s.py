@@ -9,14 +9,18 @@ their URN identity across agent-sandbox upgrades.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .errors import ConfigError
-from .manifests.common import Manifest
+from .manifests.common import Manifest, tier
 from .specs.agent_sandbox import API_VERSION_BY_RELEASE
+from .specs.base import Spec
+from .specs.loader import validated
+
+M = TypeVar("M", bound=Spec)
 
 _TYPED: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
@@ -83,6 +87,44 @@ def kubernetes_resource(manifest: Manifest, opts: pulumi.ResourceOptions) -> pul
     )
 
 
+# Resource options every object of a kind gets, wherever it is created.
+def _kind_options(manifest: Manifest) -> pulumi.ResourceOptions:
+    kind = manifest["kind"]
+    if kind == "CustomResourceDefinition":
+        # Deleting a CRD deletes every object of its kind (every sandbox, every VM).
+        return pulumi.ResourceOptions(retain_on_delete=True)
+    if kind == "Secret":
+        # Secret values reach Pulumi only as secrets: encrypted in state, masked in logs and diffs.
+        return pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+    return pulumi.ResourceOptions()
+
+
+def place(
+    component: pulumi.ComponentResource, manifests: list[Manifest], after: list[pulumi.Resource],
+    options: dict[int, pulumi.ResourceOptions] | None = None,
+) -> list[pulumi.CustomResource]:
+    """Register a component's objects as its children, tier by tier (KIND_TIERS in
+    manifests/common.py, the one place the order of kinds is written): each object waits for
+    `after` (what the caller made the component depend on, and the components passed to it)
+    and for every object of the component in an earlier tier. `options` adds resource options
+    to single objects, by their index in `manifests`. Returns the resources in `manifests` order."""
+    created: dict[int, pulumi.CustomResource] = {}
+    earlier: list[pulumi.CustomResource] = []
+    for level in sorted({tier(m["kind"]) for m in manifests}):
+        this_tier = []
+        for index, manifest in enumerate(manifests):
+            if tier(manifest["kind"]) != level:
+                continue
+            opts = pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=component, depends_on=[*after, *earlier]), _kind_options(manifest))
+            if options and index in options:
+                opts = pulumi.ResourceOptions.merge(opts, options[index])
+            created[index] = kubernetes_resource(manifest, opts)
+            this_tier.append(created[index])
+        earlier += this_tier
+    return [created[index] for index in range(len(manifests))]
+
+
 def dependencies(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
     """What the caller made a component depend on (`opts.depends_on`), for its children.
 
@@ -108,6 +150,20 @@ def metadata(resource: pulumi.CustomResource, field: str = "name") -> pulumi.Out
         lambda meta: meta[field] if isinstance(meta, dict) else getattr(meta, field))
 
 
-def api_version(resource: pulumi.CustomResource, manifest: Manifest) -> pulumi.Output[str]:
-    """The object's apiVersion, resolved with its metadata (so a dependent waits for it)."""
-    return resource.metadata.apply(lambda _: manifest["apiVersion"])  # type: ignore[attr-defined]
+def as_spec(model: type[M], value: M | dict[str, Any], where: str, **defaults: Any) -> M:
+    """An args class's `spec`: the model as given, or a plain dict with the camelCase keys of
+    docs/config.md validated into it (one ConfigError naming each bad key path and value, as
+    for the stack config). `defaults` fill keys the dict leaves out (e.g. a template's tenant,
+    taken from the Tenant passed alongside)."""
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: give a {model.__name__} or a mapping of its keys, not {type(value).__name__}")
+    return validated(model, {**defaults, **value}, where, prefix="spec.")
+
+
+def one_of(value: str, expected: str, where: str, key: str) -> None:
+    """A spec key that names a component passed alongside must name that one."""
+    if value != expected:
+        raise ConfigError(f"{where}: spec.{key} = {value!r} does not match the {key} passed ({expected!r}); "
+                          f"leave spec.{key} out or make them equal")

@@ -1,94 +1,63 @@
 """KubeVirt component: the operator release and the KubeVirt CR, or, for a KubeVirt
 installed by someone else, a check that its CRDs are registered."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
 import pulumi
 
-from .k8s import dependencies, kubernetes_resource
-from .manifests.kubevirt import (
-    build_kubevirt_cr,
-    build_kubevirt_operator,
-    operator_namespace,
-)
+from .k8s import as_spec, dependencies, place
+from .manifests.kubevirt import build_kubevirt, operator_namespace
 from .prerequisites import KUBEVIRT_CRDS, RequiredCrds, RequiredCrdsArgs
-from .specs.cluster import ClusterSpec
 from .specs.kubevirt import KubeVirtSpec
-from .upstream import UpstreamError, UpstreamLoader
-
-RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+from .upstream import UpstreamLoader
 
 
-@dataclass(frozen=True)
+@dataclass
 class KubeVirtArgs:
-    cluster: ClusterSpec
-    """The cluster it goes to (`cluster` in docs/config.md)."""
-    spec: KubeVirtSpec = field(default_factory=KubeVirtSpec)
+    spec: Union[KubeVirtSpec, dict[str, Any]] = field(default_factory=KubeVirtSpec)
     """Release, feature gates (only the vetted safe set is accepted), emulation (off: VMs
     need /dev/kvm; emulation is for dev clusters only) and `install: external` for a
-    KubeVirt someone else runs (`kubevirt` in docs/config.md)."""
-    loader: UpstreamLoader = field(default_factory=UpstreamLoader)
-    """Where the operator manifest comes from: the mirror, else a download checked against its sha256."""
+    KubeVirt someone else runs (`kubevirt` in docs/config.md), as a `KubeVirtSpec` or a
+    mapping of those keys; default: the pinned release, installed by this component."""
+    wait_for_workloads: bool = True
+    """Let `pulumi up` wait until the KubeVirt CR reports `Available`. Off only where no kubelet runs pods."""
+    loader: Optional[UpstreamLoader] = None
+    """Where the operator manifest comes from; default: the mirror, else a download checked against its sha256."""
 
 
 class KubeVirt(pulumi.ComponentResource):
     """The KubeVirt operator and its KubeVirt CR, or, with `install: external`, a check that
     KubeVirt's CRDs are registered.
 
-    `ready` lists what every VM must wait for: the KubeVirt CR, which the engine
-    awaits until `condition=Available` (virt-operator has then registered the VM CRDs
-    and started virt-api, virt-controller and virt-handler).
+    Pass it to the VM environments (`VmEnvironmentArgs.kubevirt`): their VMs wait for the
+    KubeVirt CR, which the engine awaits until `condition=Available` (virt-operator has then
+    registered the VM CRDs and started virt-api, virt-controller and virt-handler).
 
     The operator CRD is retained on delete (deleting it deletes the KubeVirt CR and
     with it every VM), and the CR carries `uninstallStrategy:
     BlockUninstallIfWorkloadsExist` unless the stack says otherwise.
     """
 
-    version: str
+    version: pulumi.Output[str]
     """The KubeVirt release, e.g. `v1.9.0`."""
-    namespace: str | None
-    """The operator's namespace (`kubevirt`) where the stack installs it; None for an external
-    install (its namespace is not known)."""
-    ready: list[pulumi.Resource]
-    """What VMs must wait for: the KubeVirt CR, Available (or, external, the CRD lookups)."""
+    namespace: pulumi.Output[Optional[str]]
+    """The operator's namespace (`kubevirt`) where the component installs it; None for an
+    external install (its namespace is not known)."""
 
-    def __init__(self, name: str, args: KubeVirtArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: KubeVirtArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("sandbox-infra:index:KubeVirt", name, None, opts)
-        spec = args.spec
-        self.version = spec.version
+        self._spec = spec = as_spec(KubeVirtSpec, args.spec, f"KubeVirt {name!r}")
         after = dependencies(opts)
+        self._namespace: Optional[str] = None
         if spec.install == "external":
-            check = RequiredCrds(f"{name}-crds", RequiredCrdsArgs(KUBEVIRT_CRDS, "KubeVirt"),
-                                 pulumi.ResourceOptions(parent=self, depends_on=after))
-            self.ready = check.ready
-            self.namespace = None
-            self.register_outputs({"version": spec.version, "install": "external"})
-            return
-
-        manifests = build_kubevirt_operator(spec, args.cluster, args.loader)
-        child = pulumi.ResourceOptions(parent=self)
-
-        def create(kinds: tuple[str, ...], depends_on: list[pulumi.Resource], **extra: object) -> list[pulumi.CustomResource]:
-            options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*after, *depends_on], **extra))
-            return [kubernetes_resource(m, options) for m in manifests if m["kind"] in kinds]
-
-        crds = create(("CustomResourceDefinition",), [], retain_on_delete=True)
-        namespaces = create(("Namespace",), [])
-        priority = create(("PriorityClass",), [])
-        rbac = create(RBAC_KINDS, namespaces)
-        operator = create(("Deployment",), [*namespaces, *crds, *priority, *rbac])
-        placed = {"CustomResourceDefinition", "Namespace", "PriorityClass", "Deployment", *RBAC_KINDS}
-        leftover = sorted({m["kind"] for m in manifests} - placed)
-        if leftover:
-            raise UpstreamError(f"KubeVirt {spec.version}: the operator manifest has kinds this component does not place: "
-                                f"{leftover}; check sandbox-infra:kubevirt.operatorManifest.url")
-
-        self.namespace = namespace = operator_namespace(manifests)
-        self.cr = kubernetes_resource(
-            build_kubevirt_cr(spec, args.cluster, namespace),
-            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*namespaces, *crds, *operator])),
-        )
-        self.ready = [self.cr]
-        self.register_outputs({"version": spec.version, "install": "managed", "namespace": self.namespace})
+            RequiredCrds(f"{name}-crds", RequiredCrdsArgs(KUBEVIRT_CRDS, "KubeVirt"),
+                         pulumi.ResourceOptions(parent=self, depends_on=after))
+        else:
+            manifests = build_kubevirt(spec, args.wait_for_workloads, args.loader or UpstreamLoader())
+            place(self, manifests, after)
+            self._namespace = operator_namespace(manifests)
+        self.version = pulumi.Output.from_input(spec.version)
+        self.namespace = pulumi.Output.from_input(self._namespace)
+        self.register_outputs({"version": self.version, "install": spec.install, "namespace": self.namespace})

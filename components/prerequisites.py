@@ -16,12 +16,11 @@ Two checks, like kagent's `EnsureAgentSandboxAPIsRegistered`:
   on its own, with the program's cancellation around it: hence the first check.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the component modules (see components/__init__.py).
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -31,50 +30,19 @@ from pulumi.runtime.settings import get_monitor
 
 from .errors import ConfigError
 from .k8s import dependencies
-from .manifests.agent_sandbox import CRD_FILES
-from .manifests.kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CRD, VM_CRDS
-from .manifests.monitoring import PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD
-from .manifests.sizing import SCALED_OBJECT_CRD
+from .manifests.graph import (  # noqa: F401  (re-exported: doctor and the tests read them here)
+    CDI,
+    KUBEVIRT_CRDS,
+    PROMETHEUS_OPERATOR,
+    agent_sandbox_crd_names,
+    required_crds,
+)
 from .specs.cluster import KubernetesProvider
 from .specs.secrets import SecretValue
-from .specs.stack import StackSpec
 
 
 class MissingApis(ConfigError):
     """The cluster lacks CRDs this stack needs from a bring-your-own install."""
-
-
-def agent_sandbox_crd_names() -> list[str]:
-    """`crds/<group>_<plural>.yaml` -> `<plural>.<group>`, the CRD's name."""
-    names = []
-    for path in CRD_FILES:
-        group, _, plural = path.removeprefix("crds/").removesuffix(".yaml").partition("_")
-        names.append(f"{plural}.{group}")
-    return sorted(names)
-
-
-KUBEVIRT_CRDS = [KUBEVIRT_CRD, *VM_CRDS, POOL_CRD]
-CDI = "CDI (containerized data importer)"
-PROMETHEUS_OPERATOR = "Prometheus Operator"
-
-
-def required_crds(spec: StackSpec) -> dict[str, list[str]]:
-    """CRDs that someone other than this stack must have installed, by who installs them:
-    bring-your-own agent-sandbox and KubeVirt, KEDA for KEDA-scaled pools, CDI for VM disks
-    (neither this stack nor KubeVirt installs it), the Prometheus Operator for monitoring. The program looks each up before creating
-    what needs it (stack.deploy); `doctor` checks them before a run."""
-    needed: dict[str, list[str]] = {}
-    if spec.agent_sandbox.install == "external":
-        needed["agent-sandbox"] = agent_sandbox_crd_names()
-    if spec.kubevirt is not None and spec.kubevirt.install == "external":
-        needed["KubeVirt"] = KUBEVIRT_CRDS
-    if any(p.autoscaler_engine == "keda" for p in spec.all_warm_pools()):
-        needed["KEDA"] = [SCALED_OBJECT_CRD]
-    if any(r.vm_config and r.vm_config.disks for r in spec.vm_runtimes()):
-        needed[CDI] = [DATA_VOLUME_CRD]
-    if spec.monitoring.enabled:  # ServiceMonitor and PrometheusRule (the dashboard is a ConfigMap)
-        needed[PROMETHEUS_OPERATOR] = [PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD]
-    return needed
 
 
 def _cluster_client(settings: KubernetesProvider) -> Any:
@@ -129,40 +97,31 @@ def ensure_registered(settings: KubernetesProvider, names: Sequence[str], instal
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class RequiredCrdsArgs:
-    crds: Sequence[str]
+    crds: list[str]
     """CRD names (`<plural>.<group>`) that must be registered."""
     installed_by: str
     """Who installs them, for the messages (`agent-sandbox`, `KubeVirt`, `KEDA`)."""
-    cluster: KubernetesProvider | None = None
-    """The stack's provider settings: with `config_key`, the cluster is asked first
-    (`ensure_registered`), before this component or anything after it is registered."""
-    config_key: str | None = None
-    """The config key that made the install external, for the message (`agentSandbox.install`)."""
 
 
 class RequiredCrds(pulumi.ComponentResource):
-    """Reads each named CRD from the cluster; `ready` is what custom resources wait for."""
+    """Reads each named CRD from the cluster. Make what needs them depend on it
+    (`opts.depends_on`): a missing CRD then stops the update at its read, before anything
+    that needs it is sent."""
 
-    crds: list[str]
+    crds: pulumi.Output[list[str]]
     """The CRD names looked up."""
-    ready: list[pulumi.Resource]
-    """The lookups: custom resources of these CRDs wait for them, so a missing CRD stops the
-    update at its read, before anything that needs it is sent."""
 
-    def __init__(self, name: str, args: RequiredCrdsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: RequiredCrdsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         names = sorted(set(args.crds))
-        if args.cluster is not None and args.config_key is not None:
-            ensure_registered(args.cluster, names, args.installed_by, args.config_key)
         super().__init__("sandbox-infra:index:RequiredCrds", name, None, opts)
         pulumi.log.info(
             f"{args.installed_by} is not managed by this stack: checking that its CRDs are registered: {', '.join(names)}",
             resource=self,
         )
         lookup = pulumi.ResourceOptions(parent=self, depends_on=dependencies(opts))
-        self.ready = [
-            k8s.apiextensions.v1.CustomResourceDefinition.get(f"{name}/{crd}", crd, opts=lookup) for crd in names
-        ]
-        self.crds = names
-        self.register_outputs({"crds": names})
+        for crd in names:
+            k8s.apiextensions.v1.CustomResourceDefinition.get(f"{name}/{crd}", crd, opts=lookup)
+        self.crds = pulumi.Output.from_input(names)
+        self.register_outputs({"crds": self.crds})

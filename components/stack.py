@@ -7,20 +7,31 @@ import os
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .admission import AdmissionPolicies, AdmissionPoliciesArgs
-from .agent_sandbox import AgentSandbox, AgentSandboxArgs
-from .catalogue import RuntimeCatalogue, RuntimeCatalogueArgs
+from . import (
+    admission,
+    agent_sandbox,
+    catalogue,
+    kubevirt,
+    monitoring,
+    prerequisites,
+    sandbox_template,
+    tenant,
+    vm_environment,
+    warm_pool,
+)
 from .errors import ConfigError
-from .kubevirt import KubeVirt, KubeVirtArgs
-from .monitoring import Monitoring, MonitoringArgs
-from .prerequisites import CDI, PROMETHEUS_OPERATOR, RequiredCrds, RequiredCrdsArgs, required_crds
-from .sandbox_template import SandboxTemplate, SandboxTemplateArgs
+from .manifests.graph import stack_graph
+from .prerequisites import ensure_registered
 from .specs.secrets import SecretValue
 from .specs.stack import StackSpec
-from .tenant import Tenant, TenantArgs
 from .upstream import UpstreamLoader
-from .vm_environment import VmEnvironment, VmEnvironmentArgs
-from .warm_pool import WarmPool, WarmPoolArgs
+
+# Where each component of the graph is defined.
+_MODULES = {
+    "AgentSandbox": agent_sandbox, "KubeVirt": kubevirt, "Tenant": tenant, "SandboxTemplate": sandbox_template,
+    "WarmPool": warm_pool, "VmEnvironment": vm_environment, "RuntimeCatalogue": catalogue,
+    "AdmissionPolicies": admission, "Monitoring": monitoring, "RequiredCrds": prerequisites,
+}
 
 
 def _kubeconfig(value: str | SecretValue | None) -> pulumi.Input[str] | None:
@@ -56,68 +67,29 @@ def provider(spec: StackSpec) -> k8s.Provider:
 
 
 def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
+    """Create the stack's graph (manifests/graph.py: the one the offline render lists), each
+    part as its component through the public API: `Component(name, Args(...), opts)`, with the
+    components it names passed as components and what it waits for in `opts.depends_on`."""
     opts = pulumi.ResourceOptions(providers={"kubernetes": provider(spec)})
-
-    def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(resources)))
-
-    # What others install is looked up before anything that needs it is created. Render-only
-    # stacks have no cluster to look in (the provider cannot read one): whoever applies the
-    # rendered YAML checks the cluster it goes to (`sandbox-infra doctor`).
-    external = {} if spec.cluster.provider.render_yaml_to_directory else required_crds(spec)
-    sandbox_ready: list[pulumi.Resource] = []
-    if spec.agent_sandbox.install == "managed":
-        sandbox_ready = AgentSandbox("agent-sandbox", AgentSandboxArgs(spec.cluster, spec.agent_sandbox, loader), opts).ready
-    elif "agent-sandbox" in external:
-        sandbox_ready = RequiredCrds(
-            "agent-sandbox-crds",
-            RequiredCrdsArgs(external["agent-sandbox"], "agent-sandbox", cluster=spec.cluster.provider,
-                             config_key="sandbox-infra:agentSandbox.install"),
-            opts,
-        ).ready
-    kubevirt = (KubeVirt("kubevirt", KubeVirtArgs(spec.cluster, spec.kubevirt, loader), opts)
-                if spec.kubevirt is not None else None)
-
-    api_version = spec.agent_sandbox.api_version
-    tenants = {t.name: Tenant(t.name, TenantArgs(t), opts) for t in spec.tenants}
-    templates = {
-        t.name: SandboxTemplate(t.name, SandboxTemplateArgs(t, api_version),
-                                after(*sandbox_ready, tenants[t.tenant].namespace_resource))
-        for t in spec.all_templates()
-    }
-    keda_ready = RequiredCrds("keda-crds", RequiredCrdsArgs(external["KEDA"], "KEDA"), opts).ready if "KEDA" in external else []
-    for pool in spec.all_warm_pools():
-        template = spec.template(pool.template)
-        args = WarmPoolArgs(pool, template, api_version, spec.cluster.wait_for_workloads,
-                            autoscaler_depends_on=tuple(keda_ready) if pool.autoscaler_engine == "keda" else ())
-        WarmPool(pool.name, args, after(*sandbox_ready, tenants[template.tenant].namespace_resource,
-                                        templates[template.name].template))
-
-    vm_runtimes = spec.vm_runtimes()
-    vm_ready = kubevirt.ready if kubevirt is not None else []
-    if CDI in external:  # DataVolumes (VM disks)
-        vm_ready = [*vm_ready, *RequiredCrds("cdi-crds", RequiredCrdsArgs(external[CDI], CDI), opts).ready]
-    for runtime in vm_runtimes:
-        if runtime.tenant not in tenants:  # spec validation rules this out; never a traceback under the engine
-            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} names no tenant of this stack")
-        VmEnvironment(runtime.id, VmEnvironmentArgs(runtime, tuple(vm_ready)), after(tenants[runtime.tenant].namespace_resource))
-    if spec.runtimes:
-        catalogue_tenant = tenants.get(spec.catalogue.namespace)
-        RuntimeCatalogue(spec.catalogue.name, RuntimeCatalogueArgs(spec),
-                         after(catalogue_tenant.namespace_resource) if catalogue_tenant else opts)
-    if spec.policy.admission != "off":
-        AdmissionPolicies("admission", AdmissionPoliciesArgs(spec, kubevirt.namespace if kubevirt is not None else None),
-                          opts)
-    if spec.monitoring.enabled:
-        monitoring_crds = (RequiredCrds("prometheus-operator-crds",
-                                        RequiredCrdsArgs(external[PROMETHEUS_OPERATOR], PROMETHEUS_OPERATOR), opts).ready
-                           if PROMETHEUS_OPERATOR in external else [])
-        Monitoring("monitoring", MonitoringArgs(spec, tuple(monitoring_crds)), after(*sandbox_ready))
+    # Render-only stacks have no cluster to look in (the provider cannot read one): whoever
+    # applies the rendered YAML checks the cluster it goes to (`sandbox-infra doctor`).
+    lookups = not spec.cluster.provider.render_yaml_to_directory
+    if lookups and spec.agent_sandbox.install == "external":
+        # Ask the cluster before anything is registered: one sentence naming every missing CRD.
+        ensure_registered(spec.cluster.provider, prerequisites.agent_sandbox_crd_names(), "agent-sandbox",
+                          "sandbox-infra:agentSandbox.install")
+    created: dict[str, pulumi.ComponentResource] = {}
+    for part in stack_graph(spec, loader, lookups):
+        module = _MODULES[part.component]
+        component, args = getattr(module, part.component), getattr(module, f"{part.component}Args")
+        refs = {field: created[key] for field, key in part.refs.items()}
+        needs = pulumi.ResourceOptions(depends_on=[created[key] for key in part.needs])
+        created[part.key] = component(part.name, args(**part.args, **refs), pulumi.ResourceOptions.merge(opts, needs))
 
     for warning in loader.warnings:
         pulumi.log.warn(warning)
     pulumi.export("agentSandboxVersion", spec.agent_sandbox.version)
     pulumi.export("kubevirtVersion", spec.kubevirt.version if spec.kubevirt else None)
-    pulumi.export("templates", sorted(templates))
+    pulumi.export("templates", sorted(t.name for t in spec.all_templates()))
     pulumi.export("warmPools", {p.name: p.replicas for p in spec.all_warm_pools()})
     pulumi.export("runtimes", {r.id: r.execution_kind for r in spec.runtimes})

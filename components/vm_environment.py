@@ -1,14 +1,15 @@
 """VmEnvironment component: one kubevirt-vm runtime (VM pool or VM, Secrets, Service,
 NetworkPolicy)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import pulumi
 
 from .errors import ConfigError
-from .k8s import dependencies, kubernetes_resource, metadata
+from .k8s import as_spec, dependencies, metadata, one_of, place
+from .kubevirt import KubeVirt
 from .manifests.common import Manifest
 from .manifests.vm import (
     AUTHORIZED_KEYS_KEY,
@@ -19,75 +20,66 @@ from .manifests.vm import (
 )
 from .specs.runtime import RuntimeSpec
 from .specs.secrets import SecretValue
+from .tenant import Tenant
 
-SECRET_OUTPUTS = ["data", "stringData"]
+WORKLOAD_KINDS = ("VirtualMachinePool", "VirtualMachine")
 
 
-@dataclass(frozen=True)
+@dataclass
 class VmEnvironmentArgs:
-    runtime: RuntimeSpec
-    """A `kubevirt-vm` runtime (`runtimes[]` with `vmConfig` in docs/config.md): a
-    VirtualMachinePool (or one VirtualMachine) in the tenant namespace `runtime.tenant`,
-    its cloud-init and SSH-key Secrets, a Service for the agent port and a default-deny
-    NetworkPolicy. Secret values reach Pulumi only as secrets; persistent disks are
-    protected from delete and replace (`vmConfig.protectDisks`, on by default)."""
-    workload_depends_on: tuple[pulumi.Resource, ...] = ()
-    """What the VM workload needs first besides the namespace: KubeVirt ready (`KubeVirt.ready`),
-    CDI's CRDs for disks. Its Secrets, Service and policy do not wait for these."""
+    spec: Union[RuntimeSpec, dict[str, Any]]
+    """A `kubevirt-vm` runtime (`runtimes[]` with `vmConfig` in docs/config.md), as a
+    `RuntimeSpec` or a mapping of its keys (`tenant` may be left out: it is the tenant
+    passed): a VirtualMachinePool (or one VirtualMachine), its cloud-init and SSH-key
+    Secrets, a Service for the agent port and a default-deny NetworkPolicy."""
+    tenant: Tenant
+    """The tenant whose namespace the VMs live in; everything waits for it."""
+    kubevirt: Optional[KubeVirt] = None
+    """The KubeVirt install the VMs run on: the VM workload (not its Secrets, Service and
+    policy) waits for it to be Available. None when the cluster's KubeVirt is not in this program."""
 
 
 class VmEnvironment(pulumi.ComponentResource):
-    """The VM workload waits for `opts.depends_on` (the tenant), `workload_depends_on`
-    (KubeVirt ready, CDI present) and for its Secrets and NetworkPolicy. Secret values go to
-    Pulumi only as secrets: encrypted in state, masked in logs and diffs. With persistent
-    disks the workload is protected: Pulumi refuses to delete or replace it (and so its
-    DataVolumes) until it is explicitly unprotected.
+    """The VM workload waits for the tenant, the KubeVirt install, `opts.depends_on` (CDI's
+    CRDs, for disks) and for its Secrets and NetworkPolicy. Secret values go to Pulumi only
+    as secrets: encrypted in state, masked in logs and diffs. With persistent disks the
+    workload is protected: Pulumi refuses to delete or replace it (and so its DataVolumes)
+    until it is explicitly unprotected.
     """
 
+    name: pulumi.Output[str]
+    """The runtime id: the name of the VM pool (or VM) and its Service."""
     service: pulumi.Output[str]
     """The Service in front of the VMs' agent port: `<service>.<namespace>.svc`."""
     namespace: pulumi.Output[str]
-    kind: str
+    kind: pulumi.Output[str]
     """`VirtualMachinePool` or `VirtualMachine`."""
 
-    def __init__(self, name: str, args: VmEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: VmEnvironmentArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("sandbox-infra:index:VmEnvironment", name, None, opts)
-        runtime = args.runtime
+        where = f"VmEnvironment {name!r}"
+        tenant = args.tenant._spec.name
+        runtime = as_spec(RuntimeSpec, args.spec, where, tenant=tenant)
+        one_of(runtime.tenant or "", tenant, where, "tenant")
         vm = runtime.vm_config
         if vm is None:
-            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} has no vmConfig; a VM environment needs one")
+            raise ConfigError(f"{where}: runtime {runtime.id!r} has no vmConfig; a VM environment needs one")
         values: dict[str, tuple[str, SecretValue]] = {cloud_init_secret_name(runtime): (USER_DATA_KEY, vm.cloud_init_template)}
         if vm.ssh_authorized_keys is not None:
             values[ssh_secret_name(runtime)] = (AUTHORIZED_KEYS_KEY, vm.ssh_authorized_keys)
-
-        after = dependencies(opts)
-        inside = pulumi.ResourceOptions(parent=self, depends_on=after)
-        secret_opts = pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        self.secrets: list[pulumi.CustomResource] = []
-        others: list[pulumi.CustomResource] = []
-        service: pulumi.CustomResource | None = None
-        workload: Manifest | None = None
-        for manifest in build_vm_environment(runtime):
-            if manifest["kind"] == "Secret":
-                key, value = values[manifest["metadata"]["name"]]
-                self.secrets.append(kubernetes_resource(_with_secret(manifest, key, value), secret_opts))
-            elif manifest["kind"] in ("VirtualMachinePool", "VirtualMachine"):
-                workload = manifest
-            else:
-                others.append(kubernetes_resource(manifest, inside))
-                service = others[-1] if manifest["kind"] == "Service" else service
-        if workload is None or service is None:
-            raise ConfigError(f"sandbox-infra:runtimes: runtime {runtime.id!r} builds no VirtualMachine or VirtualMachinePool "
-                              "and Service")
-        self.workload = kubernetes_resource(workload, pulumi.ResourceOptions(
-            parent=self,
-            depends_on=[*after, *args.workload_depends_on, *self.secrets, *others],  # policy in place before a VM boots
+        manifests = [_with_secret(m, *values[m["metadata"]["name"]]) if m["kind"] == "Secret" else m
+                     for m in build_vm_environment(runtime)]
+        workload = next(i for i, m in enumerate(manifests) if m["kind"] in WORKLOAD_KINDS)
+        service = next(i for i, m in enumerate(manifests) if m["kind"] == "Service")
+        created = place(self, manifests, [*dependencies(opts), args.tenant], {workload: pulumi.ResourceOptions(
+            depends_on=[args.kubevirt] if args.kubevirt is not None else [],
             protect=bool(vm.disks) and vm.protect_disks,
-        ))
-        self.service = metadata(service)
-        self.namespace = metadata(self.workload, "namespace")
-        self.kind = workload["kind"]
-        self.register_outputs({"name": runtime.id, "namespace": self.namespace, "kind": self.kind, "service": self.service})
+        )})
+        self.name = metadata(created[workload])
+        self.service = metadata(created[service])
+        self.namespace = metadata(created[workload], "namespace")
+        self.kind = pulumi.Output.from_input(manifests[workload]["kind"])
+        self.register_outputs({"name": self.name, "namespace": self.namespace, "kind": self.kind, "service": self.service})
 
 
 def _with_secret(manifest: Manifest, key: str, value: SecretValue) -> Manifest:

@@ -1,62 +1,59 @@
 """WarmPool component: the pool and, for an autoscaled SLO pool, its autoscaler."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import pulumi
 
-from .k8s import api_version, dependencies, kubernetes_resource, metadata
+from .k8s import as_spec, dependencies, metadata, one_of, place
 from .manifests.sizing import build_pool_autoscaler
 from .manifests.warm_pool import build_warm_pool
-from .specs.agent_sandbox import AgentSandboxSpec
-from .specs.template import TemplateSpec
+from .sandbox_template import SandboxTemplate
 from .specs.warm_pool import WarmPoolSpec
 
 
-@dataclass(frozen=True)
+@dataclass
 class WarmPoolArgs:
-    spec: WarmPoolSpec
-    """The pool (`warmPools[]` in docs/config.md): a fixed `replicas`, or an `slo` it is
-    sized from (claim rate, ready time, hit ratio) with an optional autoscaler."""
-    template: TemplateSpec
-    """The template the pool keeps sandboxes of (its tenant is the pool's namespace)."""
-    api_version: str = AgentSandboxSpec().api_version
-    """The agent-sandbox API version to write; default: that of the pinned release."""
+    spec: Union[WarmPoolSpec, dict[str, Any]]
+    """The pool (`warmPools[]` in docs/config.md), as a `WarmPoolSpec` or a mapping of its keys:
+    a fixed `replicas`, or an `slo` it is sized from (claim rate, ready time, hit ratio) with
+    an optional autoscaler (`template` may be left out: it is the template passed)."""
+    template: SandboxTemplate
+    """The template the pool keeps sandboxes of; the pool lives in its namespace and waits for it."""
     wait_for_workloads: bool = True
     """Let `pulumi up` wait until the pool reports its replicas ready, where `spec.waitForReady`
-    asks for it (`cluster.waitForWorkloads`). Off only where no kubelet runs pods."""
-    autoscaler_depends_on: tuple[pulumi.Resource, ...] = ()
-    """What an autoscaler needs first besides the pool (for KEDA: its CRD lookup)."""
+    asks for it. Off only where no kubelet runs pods."""
 
 
 class WarmPool(pulumi.ComponentResource):
     """A SandboxWarmPool of pre-warmed sandboxes (claimed in about 0.1 s instead of a cold
-    start), and its HPA or KEDA ScaledObject for an autoscaled SLO. The autoscaler owns
-    `spec.replicas` once the pool exists; Pulumi sets only the initial count."""
+    start), and its HPA or KEDA ScaledObject for an autoscaled SLO (for KEDA, make it depend
+    on KEDA, `opts.depends_on`). The autoscaler owns `spec.replicas` once the pool exists;
+    Pulumi sets only the initial count."""
 
     name: pulumi.Output[str]
     namespace: pulumi.Output[str]
     api_version: pulumi.Output[str]
-    replicas: int
+    replicas: pulumi.Output[int]
     """The replicas the pool starts with (computed from the SLO when it has one)."""
 
-    def __init__(self, name: str, args: WarmPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: WarmPoolArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("sandbox-infra:index:WarmPool", name, None, opts)
-        spec, template = args.spec, args.template
-        manifest = build_warm_pool(spec, template, args.api_version, args.wait_for_workloads)
-        ignore = ["spec.replicas"] if spec.autoscaled else None
-        self.pool = kubernetes_resource(
-            manifest, pulumi.ResourceOptions(parent=self, depends_on=dependencies(opts), ignore_changes=ignore)
-        )
-        inside = pulumi.ResourceOptions(parent=self, depends_on=[self.pool, *args.autoscaler_depends_on])
-        self.autoscalers = [kubernetes_resource(m, inside) for m in build_pool_autoscaler(spec, template, args.api_version)]
-        self.name = metadata(self.pool)
-        self.namespace = metadata(self.pool, "namespace")
-        self.api_version = api_version(self.pool, manifest)
-        self.replicas = spec.replicas
-        outputs: dict[str, object] = {"name": self.name, "namespace": self.namespace, "apiVersion": self.api_version,
-                                      "replicas": spec.replicas}
+        where = f"WarmPool {name!r}"
+        template, api_version = args.template._spec, args.template._install.api_version
+        spec = as_spec(WarmPoolSpec, args.spec, where, template=template.name)
+        one_of(spec.template, template.name, where, "template")
+        manifests = [build_warm_pool(spec, template, api_version, args.wait_for_workloads),
+                     *build_pool_autoscaler(spec, template, api_version)]
+        ignore = {0: pulumi.ResourceOptions(ignore_changes=["spec.replicas"])} if spec.autoscaled else None
+        pool = place(self, manifests, [*dependencies(opts), *args.template._needs, args.template], ignore)[0]
+        self.name = metadata(pool)
+        self.namespace = metadata(pool, "namespace")
+        self.api_version = pool.metadata.apply(lambda _: manifests[0]["apiVersion"])  # type: ignore[attr-defined]
+        self.replicas = pulumi.Output.from_input(spec.replicas)
+        outputs: dict[str, Any] = {"name": self.name, "namespace": self.namespace, "apiVersion": self.api_version,
+                                   "replicas": self.replicas}
         if spec.slo is not None:
             outputs["sizing"] = spec.slo.sizing.summary()
         self.register_outputs(outputs)

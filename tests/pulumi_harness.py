@@ -29,6 +29,9 @@ class Registration:
     ignore_changes: list[str] = field(default_factory=list)
     read_id: str | None = None
     """Set for lookups of existing resources (`Resource.get`): the ID that was read."""
+    alias_urns: list[str] = field(default_factory=list)
+    """The URNs the resource answers to through its aliases (type, name or parent changed),
+    as the engine computes them."""
 
     @property
     def manifest_kind(self) -> str:
@@ -101,8 +104,19 @@ class RecordingMonitor(mocks.MockMonitor):
                 inputs=rpc.deserialize_properties(request.object) if self.record_inputs else {},
                 protect=bool(request.protect),
                 ignore_changes=list(request.ignoreChanges),
+                alias_urns=[_alias_urn(response.urn, request.parent, a.spec) for a in request.aliases if a.spec],
             )
         return response
+
+
+def _alias_urn(urn: str, parent: str, spec: Any) -> str:
+    """The URN an alias spec names: urn:pulumi:STACK::PROJECT::PARENT_TYPE$TYPE::NAME, where
+    PARENT_TYPE is the last type of the parent's URN (none without a parent)."""
+    head, project, qualified, name = urn.split("::", 3)
+    alias_parent = "" if spec.noParent else (spec.parentUrn or parent)
+    parent_type = alias_parent.split("::")[2].rpartition("$")[2] if alias_parent else ""
+    own_type = spec.type or qualified.rpartition("$")[2]
+    return f"{head}::{project}::{parent_type + '$' if parent_type else ''}{own_type}::{spec.name or name}"
 
 
 def run_under_mocks(

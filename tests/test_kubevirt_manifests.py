@@ -16,7 +16,6 @@ from components.manifests.common import Manifest
 from components.manifests.kubevirt import PRIVILEGED_EXCEPTION, build_kubevirt_cr
 from components.manifests.stack import render_stack
 from components.specs import load_stack, spec_from_config
-from components.specs.cluster import ClusterSpec
 from components.specs.kubevirt import KubeVirtSpec
 from components.upstream import UpstreamError, UpstreamLoader, kubevirt_operator_file
 from sandbox_infra.cli import main
@@ -89,14 +88,14 @@ CR_VARIANTS = [
 def test_kubevirt_cr_matches_the_kubevirts_crd_schema(settings: dict[str, Any], wait: bool) -> None:
     kubevirt_mirror()
     spec = KubeVirtSpec.model_validate(settings)
-    cr = build_kubevirt_cr(spec, ClusterSpec(name="c", environment="dev", wait_for_workloads=wait), "kubevirt")
+    cr = build_kubevirt_cr(spec, wait, "kubevirt")
     assert errors_of(kubevirt_crd_validator(), cr) == []
     assert errors_of(kubevirt_validator("v1.KubeVirt"), cr) == []
 
 
 def test_the_crd_schema_check_can_fail() -> None:
     kubevirt_mirror()
-    cr = build_kubevirt_cr(KubeVirtSpec(), ClusterSpec(name="c", environment="dev"), "kubevirt")
+    cr = build_kubevirt_cr(KubeVirtSpec(), True, "kubevirt")
     cr["spec"]["configuration"]["developerConfiguration"]["useEmulaton"] = True
     cr["spec"]["uninstallStrategy"] = 7
     errors = errors_of(kubevirt_crd_validator(), cr)
@@ -105,7 +104,7 @@ def test_the_crd_schema_check_can_fail() -> None:
 
 def test_kubevirt_cr_settings_reach_the_cr() -> None:
     spec = KubeVirtSpec.model_validate(CR_VARIANTS[1] | CR_VARIANTS[3])
-    cr = build_kubevirt_cr(spec, ClusterSpec(name="c", environment="dev"), "kubevirt")["spec"]
+    cr = build_kubevirt_cr(spec, True, "kubevirt")["spec"]
     assert cr["configuration"]["developerConfiguration"] == {
         "featureGates": ["ExpandDisks", "Snapshot", "VMExport"], "useEmulation": True,
     }
@@ -117,15 +116,15 @@ def test_kubevirt_cr_settings_reach_the_cr() -> None:
     assert cr["configuration"]["seccompConfiguration"]["virtualMachineInstanceProfile"]["customProfile"] == {
         "runtimeDefaultProfile": True,
     }
-    defaults = build_kubevirt_cr(KubeVirtSpec(), ClusterSpec(name="c", environment="dev"), "kubevirt")["spec"]
+    defaults = build_kubevirt_cr(KubeVirtSpec(), True, "kubevirt")["spec"]
     assert "useEmulation" not in defaults["configuration"]["developerConfiguration"]
     assert "infra" not in defaults and "workloads" not in defaults
 
 
 def test_kubevirt_cr_waits_for_available_unless_workloads_cannot_run() -> None:
-    waiting = build_kubevirt_cr(KubeVirtSpec(), ClusterSpec(name="c", environment="dev"), "kubevirt")
+    waiting = build_kubevirt_cr(KubeVirtSpec(), True, "kubevirt")
     assert waiting["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Available", "pulumi.com/patchForce": "true"}
-    no_nodes = build_kubevirt_cr(KubeVirtSpec(), ClusterSpec(name="c", environment="dev", wait_for_workloads=False), "kubevirt")
+    no_nodes = build_kubevirt_cr(KubeVirtSpec(), False, "kubevirt")
     assert no_nodes["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true"}
 
 

@@ -32,7 +32,7 @@ def _one(manifests: list[dict], kind: str) -> dict:
 @pytest.mark.parametrize("release", ["v0.4.6", "v0.5.6"])
 def test_install_has_one_controller_with_extensions(minimal_config, loader: UpstreamLoader, release: str) -> None:
     spec = _spec(minimal_config, version=release)
-    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster.wait_for_workloads, loader)
     deployment = _one(manifests, "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["name"] == CONTROLLER
@@ -53,7 +53,7 @@ def test_install_has_one_controller_with_extensions(minimal_config, loader: Upst
 def test_v0_5_6_ships_the_conversion_webhook_service(minimal_config, loader: UpstreamLoader) -> None:
     names = {
         version: {m["metadata"]["name"] for m in build_agent_sandbox(
-            _spec(minimal_config, version=version).agent_sandbox, _spec(minimal_config).cluster, loader
+            _spec(minimal_config, version=version).agent_sandbox, True, loader
         ) if m["kind"] == "Service"}
         for version in ("v0.4.6", "v0.5.6")
     }
@@ -66,7 +66,7 @@ def test_controller_is_hardened_and_sized(minimal_config, loader: UpstreamLoader
         "replicas": 3, "registryMirror": "registry.corp.example",
         "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
     })
-    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader)
+    manifests = build_agent_sandbox(spec.agent_sandbox, spec.cluster.wait_for_workloads, loader)
     deployment = _one(manifests, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -85,7 +85,7 @@ def test_controller_is_hardened_and_sized(minimal_config, loader: UpstreamLoader
 def test_controller_skips_await_only_when_told(minimal_config, loader: UpstreamLoader) -> None:
     def annotations(config: dict) -> dict:
         spec = spec_from_config(config)
-        return _one(build_agent_sandbox(spec.agent_sandbox, spec.cluster, loader), "Deployment")["metadata"].get(
+        return _one(build_agent_sandbox(spec.agent_sandbox, spec.cluster.wait_for_workloads, loader), "Deployment")["metadata"].get(
             "annotations", {})
 
     assert "pulumi.com/skipAwait" not in annotations(minimal_config)
@@ -95,9 +95,9 @@ def test_controller_skips_await_only_when_told(minimal_config, loader: UpstreamL
 
 def test_loader_cache_is_not_mutated_between_builds(minimal_config, loader: UpstreamLoader) -> None:
     first = _spec(minimal_config, controller={"replicas": 4})
-    build_agent_sandbox(first.agent_sandbox, first.cluster, loader)
+    build_agent_sandbox(first.agent_sandbox, first.cluster.wait_for_workloads, loader)
     second = _spec(minimal_config)
-    deployment = _one(build_agent_sandbox(second.agent_sandbox, second.cluster, loader), "Deployment")
+    deployment = _one(build_agent_sandbox(second.agent_sandbox, second.cluster.wait_for_workloads, loader), "Deployment")
     assert deployment["spec"]["replicas"] == 1
     assert [v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]] == ["config-volume", "tmp"]
 

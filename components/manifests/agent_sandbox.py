@@ -13,9 +13,8 @@ from __future__ import annotations
 import copy
 
 from ..specs.agent_sandbox import AgentSandboxSpec
-from ..specs.cluster import ClusterSpec
 from ..upstream import UpstreamError, UpstreamLoader, agent_sandbox_file
-from .common import MANAGED_BY, RESTRICTED_NAMESPACE_LABELS, SKIP_AWAIT, Manifest, from_upstream
+from .common import MANAGED_BY, RESTRICTED_NAMESPACE_LABELS, SKIP_AWAIT, Manifest, from_upstream, unplaced_kinds
 
 NAMESPACE = "agent-sandbox-system"  # fixed: the CRD conversion webhook points at it
 CONTROLLER = "agent-sandbox-controller"
@@ -31,11 +30,14 @@ CRD_FILES = (
 INSTALL_FILES = ("controller.yaml", "rbac.generated.yaml", "extensions.yaml", "extensions-rbac.generated.yaml")
 
 
-def build_agent_sandbox(spec: AgentSandboxSpec, cluster: ClusterSpec, loader: UpstreamLoader) -> list[Manifest]:
+def build_agent_sandbox(spec: AgentSandboxSpec, wait_for_workloads: bool, loader: UpstreamLoader) -> list[Manifest]:
     def documents(path: str) -> list[Manifest]:
         return [from_upstream(doc) for doc in loader.read_documents(agent_sandbox_file(spec.version, path))]
 
     manifests = [doc for path in CRD_FILES + INSTALL_FILES for doc in documents(path)]
+    if unplaced := unplaced_kinds(manifests):
+        raise UpstreamError(f"agent-sandbox {spec.version}: upstream added kinds this project does not place: "
+                            f"{unplaced}; pin a release this project supports (sandbox-infra:agentSandbox.version)")
     extensions = _controller(documents("extensions.controller.yaml"), "extensions.controller.yaml")
     controller = _controller(manifests, "controller.yaml")
 
@@ -44,13 +46,13 @@ def build_agent_sandbox(spec: AgentSandboxSpec, cluster: ClusterSpec, loader: Up
         manifest["metadata"]["labels"] = {**manifest["metadata"].get("labels", {}), **labels}
         if manifest["kind"] == "Namespace":
             manifest["metadata"]["labels"].update(RESTRICTED_NAMESPACE_LABELS)
-        if manifest["kind"] == "Service" and not cluster.wait_for_workloads:
+        if manifest["kind"] == "Service" and not wait_for_workloads:
             # pulumi-kubernetes waits up to 10 minutes for a Service's endpoints, which
             # only the controller's running pods provide.
             manifest["metadata"]["annotations"][SKIP_AWAIT] = "true"
 
     _enable_extensions(controller, extensions)
-    _harden(controller, spec, cluster)
+    _harden(controller, spec, wait_for_workloads)
     return manifests
 
 
@@ -74,11 +76,11 @@ def _enable_extensions(controller: Manifest, extensions: Manifest) -> None:
         controller["spec"]["template"]["spec"]["volumes"] = copy.deepcopy(extensions["spec"]["template"]["spec"]["volumes"])
 
 
-def _harden(controller: Manifest, spec: AgentSandboxSpec, cluster: ClusterSpec) -> None:
+def _harden(controller: Manifest, spec: AgentSandboxSpec, wait_for_workloads: bool) -> None:
     """Upstream's Deployment sets no security context or resources; the namespace
     enforces Pod Security `restricted`, so the controller must meet it."""
     controller["spec"]["replicas"] = spec.controller.replicas
-    if not cluster.wait_for_workloads:
+    if not wait_for_workloads:
         controller["metadata"].setdefault("annotations", {})[SKIP_AWAIT] = "true"
     pod = controller["spec"]["template"]["spec"]
     pod["securityContext"] = {

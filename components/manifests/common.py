@@ -37,25 +37,43 @@ RESTRICTED_NAMESPACE_LABELS = {
     "pod-security.kubernetes.io/warn": "restricted",
 }
 
-# Apply order, as Helm installs: namespaces and CRDs before what lives in them.
-KIND_ORDER = [
-    "Namespace",
-    "CustomResourceDefinition",
-    "PriorityClass",
-    "ResourceQuota",
-    "LimitRange",
-    "NetworkPolicy",
-    "CiliumNetworkPolicy",
-    "ServiceAccount",
-    "Secret",
-    "ConfigMap",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-    "Service",
-    "Deployment",
-]
+# The order of kinds, written once. Within a component every object waits for the objects of
+# the earlier tiers (components/graph.py); offline render lists objects in the same order
+# (apply_order), as Helm installs: namespaces and CRDs before what lives in them, a workload
+# after its configuration, access and policy, what scales or configures a running workload last.
+KIND_TIERS: tuple[tuple[str, ...], ...] = (
+    # What other objects live in or are typed by.
+    ("Namespace", "CustomResourceDefinition", "PriorityClass"),
+    # Limits, network policy, identity, configuration, access and admission rules: in place
+    # before any workload of the component starts.
+    ("ResourceQuota", "LimitRange", "NetworkPolicy", "CiliumNetworkPolicy", "ServiceAccount", "Secret", "ConfigMap",
+     "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ValidatingAdmissionPolicy", "PrometheusRule",
+     "ServiceMonitor"),
+    # Workloads, the Services in front of them (a Service's endpoints come from the workload's
+    # pods: pulumi-kubernetes would wait for them, so a workload never waits for its Service)
+    # and bindings of the rules above.
+    ("Service", "Deployment", "SandboxTemplate", "SandboxWarmPool", "VirtualMachine", "VirtualMachinePool",
+     "ValidatingAdmissionPolicyBinding"),
+    # What configures or scales a running workload.
+    ("KubeVirt", "HorizontalPodAutoscaler", "ScaledObject"),
+)
+KIND_ORDER = [kind for tier in KIND_TIERS for kind in tier]
+_TIER = {kind: number for number, tier in enumerate(KIND_TIERS) for kind in tier}
+
+
+class UnplacedKind(ValueError):
+    """A kind KIND_TIERS does not place: nobody decided what it must wait for."""
+
+
+def tier(kind: str) -> int:
+    if kind not in _TIER:
+        raise UnplacedKind(kind)
+    return _TIER[kind]
+
+
+def unplaced_kinds(manifests: list[Manifest]) -> list[str]:
+    """Kinds of `manifests` that KIND_TIERS does not place (upstream added a kind)."""
+    return sorted({m["kind"] for m in manifests} - set(_TIER))
 
 
 def obj(
@@ -84,8 +102,7 @@ def identity(manifest: Manifest) -> tuple[str, str, str]:
 def apply_order(manifests: list[Manifest]) -> list[Manifest]:
     def rank(manifest: Manifest) -> tuple[int, str, str, str]:
         kind, namespace, name = identity(manifest)
-        position = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-        return position, kind, namespace, name
+        return KIND_ORDER.index(kind) if kind in _TIER else len(KIND_ORDER), kind, namespace, name
 
     return sorted(manifests, key=rank)
 

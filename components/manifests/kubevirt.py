@@ -7,10 +7,9 @@ virt-operator creates the other KubeVirt CRDs (VirtualMachine, VirtualMachinePoo
 
 from __future__ import annotations
 
-from ..specs.cluster import ClusterSpec
 from ..specs.kubevirt import KubeVirtSpec
 from ..upstream import UpstreamError, UpstreamLoader, kubevirt_operator_file
-from .common import DOMAIN, MANAGED_BY, SKIP_AWAIT, WAIT_FOR, Manifest, from_upstream, obj
+from .common import DOMAIN, MANAGED_BY, SKIP_AWAIT, WAIT_FOR, Manifest, from_upstream, obj, unplaced_kinds
 
 KUBEVIRT_API_VERSION = "kubevirt.io/v1"
 POOL_API_VERSION = "pool.kubevirt.io/v1beta1"
@@ -32,20 +31,23 @@ POOL_CRD = "virtualmachinepools.pool.kubevirt.io"
 DATA_VOLUME_CRD = "datavolumes.cdi.kubevirt.io"
 
 
-def build_kubevirt_operator(spec: KubeVirtSpec, cluster: ClusterSpec, loader: UpstreamLoader) -> list[Manifest]:
+def build_kubevirt_operator(spec: KubeVirtSpec, wait_for_workloads: bool, loader: UpstreamLoader) -> list[Manifest]:
     pinned = kubevirt_operator_file(spec.version, spec.operator_manifest.url, spec.operator_manifest.sha256)
     manifests = [from_upstream(doc) for doc in loader.read_documents(pinned)]
     source = pinned.mirror_path
     _one(manifests, "Namespace", None, source)
     _one(manifests, "CustomResourceDefinition", KUBEVIRT_CRD, source)
     operator = _one(manifests, "Deployment", OPERATOR, source)
+    if unplaced := unplaced_kinds(manifests):
+        raise UpstreamError(f"KubeVirt {spec.version}: the operator manifest has kinds this project does not place: "
+                            f"{unplaced}; check sandbox-infra:kubevirt.operatorManifest.url")
 
     labels = {**MANAGED_BY, "app.kubernetes.io/part-of": "kubevirt", "app.kubernetes.io/version": spec.version}
     for manifest in manifests:
         manifest["metadata"]["labels"] = {**manifest["metadata"].get("labels", {}), **labels}
         if manifest["kind"] == "Namespace":
             manifest["metadata"].setdefault("annotations", {})[PRIVILEGED_EXCEPTION] = PRIVILEGED_REASON
-    if not cluster.wait_for_workloads:
+    if not wait_for_workloads:
         operator["metadata"].setdefault("annotations", {})[SKIP_AWAIT] = "true"
     return manifests
 
@@ -54,7 +56,7 @@ def operator_namespace(manifests: list[Manifest]) -> str:
     return next(m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace")
 
 
-def build_kubevirt_cr(spec: KubeVirtSpec, cluster: ClusterSpec, namespace: str) -> Manifest:
+def build_kubevirt_cr(spec: KubeVirtSpec, wait_for_workloads: bool, namespace: str) -> Manifest:
     developer: dict[str, object] = {"featureGates": sorted(set(spec.feature_gates))}
     if spec.use_emulation:
         developer["useEmulation"] = True
@@ -85,7 +87,7 @@ def build_kubevirt_cr(spec: KubeVirtSpec, cluster: ClusterSpec, namespace: str) 
         body["workloads"] = {"nodePlacement": spec.workloads.as_manifest()}
     # Available means virt-api, virt-controller and virt-handler are up and the VM CRDs
     # are registered: nothing that needs KubeVirt may be created before.
-    annotations = {WAIT_FOR: "condition=Available"} if cluster.wait_for_workloads else {SKIP_AWAIT: "true"}
+    annotations = {WAIT_FOR: "condition=Available"} if wait_for_workloads else {SKIP_AWAIT: "true"}
     return obj(
         KUBEVIRT_API_VERSION, "KubeVirt", CR_NAME, namespace,
         labels={"app.kubernetes.io/part-of": "kubevirt", "app.kubernetes.io/version": spec.version},
@@ -93,12 +95,12 @@ def build_kubevirt_cr(spec: KubeVirtSpec, cluster: ClusterSpec, namespace: str) 
     )
 
 
-def build_kubevirt(spec: KubeVirtSpec, cluster: ClusterSpec, loader: UpstreamLoader) -> list[Manifest]:
+def build_kubevirt(spec: KubeVirtSpec, wait_for_workloads: bool, loader: UpstreamLoader) -> list[Manifest]:
     """The whole managed install: operator manifests plus the CR (nothing for external)."""
     if spec.install != "managed":
         return []
-    operator = build_kubevirt_operator(spec, cluster, loader)
-    return [*operator, build_kubevirt_cr(spec, cluster, operator_namespace(operator))]
+    operator = build_kubevirt_operator(spec, wait_for_workloads, loader)
+    return [*operator, build_kubevirt_cr(spec, wait_for_workloads, operator_namespace(operator))]
 
 
 def _one(manifests: list[Manifest], kind: str, name: str | None, source: str) -> Manifest:

@@ -9,12 +9,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_EXPORTS = {"StackSpec": "stack", "load_stack": "loader", "spec_from_config": "loader"}
-__all__ = ["StackSpec", "load_stack", "spec_from_config"]
+# The models the components' args take (`spec=`), by keyword in snake_case: the typed way to
+# write what docs/config.md shows in camelCase.
+_EXPORTS = {
+    "StackSpec": "stack", "load_stack": "loader", "spec_from_config": "loader",
+    "AgentSandboxSpec": "agent_sandbox", "KubeVirtSpec": "kubevirt", "TenantSpec": "tenant",
+    "ServiceAccountRef": "tenant", "TemplateSpec": "template", "Resources": "base", "WarmPoolSpec": "warm_pool",
+    "RuntimeSpec": "runtime", "VmConfig": "runtime", "WarmSpec": "runtime", "SecretValue": "secrets",
+}
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from .agent_sandbox import AgentSandboxSpec
+    from .base import Resources
+    from .kubevirt import KubeVirtSpec
     from .loader import load_stack, spec_from_config
+    from .runtime import RuntimeSpec, VmConfig, WarmSpec
+    from .secrets import SecretValue
     from .stack import StackSpec
+    from .template import TemplateSpec
+    from .tenant import ServiceAccountRef, TenantSpec
+    from .warm_pool import WarmPoolSpec
 
 
 def __getattr__(name: str) -> Any:

@@ -12,36 +12,38 @@ with a cloud-init that reaches the cluster only as a Secret.
 import pulumi
 
 from components import KubeVirt, KubeVirtArgs, Tenant, TenantArgs, VmEnvironment, VmEnvironmentArgs
-from components.specs.cluster import ClusterSpec
-from components.specs.kubevirt import KubeVirtSpec
-from components.specs.runtime import RuntimeSpec
-from components.specs.secrets import SecretValue
-from components.specs.tenant import TenantSpec
+from components.specs import KubeVirtSpec, RuntimeSpec, SecretValue, TenantSpec, VmConfig, WarmSpec
 
 config = pulumi.Config()
 team = config.get("team") or "vm-agents"
 wait = config.get_bool("waitForWorkloads") is not False
 
-cluster = ClusterSpec(name=pulumi.get_stack(), environment="dev", wait_for_workloads=wait)
-kubevirt = KubeVirt("kubevirt", KubeVirtArgs(cluster, KubeVirtSpec(use_emulation=config.get_bool("useEmulation") is True)))
-tenant = Tenant(team, TenantArgs(TenantSpec(name=team)))
+kubevirt = KubeVirt("kubevirt", KubeVirtArgs(
+    spec=KubeVirtSpec(use_emulation=config.get_bool("useEmulation") is True),
+    wait_for_workloads=wait,
+))
+tenant = Tenant(team, TenantArgs(spec=TenantSpec(name=team)))
 
-devbox = RuntimeSpec.model_validate({
-    "id": "devbox",
-    "executionKind": "kubevirt-vm",
-    "tenant": team,
-    "vmConfig": {
-        "containerDiskImage": "quay.io/containerdisks/fedora:40",
-        "cpu": 2,
-        "memory": "2Gi",
-        # A stack secret: the component hands it to Pulumi only as a secret (encrypted in
-        # state, masked in output) and to the VM only through a Secret.
-        "cloudInitTemplate": SecretValue(config.require("cloudInit")),
-    },
-    "warm": {"replicas": 1},
-})
-vms = VmEnvironment("devbox", VmEnvironmentArgs(devbox, workload_depends_on=tuple(kubevirt.ready)),
-                    pulumi.ResourceOptions(depends_on=[tenant]))
+# The VMs live in the tenant's namespace and boot once KubeVirt is Available: passing both
+# is all the wiring there is.
+vms = VmEnvironment("devbox", VmEnvironmentArgs(
+    spec=RuntimeSpec(
+        id="devbox",
+        execution_kind="kubevirt-vm",
+        tenant=team,
+        vm_config=VmConfig(
+            container_disk_image="quay.io/containerdisks/fedora:40",
+            cpu=2,
+            memory="2Gi",
+            # A stack secret: the component hands it to Pulumi only as a secret (encrypted in
+            # state, masked in output) and to the VM only through a Secret.
+            cloud_init_template=SecretValue(config.require("cloudInit")),
+        ),
+        warm=WarmSpec(replicas=1),
+    ),
+    tenant=tenant,
+    kubevirt=kubevirt,
+))
 
 pulumi.export("namespace", vms.namespace)
 pulumi.export("service", vms.service)

@@ -21,40 +21,38 @@ from components import (
     WarmPool,
     WarmPoolArgs,
 )
-from components.specs.cluster import ClusterSpec
-from components.specs.template import TemplateSpec
-from components.specs.tenant import TenantSpec
-from components.specs.warm_pool import WarmPoolSpec
+from components.specs import Resources, ServiceAccountRef, TemplateSpec, TenantSpec, WarmPoolSpec
 
 config = pulumi.Config()
 team = config.get("team") or "team-a"
 # Off only on a control plane without kubelets (the e2e tests); a real cluster waits.
 wait = config.get_bool("waitForWorkloads") is not False
 
-cluster = ClusterSpec(name=pulumi.get_stack(), environment="dev", wait_for_workloads=wait)
-install = AgentSandbox("agent-sandbox", AgentSandboxArgs(cluster))
+install = AgentSandbox("agent-sandbox", AgentSandboxArgs(wait_for_workloads=wait))
 
-tenant = Tenant(team, TenantArgs(TenantSpec.model_validate({
-    "name": team,
-    "gatewayServiceAccounts": [{"name": "gateway", "namespace": "gateway"}],
-})))
+tenant = Tenant(team, TenantArgs(spec=TenantSpec(
+    name=team,
+    gateway_service_accounts=[ServiceAccountRef(name="gateway", namespace="gateway")],
+)))
 
-template_spec = TemplateSpec.model_validate({
-    "name": "python",
-    "tenant": team,
-    "image": config.get("image") or "registry.example.com/sandboxes/python:3.12",
-    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-})
-template = SandboxTemplate("python", SandboxTemplateArgs(template_spec, install.api_version),
-                           pulumi.ResourceOptions(depends_on=[install, tenant]))
+# The template is written in the API version the install serves, in the tenant's namespace,
+# and waits for both: passing them is all the wiring there is.
+template = SandboxTemplate("python", SandboxTemplateArgs(
+    spec=TemplateSpec(
+        name="python",
+        tenant=team,
+        image=config.get("image") or "registry.example.com/sandboxes/python:3.12",
+        resources=Resources(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "1", "memory": "1Gi"}),
+    ),
+    install=install,
+    tenant=tenant,
+))
 
-pool = WarmPool(
-    "python",
-    WarmPoolArgs(WarmPoolSpec.model_validate({"name": "python", "template": "python",
-                                              "replicas": config.get_int("replicas") or 3}),
-                 template_spec, install.api_version, wait_for_workloads=wait),
-    pulumi.ResourceOptions(depends_on=[install, template]),
-)
+pool = WarmPool("python", WarmPoolArgs(
+    spec=WarmPoolSpec(name="python", template="python", replicas=config.get_int("replicas") or 3),
+    template=template,
+    wait_for_workloads=wait,
+))
 
 pulumi.export("namespace", tenant.namespace)
 pulumi.export("claimerRole", tenant.claimer_role)
