@@ -64,7 +64,7 @@ PLUGIN_DIR = ROOT / "provider"
 SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 
 # The components served, by name in `components` (their type token: sandbox-infra:index:<name>).
-COMPONENTS = ("Tenant",)
+COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool")
 # Args fields that only make sense in a Python program (an object, not data).
 PYTHON_ONLY = frozenset({"loader"})
 
@@ -113,6 +113,8 @@ class _Projection:
         self.models: dict[type, type] = {}
         self.docs: dict[tuple[type, str], str] = {}
         self.references: dict[type, str] = {}  # stand-in -> type token, for resource references
+        # The spec model of the component being projected -> its fields that component fills in.
+        self.filled: dict[type, set[str]] = {}
         for name, component in components.items():
             stand_in = type(name, (pulumi.ComponentResource,), {"__module__": __name__, "__doc__": _class_doc(component)})
             self.stand_ins[component] = stand_in
@@ -125,6 +127,10 @@ class _Projection:
         args = type(f"{component.__name__}Args", (), {"__module__": __name__, "__doc__": _class_doc(args_cls)})
         annotations: dict[str, Any] = {}
         hints = typing.get_type_hints(args_cls)
+        # A spec key that names a component passed alongside (a template's `tenant`) may be left
+        # out: the component fills it in from the one passed.
+        passed = {f.name for f in dataclasses.fields(args_cls) if hints[f.name] in self.stand_ins}
+        self.filled = {m: passed for m in typing.get_args(hints.get("spec")) if isinstance(m, type)}
         for field in dataclasses.fields(args_cls):
             if field.name in PYTHON_ONLY:
                 continue
@@ -169,11 +175,14 @@ class _Projection:
             attribute = _snake(schema_name)
             where = f"{model.__name__}.{schema_name}"
             projected, note = self._type(info.annotation, where)
-            annotations[attribute] = projected if info.is_required() else Optional[projected]  # noqa: UP045
+            required = info.is_required() and schema_name not in self.filled.get(model, ())
+            annotations[attribute] = projected if required else Optional[projected]  # noqa: UP045
             default = None if info.is_required() or info.default_factory else info.default
             default_note = f"Default: {_shown_default(default)}." if default not in (None, [], {}) and \
                 not isinstance(default, BaseModel) else None
-            self._doc(stand_in, attribute, _join(_field_doc(model, name), note, default_note))
+            filled_note = (f"Default: the {schema_name} passed alongside (must name it if given)."
+                           if info.is_required() and not required else None)
+            self._doc(stand_in, attribute, _join(_field_doc(model, name), note, default_note, filled_note))
         stand_in.__annotations__ = annotations
         return stand_in
 
@@ -312,7 +321,9 @@ class SandboxInfraProvider(ComponentProvider):
                 continue
             kwargs[component_def.inputs_mapping[key]] = self._value(value, prop, key, problems)
         if problems:
-            raise InputPropertiesError(f"{resource_type} {name!r}: invalid inputs", problems)
+            messages = [p["reason"] for p in problems if not p["property_path"]]
+            raise InputPropertiesError("; ".join([f"{resource_type} {name!r}: invalid inputs", *messages]),
+                                       [p for p in problems if p["property_path"]])
         component = self.by_name[type_name]
         try:
             instance = component(name, _args_class(component)(**kwargs), options)
@@ -355,14 +366,32 @@ class SandboxInfraProvider(ComponentProvider):
         return value
 
     def _component(self, value: Any, token: str, path: str, problems: list[dict[str, str]]) -> Any:
-        urn = value if isinstance(value, str) else getattr(value, "urn", None)
-        if isinstance(urn, str) and "::" in urn:
-            key = (urn.split("::")[-2].split("$")[-1], urn.split("::")[-1])
-            if key[0] == token and key in self.constructed:
-                return self.constructed[key]
-        problems.append(_problem(path, f"must be a {token} of this package declared in the same program, "
-                                       f"got {value!r}"))
+        expected = self.by_name[token.rsplit(":", 1)[-1]]
+        if isinstance(value, expected):
+            return value
+        # Not a property error: the CLI (v3.274.1) cannot print a resource reference's value
+        # beside a property error (it panics), so this problem goes into the message.
+        shown = value if isinstance(value, str) else type(value).__name__
+        problems.append(_problem("", f"{path} must be a {token} declared in the same program (`{path}: ${{name}}`), "
+                                     f"got {shown}"))
         return None
+
+
+class _Components(pulumi.runtime.ResourceModule):
+    """Resolves a resource reference to one of this package's components (a template's `tenant`)
+    to the live component this process constructed: what SandboxTemplate needs of its tenant
+    (the spec) is not in the tenant's outputs. Without it the SDK would hand over the reference
+    as a bare URN, or as an unknown value where the engine sends an empty id."""
+
+    def __init__(self, provider: SandboxInfraProvider) -> None:
+        self.provider = provider
+
+    def version(self) -> None:
+        return None
+
+    def construct(self, name: str, typ: str, urn: str) -> Any:
+        # A reference this process did not construct stays a URN (reported by _component).
+        return self.provider.constructed.get((typ, name), urn)
 
 
 def _kind(value: Any) -> str:
@@ -395,7 +424,9 @@ def schema_text() -> str:
 
 def serve() -> None:
     """The plugin's entry point: what `component_provider_host` does, with SandboxInfraProvider."""
-    provider_main(SandboxInfraProvider(), sys.argv[1:])
+    provider = SandboxInfraProvider()
+    pulumi.runtime.register_resource_module(PACKAGE, "index", _Components(provider))
+    provider_main(provider, sys.argv[1:])
 
 
 def write_schema() -> None:
