@@ -44,6 +44,62 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+# The component package (sandbox_infra/package.py): how programs in other languages use the components.
+PACKAGE_SECTION = [
+    "`AgentSandbox`, `Tenant`, `SandboxTemplate` and `WarmPool` are also a Pulumi component package,",
+    "`sandbox-infra` ([provider/](../provider/): `PulumiPlugin.yaml`, runtime python), so that programs",
+    "in other Pulumi languages declare them like resources of any provider (tried here: YAML). Its schema,",
+    "[provider/schema.json](../provider/schema.json), is inferred from the args classes below",
+    "(`make schema` writes it; a test fails when it is stale): the same fields in camelCase, the same",
+    "required fields and descriptions; `spec` is an object typed by the model (the keys of",
+    "[config.md](config.md)); a component passed to another is a resource reference.",
+    "",
+    "Pulumi YAML ([examples/yaml-warm-pool/](../examples/yaml-warm-pool/Pulumi.yaml), run by the e2e",
+    "suite on a live API server):",
+    "",
+    "```yaml",
+    "packages:",
+    "  sandbox-infra: ../../provider      # or: pulumi package add <checkout>/provider",
+    "resources:",
+    "  install:",
+    "    type: sandbox-infra:AgentSandbox",
+    "  team:",
+    "    type: sandbox-infra:Tenant",
+    "    properties:",
+    "      spec: {name: team-a}",
+    "  python:",
+    "    type: sandbox-infra:SandboxTemplate",
+    "    properties:",
+    "      install: ${install}",
+    "      tenant: ${team}",
+    "      spec: {name: python, image: registry.example.com/sandboxes/python:3.12,",
+    "             resources: {requests: {cpu: 250m, memory: 512Mi}, limits: {cpu: \"1\", memory: 1Gi}}}",
+    "  pool:",
+    "    type: sandbox-infra:WarmPool",
+    "    properties:",
+    "      template: ${python}",
+    "      spec: {name: python, replicas: 3}",
+    "```",
+    "",
+    "- The plugin runs the components in the checkout's virtualenv (`make setup`; `PulumiPlugin.yaml`",
+    "  names `../.venv`). `pulumi package add` / `packages:` install the plugin's dependencies (the",
+    "  Pulumi packages in that virtualenv) first.",
+    "- Bad input fails `preview` with one message and no Python stack: YAML's type checker rejects an",
+    "  unknown key or a wrong type against the schema; the component's own validation (a DNS name, a",
+    "  pool whose `spec.template` is not the template passed, ...) names the key path and value.",
+    "- `spec` and `waitForWorkloads` are plain values, known at preview (they decide which objects",
+    "  exist): not another resource's outputs. `install`, `tenant`, `template` must be components",
+    "  declared in the same program (`${name}`): the plugin resolves them to the components it built.",
+    "- Outputs are the attributes listed below, in camelCase (`${team.namespace}`, `${pool.apiVersion}`).",
+    "",
+    "TypeScript: not done here. `pulumi package add` generates a TypeScript SDK from the same schema,",
+    "but running it needs the `pulumi-language-nodejs` host, whose Go module",
+    "(`github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3`) the module proxy refuses",
+    "(403 \"This module version is not available\", checked at v3.274.1), and `@pulumi/pulumi` >= 3.249 needs Node >= 22",
+    "while this machine has Node v20.20.2. Nothing in the package is YAML-specific.",
+]
+
+
 def render() -> str:
     lines = [
         "# Components reference",
@@ -72,7 +128,7 @@ def render() -> str:
         "",
         "## From other languages",
         "",
-        "<!-- package: the component package section (PulumiPlugin.yaml, YAML and TypeScript usage) goes here -->",
+        *PACKAGE_SECTION,
         "",
     ]
     for name in COMPONENTS:

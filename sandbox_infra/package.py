@@ -35,6 +35,7 @@ SDK's own host gets wrong for us:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import json
@@ -43,7 +44,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi.errors import InputPropertiesError
@@ -89,9 +90,17 @@ def _args_class(component: type) -> type:
 def _field_doc(owner: type, name: str) -> str | None:
     """The docstring after `name`'s annotation, in whichever class of `owner`'s MRO declares it."""
     for cls in owner.__mro__:
-        if name in cls.__dict__.get("__annotations__", {}):
-            return Analyzer(PACKAGE).get_docstring(cls, name)
+        if name in inspect.get_annotations(cls):
+            return _attribute_docs(cls).get(name)
     return None
+
+
+@functools.cache
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of one class, read from its source as Pulumi's analyzer reads them."""
+    analyzer = Analyzer(PACKAGE)
+    names = inspect.get_annotations(cls)
+    return {name: doc for name in names if (doc := analyzer.get_docstring(cls, name))}
 
 
 def _class_doc(cls: type) -> str | None:
@@ -136,14 +145,14 @@ class _Projection:
                 continue
             projected, note = self._type(hints[field.name], f"{args_cls.__name__}.{field.name}")
             has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
-            annotations[field.name] = Optional[projected] if has_default else projected  # noqa: UP045 (analyzer)
+            annotations[field.name] = projected | None if has_default else projected
             self._doc(args, field.name, _join(_field_doc(args_cls, field.name), note))
         args.__annotations__ = annotations
 
-        def __init__(self: Any, name: str, args: Any, opts: Optional[pulumi.ResourceOptions] = None) -> None:  # noqa: UP045
+        def __init__(self: Any, name: str, args: Any, opts: Any = None) -> None:
             raise NotImplementedError("a stand-in for the analyzer; SandboxInfraProvider.construct builds the component")
 
-        __init__.__annotations__ = {"name": str, "args": args, "opts": Optional[pulumi.ResourceOptions]}  # noqa: UP045
+        __init__.__annotations__ = {"name": str, "args": args, "opts": pulumi.ResourceOptions | None}
         stand_in.__init__ = __init__  # type: ignore[misc]
         outputs: dict[str, Any] = {}
         for name, hint in _own_annotations(component).items():
@@ -176,7 +185,7 @@ class _Projection:
             where = f"{model.__name__}.{schema_name}"
             projected, note = self._type(info.annotation, where)
             required = info.is_required() and schema_name not in self.filled.get(model, ())
-            annotations[attribute] = projected if required else Optional[projected]  # noqa: UP045
+            annotations[attribute] = projected if required else projected | None
             default = None if info.is_required() or info.default_factory else info.default
             default_note = f"Default: {_shown_default(default)}." if default not in (None, [], {}) and \
                 not isinstance(default, BaseModel) else None
