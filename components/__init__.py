@@ -1,15 +1,21 @@
 """Pulumi components for AI-agent sandboxes on Kubernetes: the public API.
 
-Each component takes `(name, args, opts)`; `args` is a typed, documented args class over
-the validated config models of `components.specs`, and dependencies go through
-`opts.depends_on`. What a caller wires onward is a typed attribute (mostly
-`pulumi.Output[str]`). Reference: docs/components.md; programs using them: examples/.
+Each component takes `(name, args, opts)`, shaped like pulumi-eks and awsx components:
+`args.spec` is the component's own settings (a model of `components.specs` or a mapping
+with the keys of docs/config.md, validated either way), other components are passed as
+components (a template takes the install and the tenant), any other dependency goes
+through `opts.depends_on`, and every attribute is a `pulumi.Output`. Reference:
+docs/components.md; programs using them: examples/.
 
     from components import AgentSandbox, AgentSandboxArgs, Tenant, TenantArgs, ...
 
 Data flows one way inside: config models (`specs/`) -> manifests (`manifests/`, pure
-functions) -> these components. Importing `components.specs` alone stays light: the
-components (and Pulumi's Kubernetes SDK) load on first use of a name below.
+functions; `manifests/graph.py` is a stack's graph) -> these components. Importing
+`components.specs` alone stays light: the components (and Pulumi's Kubernetes SDK)
+load on first use of a name below.
+
+The component modules do not use `from __future__ import annotations`: Pulumi's component
+provider (the package for YAML and other languages) reads their annotations as types.
 """
 
 from __future__ import annotations

@@ -2,26 +2,36 @@
 the kube-apiserver on everything that reaches the tenant namespaces (sandbox_policy.admission)."""
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
-from dataclasses import dataclass
-from typing import Optional
+import typing
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
+from sandbox_policy.settings import PolicySpec
+from sandbox_policy.vocabulary import Environment
 
-from .k8s import dependencies, place
+from .errors import ConfigError
+from .k8s import as_spec, dependencies, place
 from .kubevirt import KubeVirt
 from .manifests.admission import build_admission
-from .specs.stack import StackSpec
+from .tenant import Tenant
 
 
 @dataclass
 class AdmissionPoliciesArgs:
-    stack: StackSpec
-    """The stack whose rules are enforced (`policy.admission`: `audit` binds them with
-    `[Audit, Warn]`, `enforce` with `[Deny]`; staging and prod enforce), judged with its
-    `policy:` settings and scoped to its own tenant namespaces."""
-    kubevirt: Optional[KubeVirt] = None
-    """The stack's KubeVirt install: its KubeVirt CR is judged in the operator's namespace.
-    None when the stack does not install KubeVirt."""
+    spec: PolicySpec | dict[str, Any]
+    """The rules' settings (`policy` in docs/config.md: `admission: audit` binds them with
+    `[Audit, Warn]`, `enforce` with `[Deny]`; caps, allowlists, runtime classes), as a
+    `PolicySpec` or a mapping of those keys."""
+    cluster: str
+    """The cluster's name (`cluster.name`): the policies are named `sandbox-infra-<cluster>-<rule>`."""
+    environment: str
+    """The cluster's environment (`dev`, `staging` or `prod`): some rules judge by it."""
+    tenants: list[Tenant] = field(default_factory=list)
+    """The tenants whose namespaces the rules bind to; the bindings wait for them."""
+    kubevirt: KubeVirt | None = None
+    """The KubeVirt install: its KubeVirt CR is judged in the operator's namespace. None when
+    the program does not install KubeVirt."""
 
 
 class AdmissionPolicies(pulumi.ComponentResource):
@@ -32,10 +42,17 @@ class AdmissionPolicies(pulumi.ComponentResource):
     policies: pulumi.Output[list[str]]
     """The names of the ValidatingAdmissionPolicies."""
 
-    def __init__(self, name: str, args: AdmissionPoliciesArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: AdmissionPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:AdmissionPolicies", name, None, opts)
-        manifests = build_admission(args.stack, args.kubevirt._namespace if args.kubevirt is not None else None)
+        where = f"AdmissionPolicies {name!r}"
+        policy = as_spec(PolicySpec, args.spec, where)
+        allowed = typing.get_args(Environment)
+        if args.environment not in allowed:
+            raise ConfigError(f"{where}: environment = {args.environment!r}: allowed: {', '.join(map(repr, allowed))}")
+        manifests = build_admission(policy, args.environment, args.cluster,  # type: ignore[arg-type]
+                                    [t._spec.name for t in args.tenants],
+                                    args.kubevirt._namespace if args.kubevirt is not None else None)
         place(self, manifests, dependencies(opts))
         self.policies = pulumi.Output.from_input(
             sorted(m["metadata"]["name"] for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"))
-        self.register_outputs({"mode": args.stack.policy.admission, "policies": self.policies})
+        self.register_outputs({"mode": policy.admission, "policies": self.policies})

@@ -4,7 +4,7 @@ release someone else installed, a check that its CRDs are registered."""
 # No `from __future__ import annotations` in the component modules: Pulumi's component
 # provider reads the args classes' annotations as types (see components/__init__.py).
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any
 
 import pulumi
 from pulumi.runtime import get_root_resource
@@ -18,14 +18,14 @@ from .upstream import UpstreamLoader
 
 @dataclass
 class AgentSandboxArgs:
-    spec: Union[AgentSandboxSpec, dict[str, Any]] = field(default_factory=AgentSandboxSpec)
+    spec: AgentSandboxSpec | dict[str, Any] = field(default_factory=AgentSandboxSpec)
     """Which release and how (`agentSandbox` in docs/config.md: `version`, `install`,
     `controller`), as an `AgentSandboxSpec` or a mapping of those keys; default: the pinned
     release, installed by this component. `install: external` installs nothing and checks
     that the release's CRDs are registered; `none` does neither."""
     wait_for_workloads: bool = True
     """Let `pulumi up` wait until the controller is ready. Off only where no kubelet runs pods."""
-    loader: Optional[UpstreamLoader] = None
+    loader: UpstreamLoader | None = None
     """Where the release's manifests come from; default: the mirror in `UPSTREAM_DIR`, else a
     download checked against the pinned sha256."""
 
@@ -46,7 +46,7 @@ class AgentSandbox(pulumi.ComponentResource):
     api_version: pulumi.Output[str]
     """The API version templates, pools and claims are written in (`v1beta1` from v0.5)."""
 
-    def __init__(self, name: str, args: AgentSandboxArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: AgentSandboxArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:AgentSandbox", name, None, opts)
         self._spec = spec = as_spec(AgentSandboxSpec, args.spec, f"AgentSandbox {name!r}")
         after = dependencies(opts)

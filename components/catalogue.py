@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -27,7 +26,7 @@ class RuntimeCatalogue(pulumi.ComponentResource):
     """The ConfigMap gateways read (`runtimes.json`)."""
     namespace: pulumi.Output[str]
 
-    def __init__(self, name: str, args: RuntimeCatalogueArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: RuntimeCatalogueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:RuntimeCatalogue", name, None, opts)
         manifests = build_catalogue(args.stack)
         created = place(self, manifests, dependencies(opts))

@@ -13,14 +13,14 @@ from typing import Any, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import BaseModel
 
 from .errors import ConfigError
 from .manifests.common import Manifest, tier
 from .specs.agent_sandbox import API_VERSION_BY_RELEASE
-from .specs.base import Spec
 from .specs.loader import validated
 
-M = TypeVar("M", bound=Spec)
+M = TypeVar("M", bound=BaseModel)
 
 _TYPED: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,

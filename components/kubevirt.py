@@ -3,7 +3,7 @@ installed by someone else, a check that its CRDs are registered."""
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any
 
 import pulumi
 
@@ -16,14 +16,14 @@ from .upstream import UpstreamLoader
 
 @dataclass
 class KubeVirtArgs:
-    spec: Union[KubeVirtSpec, dict[str, Any]] = field(default_factory=KubeVirtSpec)
+    spec: KubeVirtSpec | dict[str, Any] = field(default_factory=KubeVirtSpec)
     """Release, feature gates (only the vetted safe set is accepted), emulation (off: VMs
     need /dev/kvm; emulation is for dev clusters only) and `install: external` for a
     KubeVirt someone else runs (`kubevirt` in docs/config.md), as a `KubeVirtSpec` or a
     mapping of those keys; default: the pinned release, installed by this component."""
     wait_for_workloads: bool = True
     """Let `pulumi up` wait until the KubeVirt CR reports `Available`. Off only where no kubelet runs pods."""
-    loader: Optional[UpstreamLoader] = None
+    loader: UpstreamLoader | None = None
     """Where the operator manifest comes from; default: the mirror, else a download checked against its sha256."""
 
 
@@ -42,15 +42,15 @@ class KubeVirt(pulumi.ComponentResource):
 
     version: pulumi.Output[str]
     """The KubeVirt release, e.g. `v1.9.0`."""
-    namespace: pulumi.Output[Optional[str]]
+    namespace: pulumi.Output[str | None]
     """The operator's namespace (`kubevirt`) where the component installs it; None for an
     external install (its namespace is not known)."""
 
-    def __init__(self, name: str, args: KubeVirtArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: KubeVirtArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:KubeVirt", name, None, opts)
         self._spec = spec = as_spec(KubeVirtSpec, args.spec, f"KubeVirt {name!r}")
         after = dependencies(opts)
-        self._namespace: Optional[str] = None
+        self._namespace: str | None = None
         if spec.install == "external":
             RequiredCrds(f"{name}-crds", RequiredCrdsArgs(KUBEVIRT_CRDS, "KubeVirt"),
                          pulumi.ResourceOptions(parent=self, depends_on=after))

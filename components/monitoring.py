@@ -3,7 +3,6 @@
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -29,7 +28,7 @@ class Monitoring(pulumi.ComponentResource):
     objects: pulumi.Output[list[str]]
     """`Kind/namespace/name` of every object created."""
 
-    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:Monitoring", name, None, opts)
         manifests = build_monitoring(args.stack)
         place(self, manifests, [*dependencies(opts), args.install])

@@ -20,7 +20,7 @@ Two checks, like kagent's `EnsureAgentSandboxAPIsRegistered`:
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -113,7 +113,7 @@ class RequiredCrds(pulumi.ComponentResource):
     crds: pulumi.Output[list[str]]
     """The CRD names looked up."""
 
-    def __init__(self, name: str, args: RequiredCrdsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: RequiredCrdsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         names = sorted(set(args.crds))
         super().__init__("sandbox-infra:index:RequiredCrds", name, None, opts)
         pulumi.log.info(

@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import pulumi
 
@@ -15,7 +15,7 @@ from .tenant import Tenant
 
 @dataclass
 class SandboxTemplateArgs:
-    spec: Union[TemplateSpec, dict[str, Any]]
+    spec: TemplateSpec | dict[str, Any]
     """The template (`templates[]` in docs/config.md), as a `TemplateSpec` or a mapping of its
     keys: image, resources, network allowlist, runtime class, trust (`tenant` may be left out:
     it is the tenant passed). The pod it renders is hardened whatever the spec says: non-root,
@@ -38,7 +38,7 @@ class SandboxTemplate(pulumi.ComponentResource):
     api_version: pulumi.Output[str]
     """Group/version of the template, for references from pools and claims."""
 
-    def __init__(self, name: str, args: SandboxTemplateArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SandboxTemplateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:SandboxTemplate", name, None, opts)
         where = f"SandboxTemplate {name!r}"
         tenant = args.tenant._spec.name

@@ -83,6 +83,7 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         module = _MODULES[part.component]
         component, args = getattr(module, part.component), getattr(module, f"{part.component}Args")
         refs = {field: created[key] for field, key in part.refs.items()}
+        refs |= {field: [created[key] for key in keys] for field, keys in part.list_refs.items()}
         needs = pulumi.ResourceOptions(depends_on=[created[key] for key in part.needs])
         created[part.key] = component(part.name, args(**part.args, **refs), pulumi.ResourceOptions.merge(opts, needs))
 

@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import pulumi
 
@@ -13,7 +13,7 @@ from .specs.tenant import TenantSpec
 
 @dataclass
 class TenantArgs:
-    spec: Union[TenantSpec, dict[str, Any]]
+    spec: TenantSpec | dict[str, Any]
     """The tenant (`tenants[]` in docs/config.md), as a `TenantSpec` or a mapping of its keys:
     its namespace is `name`, labelled for Pod Security `restricted` (enforce, audit, warn),
     with a ResourceQuota, a LimitRange, a default-deny NetworkPolicy and a claimer Role bound
@@ -32,7 +32,7 @@ class Tenant(pulumi.ComponentResource):
     """The Role a gateway needs to claim sandboxes in this namespace; bind more service
     accounts to it with your own RoleBinding."""
 
-    def __init__(self, name: str, args: TenantArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: TenantArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:Tenant", name, None, opts)
         self._spec = as_spec(TenantSpec, args.spec, f"Tenant {name!r}")
         manifests = build_tenant(self._spec)

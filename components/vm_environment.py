@@ -3,7 +3,7 @@ NetworkPolicy)."""
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import pulumi
 
@@ -27,14 +27,14 @@ WORKLOAD_KINDS = ("VirtualMachinePool", "VirtualMachine")
 
 @dataclass
 class VmEnvironmentArgs:
-    spec: Union[RuntimeSpec, dict[str, Any]]
+    spec: RuntimeSpec | dict[str, Any]
     """A `kubevirt-vm` runtime (`runtimes[]` with `vmConfig` in docs/config.md), as a
     `RuntimeSpec` or a mapping of its keys (`tenant` may be left out: it is the tenant
     passed): a VirtualMachinePool (or one VirtualMachine), its cloud-init and SSH-key
     Secrets, a Service for the agent port and a default-deny NetworkPolicy."""
     tenant: Tenant
     """The tenant whose namespace the VMs live in; everything waits for it."""
-    kubevirt: Optional[KubeVirt] = None
+    kubevirt: KubeVirt | None = None
     """The KubeVirt install the VMs run on: the VM workload (not its Secrets, Service and
     policy) waits for it to be Available. None when the cluster's KubeVirt is not in this program."""
 
@@ -55,7 +55,7 @@ class VmEnvironment(pulumi.ComponentResource):
     kind: pulumi.Output[str]
     """`VirtualMachinePool` or `VirtualMachine`."""
 
-    def __init__(self, name: str, args: VmEnvironmentArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: VmEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:VmEnvironment", name, None, opts)
         where = f"VmEnvironment {name!r}"
         tenant = args.tenant._spec.name

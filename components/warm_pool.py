@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` in the component modules (see components/__init__.py).
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import pulumi
 
@@ -15,7 +15,7 @@ from .specs.warm_pool import WarmPoolSpec
 
 @dataclass
 class WarmPoolArgs:
-    spec: Union[WarmPoolSpec, dict[str, Any]]
+    spec: WarmPoolSpec | dict[str, Any]
     """The pool (`warmPools[]` in docs/config.md), as a `WarmPoolSpec` or a mapping of its keys:
     a fixed `replicas`, or an `slo` it is sized from (claim rate, ready time, hit ratio) with
     an optional autoscaler (`template` may be left out: it is the template passed)."""
@@ -38,7 +38,7 @@ class WarmPool(pulumi.ComponentResource):
     replicas: pulumi.Output[int]
     """The replicas the pool starts with (computed from the SLO when it has one)."""
 
-    def __init__(self, name: str, args: WarmPoolArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: WarmPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:WarmPool", name, None, opts)
         where = f"WarmPool {name!r}"
         template, api_version = args.template._spec, args.template._install.api_version

@@ -232,3 +232,40 @@ def test_pulumi_program_reports_bad_config_without_traceback() -> None:
     with pytest.raises(pulumi.RunError) as caught:
         _run_main(config)
     assert "sandbox-infra:warmPools[0].template = 'nope': does not name a template of this stack" in str(caught.value)
+
+
+def test_the_engine_creates_exactly_the_rendered_graph(dev: dict[str, Registration], loader: UpstreamLoader) -> None:
+    """One graph (components/manifests/graph.py): each object once, under the component its part
+    names, and the offline render lists the same objects."""
+    from components.manifests.common import identity
+    from components.manifests.graph import stack_graph
+
+    spec = load_stack("dev")
+    owners = {identity(m): f"sandbox-infra:index:{part.component}::{part.name}"
+              for part in stack_graph(spec, loader) for m in part.objects}
+    created = {(r.inputs["kind"], r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"]): r
+               for r in dev.values() if r.custom and r.read_id is None and r.type.startswith("kubernetes:")
+               and r.type != "pulumi:providers:kubernetes"}
+    assert sorted(created) == sorted(identity(m) for m in render_stack(spec, loader))
+    assert sorted(owners) == sorted(created)
+    for key, registration in created.items():
+        assert registration.parent.endswith(f"${owners[key]}"), (key, registration.parent)
+
+
+def test_inside_a_component_each_object_waits_for_the_earlier_tiers(dev: dict[str, Registration]) -> None:
+    from components.manifests.common import tier
+
+    objects = [r for r in dev.values() if r.custom and r.read_id is None and "kind" in r.inputs]
+    for registration in objects:
+        earlier = {r.urn for r in objects if r.parent == registration.parent
+                   and tier(r.inputs["kind"]) < tier(registration.inputs["kind"])}
+        assert earlier <= set(registration.dependencies), registration.urn
+
+
+def test_an_upstream_kind_nobody_placed_is_refused() -> None:
+    from components.manifests.common import UnplacedKind, tier, unplaced_kinds
+
+    assert unplaced_kinds([{"kind": "Deployment"}, {"kind": "MutatingWebhookConfiguration"}]) == [
+        "MutatingWebhookConfiguration"]
+    with pytest.raises(UnplacedKind):
+        tier("MutatingWebhookConfiguration")

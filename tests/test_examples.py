@@ -132,3 +132,33 @@ def test_the_public_module_exports_what_it_lists() -> None:
     assert sorted(components.__all__) == sorted(components._EXPORTS)
     for name in components.__all__:
         assert getattr(components, name) is not None
+
+
+@pytest.mark.parametrize("name", [n for n in reference.COMPONENTS if n != "RequiredCrds"])
+def test_args_annotations_are_types_the_component_provider_can_read(name: str) -> None:
+    # Pulumi's component provider reads the annotations as objects: `from __future__ import
+    # annotations` would leave strings (issue 21).
+    for annotation in inspect.get_annotations(getattr(components, f"{name}Args")).values():
+        assert not isinstance(annotation, str), (name, annotation)
+    for attribute, annotation in inspect.get_annotations(getattr(components, name)).items():
+        assert getattr(annotation, "__origin__", None) is pulumi.Output, (name, attribute, annotation)
+
+
+def test_a_spec_given_as_a_mapping_is_validated_with_key_path_and_value() -> None:
+    from components import SandboxTemplate, SandboxTemplateArgs
+    from components.errors import ConfigError
+
+    class Stub:
+        _spec = type("S", (), {"name": "team-a", "api_version": "v1beta1"})()
+
+    with pytest.raises(ConfigError) as caught:
+        run_under_mocks(lambda: SandboxTemplate("python", SandboxTemplateArgs(
+            spec={"name": "python", "image": "python:latest"}, install=Stub(), tenant=Stub())))  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith("SandboxTemplate 'python': invalid config")
+    assert "spec.image = 'python:latest'" in message and "spec.resources: required key is missing" in message
+    with pytest.raises(ConfigError, match=r"spec.tenant = 'other' does not match the tenant passed \('team-a'\)"):
+        run_under_mocks(lambda: SandboxTemplate("python", SandboxTemplateArgs(
+            spec={"name": "python", "tenant": "other", "image": "python:3.12",
+                  "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+            install=Stub(), tenant=Stub())))  # type: ignore[arg-type]

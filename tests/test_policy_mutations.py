@@ -494,7 +494,8 @@ def stacks_under_test() -> list[tuple[str, Context, Objects]]:
     extension = documents(VM_EXTENSION)
     kubevirt = next(m["metadata"]["namespace"] for m in extension if m["kind"] == "KubeVirt")
     others = [m for m in manifests if m["kind"] not in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")]
-    stacks.append(("prod+vms", context, [*others, *extension, *build_admission(spec, kubevirt)]))
+    stacks.append(("prod+vms", context, [*others, *extension, *build_admission(spec.policy, spec.cluster.environment, spec.cluster.name,
+                                                                 [t.name for t in spec.tenants], kubevirt)]))
     return stacks
 
 

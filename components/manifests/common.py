@@ -52,10 +52,11 @@ KIND_TIERS: tuple[tuple[str, ...], ...] = (
     # Workloads, the Services in front of them (a Service's endpoints come from the workload's
     # pods: pulumi-kubernetes would wait for them, so a workload never waits for its Service)
     # and bindings of the rules above.
-    ("Service", "Deployment", "SandboxTemplate", "SandboxWarmPool", "VirtualMachine", "VirtualMachinePool",
-     "ValidatingAdmissionPolicyBinding"),
-    # What configures or scales a running workload.
+    ("Service", "Deployment", "SandboxTemplate", "SandboxWarmPool", "ValidatingAdmissionPolicyBinding"),
+    # What configures or scales a running workload (the KubeVirt CR, which its operator reconciles).
     ("KubeVirt", "HorizontalPodAutoscaler", "ScaledObject"),
+    # What runs on a platform installed above: VMs need KubeVirt Available.
+    ("VirtualMachine", "VirtualMachinePool"),
 )
 KIND_ORDER = [kind for tier in KIND_TIERS for kind in tier]
 _TIER = {kind: number for number, tier in enumerate(KIND_TIERS) for kind in tier}

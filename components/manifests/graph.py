@@ -102,6 +102,8 @@ class Part:
     """Args fields that take another component: field -> that part's key."""
     needs: list[str] = field(default_factory=list)
     """Keys of the parts it depends on besides those (`opts.depends_on`)."""
+    list_refs: dict[str, list[str]] = field(default_factory=dict)
+    """Args fields that take a list of other components: field -> those parts' keys."""
 
     @property
     def key(self) -> str:
@@ -171,12 +173,17 @@ def stack_graph(spec: StackSpec, loader: UpstreamLoader, lookups: bool = True) -
         parts.append(Part("RuntimeCatalogue", spec.catalogue.name, lambda: build_catalogue(spec), {"stack": spec},
                           needs=[catalogue.key] if catalogue is not None else []))
     if spec.policy.admission != "off":
+        cluster, environment = spec.cluster.name, spec.cluster.environment
+
         def admission() -> list[Manifest]:
             managed = kubevirt is not None and kubevirt.objects
-            return build_admission(spec, operator_namespace(kubevirt.objects) if managed else None)  # type: ignore[union-attr]
+            return build_admission(spec.policy, environment, cluster, list(tenants),
+                                   operator_namespace(kubevirt.objects) if managed else None)  # type: ignore[union-attr]
 
-        parts.append(Part("AdmissionPolicies", "admission", admission, {"stack": spec},
-                          {"kubevirt": kubevirt.key} if kubevirt is not None else {}))
+        parts.append(Part("AdmissionPolicies", "admission", admission,
+                          {"spec": spec.policy, "cluster": cluster, "environment": environment},
+                          {"kubevirt": kubevirt.key} if kubevirt is not None else {},
+                          list_refs={"tenants": [t.key for t in tenants.values()]}))
     if spec.monitoring.enabled:
         crds = lookup("prometheus-operator-crds", PROMETHEUS_OPERATOR)
         parts.append(Part("Monitoring", "monitoring", lambda: build_monitoring(spec), {"stack": spec},

@@ -17,7 +17,10 @@ _EXPORTS = {
     "ServiceAccountRef": "tenant", "TemplateSpec": "template", "Resources": "base", "WarmPoolSpec": "warm_pool",
     "RuntimeSpec": "runtime", "VmConfig": "runtime", "WarmSpec": "runtime", "SecretValue": "secrets",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AgentSandboxSpec", "KubeVirtSpec", "Resources", "RuntimeSpec", "SecretValue", "ServiceAccountRef", "StackSpec",
+    "TemplateSpec", "TenantSpec", "VmConfig", "WarmPoolSpec", "WarmSpec", "load_stack", "spec_from_config",
+]
 
 if TYPE_CHECKING:
     from .agent_sandbox import AgentSandboxSpec

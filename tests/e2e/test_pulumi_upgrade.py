@@ -9,14 +9,32 @@ conversion webhook that reading the v1alpha1-stored objects as v1beta1 needs.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from .controller import agent_sandbox_controller
 from .controlplane import control_plane
-from .helpers import require
-from .kube import apply_all
-from .pulumi_project import stack_on_fresh_plane
+from .fake_node import FakeControllerManager
+from .helpers import render, require, shipped_contexts
+from .kube import apply_all, wait_established
+from .pulumi_project import (
+    FIXTURES,
+    PULUMI,
+    Project,
+    make_project,
+    register_virt_operator_crds,
+    stack_on_fresh_plane,
+    uses_kubevirt,
+)
+from .toolchain import ROOT
 
 OLD, NEW = "v0.4.6", "v0.5.6"
 AGENT_SANDBOX_KINDS = ("SandboxTemplate", "SandboxWarmPool")
@@ -61,3 +79,77 @@ def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
         live = project.kube.get(new_pool["apiVersion"], "SandboxWarmPool", name, namespace)
         assert live["metadata"]["uid"] == uid, "the pool was replaced, not updated"
         assert live["spec"]["replicas"] == new_pool["spec"]["replicas"]
+
+
+# --- upgrading the program itself --------------------------------------------------------
+# Users' state was written by the previous program. main before issue 21 (one graph, one
+# component API) is the program they run today; UPGRADE_FROM names another commit to start from.
+PREVIOUS_MAIN = os.environ.get("UPGRADE_FROM", "99694002dcf886caa2d3fda65e4d3e4f87e4affd")
+PROGRAM = ("components", "sandbox_infra", "policies")
+DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete", "discard", "discard-replaced")
+
+
+def _previous_program(workdir: Path) -> Path:
+    """The program files of PREVIOUS_MAIN (`git archive`), next to the project copy."""
+    target = workdir / "previous"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_MAIN, "__main__.py", *PROGRAM],
+                             capture_output=True, check=True, timeout=120).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def _run_program_from(project: Project, source: Path) -> None:
+    """Point the project copy at the program in `source`; stacks, state and venv stay."""
+    shutil.copy(source / "__main__.py", project.path / "__main__.py")
+    for name in PROGRAM:
+        (project.path / name).unlink()
+        (project.path / name).symlink_to(source / name)
+
+
+@pytest.mark.parametrize("stack", ["dev", "external"])
+def test_upgrade_from_previous_main_replaces_and_deletes_nothing(tmp_path: Path, stack: str) -> None:
+    """`pulumi up` of the previous main's program, then a preview of this one on the same live
+    API server and state: nothing is replaced or deleted (a URN that changed without an alias
+    would be a delete and a create), and nothing changes that a second run of the previous
+    program leaves as it is. `external` is the bring-your-own install, whose CRD check moved
+    under the AgentSandbox component (an alias to its old top-level URN)."""
+    require("etcd", "kube-apiserver", *PULUMI)
+    previous = _previous_program(tmp_path)
+    with control_plane(tmp_path / "plane", shipped_contexts()) as plane:
+        project = make_project(tmp_path / "project", plane, (stack,), extra_stack_files=(FIXTURES / "Pulumi.external.yaml",))
+        if stack == "external":  # someone else installed agent-sandbox: its CRDs are there
+            crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"
+                    and m["spec"]["group"] in AGENT_SANDBOX_GROUPS]
+            apply_all(project.kube, crds)
+            wait_established(project.kube, crds)
+        if uses_kubevirt(project, stack):
+            register_virt_operator_crds(project.kube)
+        namespaces = sorted({m["metadata"]["name"] for m in project.rendered(stack) if m["kind"] == "Namespace"})
+        with FakeControllerManager(project.kube, namespaces):
+            _run_program_from(project, previous)
+            project.pulumi("up", "--yes", "--skip-preview", stack=stack)
+            # What the previous program itself plans on a second run (objects the API server
+            # defaults or the fake controller manager touches): not the new program's doing.
+            baseline = _changes(project, stack)
+            _run_program_from(project, ROOT)
+            changes = _changes(project, stack)
+        print(f"{stack}: the previous program plans {Counter(baseline.values())}, this one {Counter(changes.values())}")
+        destructive = sorted((op, urn) for urn, (op, _) in changes.items() if op in DESTRUCTIVE)
+        assert not destructive, f"the new program would replace or delete: {destructive}"
+        # A component that is new (the AgentSandbox of a bring-your-own install) puts nothing in the cluster.
+        new = {urn: change for urn, change in changes.items() if baseline.get(urn) != change
+               and not (change[0] == "create" and _type(urn).startswith("sandbox-infra:index:"))}
+        assert not new, f"the new program changes what the previous one left as it was: {new}"
+
+
+def _type(urn: str) -> str:
+    return urn.split("::")[2].rpartition("$")[2]
+
+
+def _changes(project: Project, stack: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """URN -> (operation, changed input keys) of every step `pulumi preview` plans but `same`."""
+    steps = json.loads(project.pulumi("preview", "--json", "--diff", stack=stack).stdout)["steps"]
+    return {step["urn"]: (step["op"], tuple(sorted(step.get("diffReasons") or ()))) for step in steps
+            if step["op"] != "same"}
