@@ -424,7 +424,7 @@ def _canonical(value: Any, in_container: bool = False) -> Any:
     if not isinstance(value, dict):
         return value
     return {k: _canonical(v, k in ("items", "additionalProperties")) for k, v in value.items()
-            if not (in_container and k == "description")}
+            if not (in_container and k == "description") and not (k in ("required", "requiredInputs") and v == [])}
 
 
 def schema_text() -> str:
