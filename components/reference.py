@@ -46,7 +46,8 @@ def _one_line(text: str) -> str:
 
 # The component package (sandbox_infra/package.py): how programs in other languages use the components.
 PACKAGE_SECTION = [
-    "`AgentSandbox`, `Tenant`, `SandboxTemplate` and `WarmPool` are also a Pulumi component package,",
+    "`AgentSandbox`, `Tenant`, `SandboxTemplate`, `WarmPool`, `KubeVirt` and `AdmissionPolicies` are",
+    "also a Pulumi component package,",
     "`sandbox-infra` ([provider/](../provider/): `PulumiPlugin.yaml`, runtime python), so that programs",
     "in other Pulumi languages declare them like resources of any provider (tried here: YAML). Its schema,",
     "[provider/schema.json](../provider/schema.json), is inferred from the args classes below",
@@ -91,6 +92,9 @@ PACKAGE_SECTION = [
     "  exist): not another resource's outputs. `install`, `tenant`, `template` must be components",
     "  declared in the same program (`${name}`): the plugin resolves them to the components it built.",
     "- Outputs are the attributes listed below, in camelCase (`${team.namespace}`, `${pool.apiVersion}`).",
+    "- Not in the package (yet): `VmEnvironment`, `RuntimeCatalogue`, `Monitoring`: their specs hold",
+    "  secrets (cloud-init, SSH keys, a kubeconfig), which would cross as secret outputs, while a",
+    "  spec must be a plain value.",
     "",
     "TypeScript: not done here. `pulumi package add` generates a TypeScript SDK from the same schema,",
     "but running it needs the `pulumi-language-nodejs` host, whose Go module",

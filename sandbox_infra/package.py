@@ -65,7 +65,10 @@ PLUGIN_DIR = ROOT / "provider"
 SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 
 # The components served, by name in `components` (their type token: sandbox-infra:index:<name>).
-COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool")
+# Not (yet) served: VmEnvironment, RuntimeCatalogue and Monitoring, whose specs hold secrets
+# (cloud-init, SSH keys, the cluster's kubeconfig: `SecretValue`), which would arrive as
+# secret Outputs, while a spec must be a plain value known at preview.
+COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies")
 # Args fields that only make sense in a Python program (an object, not data).
 PYTHON_ONLY = frozenset({"loader"})
 

@@ -15,7 +15,16 @@ import pytest
 
 from components import SandboxTemplate, SandboxTemplateArgs, TenantArgs, WarmPoolArgs
 from components.specs.template import TemplateSpec
-from sandbox_infra.package import COMPONENTS, PACKAGE, SCHEMA_FILE, SandboxInfraProvider, schema
+from sandbox_infra.package import (
+    COMPONENTS,
+    PACKAGE,
+    PYTHON_ONLY,
+    SCHEMA_FILE,
+    SandboxInfraProvider,
+    _args_class,
+    _component_classes,
+    schema,
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +129,12 @@ def test_a_component_reference_must_resolve_to_a_component_of_the_program(provid
                          "in the same program (`template: ${name}`), got urn:pulumi:e2e::p::sandbox-infra:index:SandboxTemplate::x"}]
 
 
-def test_no_annotation_of_the_args_classes_is_left_out_unnoticed() -> None:
+def test_no_field_of_the_args_classes_is_left_out_unnoticed(generated: dict) -> None:
     """Every args field is either in the schema or named Python-only: a new field cannot be
     forgotten by the package (test_the_checked_in_schema... then fails until `make schema`)."""
-    from sandbox_infra.package import PYTHON_ONLY, _args_class, _component_classes
     for name, component in _component_classes().items():
         hints = typing.get_type_hints(_args_class(component))
-        served = set(schema()["resources"][token(name)]["inputProperties"])
+        served = set(generated["resources"][token(name)]["inputProperties"])
         for field in hints:
             camel = "".join(w.capitalize() if i else w for i, w in enumerate(field.split("_")))
             assert (camel in served) != (field in PYTHON_ONLY), f"{name}: {field}"
