@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the end-to-end toolchain from Go modules: etcd, kube-apiserver, the
 # agent-sandbox controller, the Pulumi CLI + Python language host, the
-# pulumi-resource-kubernetes plugin, and for the e2e node the kubelet and gVisor's
-# runsc + containerd-shim-runsc-v1. One Go module per set of dependencies that
+# pulumi-resource-kubernetes plugin, the YAML language host, and for the e2e node
+# the kubelet and gVisor's runsc + containerd-shim-runsc-v1. One Go module per set of dependencies that
 # would clash (tools/<module>/go.mod); see tools/README.md.
 #
 # Output: $TOOLCHAIN_DIR (default ~/.cache/sandbox-infra/toolchain, outside the clone so
@@ -37,7 +37,7 @@ exec 9>"$OUT/.lock"
 flock 9
 if ! command -v go >/dev/null; then
     echo "tools/build.sh: no Go toolchain on PATH; the e2e tests will skip" >&2
-    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes kubelet gvisor; do
+    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes pulumi-yaml kubelet gvisor; do
         printf '{"name": "%s", "state": "unavailable", "seconds": 0, "version": "", "detail": "no Go toolchain on PATH", "binaries": []}\n' \
             "$name" > "$OUT/status/$name.json"
     done
@@ -71,6 +71,10 @@ PROVIDER_VERSION="$(module_version "$TOOLS/pulumi-kubernetes/go.mod" "$PROVIDER_
 # The plugin reports the version it was really built from (a pseudo-version), without the "v".
 PROVIDER_LDFLAGS="-s -w -X $PROVIDER_MODULE/pkg/version.Version=${PROVIDER_VERSION#v}"
 PULUMI_VERSION_VAR=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
+YAML_MODULE=github.com/pulumi/pulumi-yaml
+YAML_VERSION="$(module_version "$TOOLS/pulumi-yaml/go.mod" "$YAML_MODULE")"
+# As upstream's Makefile stamps it (pkg/version.Version, without the "v").
+YAML_LDFLAGS="-s -w -X $YAML_MODULE/pkg/version.Version=${YAML_VERSION#v}"
 PULUMI_LDFLAGS="-s -w -X $PULUMI_VERSION_VAR=$PULUMI_VERSION"
 
 # name | module dir | pinned module | output binary=package ... | ldflags
@@ -81,6 +85,8 @@ COMPONENTS=(
     "agent-sandbox-controller|agent-sandbox|sigs.k8s.io/agent-sandbox|agent-sandbox-controller=sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller|-s -w"
     "pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3|pulumi=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi-language-python=./pulumi-language-python|$PULUMI_LDFLAGS"
     "pulumi-resource-kubernetes|pulumi-kubernetes|$PROVIDER_MODULE|pulumi-resource-kubernetes=./pulumi-resource-kubernetes|$PROVIDER_LDFLAGS"
+    # The YAML language host: runs the Pulumi YAML example that consumes the component package.
+    "pulumi-yaml|pulumi-yaml|$YAML_MODULE|pulumi-language-yaml=$YAML_MODULE/cmd/pulumi-language-yaml|$YAML_LDFLAGS"
     # The e2e node (tests/e2e/node.py): last, so that a cold build delays no other test.
     "kubelet|kubelet|k8s.io/kubernetes|kubelet=k8s.io/kubernetes/cmd/kubelet|$K8S_LDFLAGS"
     "gvisor|gvisor|gvisor.dev/gvisor|runsc=gvisor.dev/gvisor/runsc containerd-shim-runsc-v1=gvisor.dev/gvisor/shim|-s -w"

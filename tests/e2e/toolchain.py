@@ -19,6 +19,7 @@ COMPONENT_OF = {
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
     "pulumi-resource-kubernetes": "pulumi-resource-kubernetes",
+    "pulumi-language-yaml": "pulumi-yaml",
     "runsc": "gvisor",
     "containerd-shim-runsc-v1": "gvisor",
 }

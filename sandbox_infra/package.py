@@ -1,0 +1,450 @@
+"""The components as a Pulumi component package, for programs in any Pulumi language.
+
+`provider/PulumiPlugin.yaml` (runtime: python) runs `provider/__main__.py`, which calls
+`serve()`: Pulumi's Python component provider (`pulumi.provider.experimental`) with the
+components of `COMPONENTS`. A Pulumi YAML (or TypeScript, Go, C#) program then declares
+`sandbox-infra:index:Tenant` and the others like resources of any provider
+(`pulumi package add`, or `packages:` in its Pulumi.yaml; examples/yaml-warm-pool/).
+
+The package schema is not written by hand: it is inferred from the components' own args
+classes, so the Python API, the schema (`provider/schema.json`, checked in and compared by
+tests/test_package.py) and docs/components.md cannot drift:
+
+- an args field typed `Union[SomeSpec, dict]` is the pydantic model `SomeSpec` of
+  `components.specs`, projected field by field into a schema object type (camelCase keys,
+  required = no default, descriptions = the field docstrings in components/specs/*.py);
+- a field typed as another component (`install: AgentSandbox`) is a reference to that
+  component's resource (YAML: `install: ${install}`);
+- `bool`/`str`/`int` fields stay as they are; an args field with a default is optional;
+- a component's outputs are its `pulumi.Output` attributes, with their docstrings.
+
+Pulumi's analyzer cannot read the args classes directly (pydantic's `Annotated` and
+`Literal` types, unions, and references to components of the same package all fail in the
+pinned SDK 3.272.0), hence the projection. `ComponentProvider` is subclassed for what the
+SDK's own host gets wrong for us:
+
+- it hands the component plain dicts whose numbers are all floats, and silently drops
+  unknown keys: here unknown keys are errors and integral numbers are ints again;
+- any exception inside a component's constructor reaches the user as its message plus a
+  Python stack: here a `ConfigError` (bad input) becomes Pulumi's `InputPropertiesError`,
+  which the CLI prints as one message per bad property, without a stack;
+- a component passed to another arrives as a bare URN: here it is the live component this
+  provider process constructed earlier in the same deployment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import inspect
+import json
+import sys
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.errors import InputPropertiesError
+from pulumi.provider import main as provider_main
+from pulumi.provider.experimental.analyzer import Analyzer, PropertyDefinition, PropertyType
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.experimental.schema import generate_schema
+from pulumi.provider.provider import ConstructResult
+from pydantic import BaseModel
+
+from components.errors import ConfigError
+
+PACKAGE = "sandbox-infra"
+# The schema's version. Bump it with a change of the package's interface.
+VERSION = "0.1.0"
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = ROOT / "provider"
+SCHEMA_FILE = PLUGIN_DIR / "schema.json"
+
+# The components served, by name in `components` (their type token: sandbox-infra:index:<name>).
+# Not (yet) served: VmEnvironment, RuntimeCatalogue and Monitoring, whose specs hold secrets
+# (cloud-init, SSH keys, the cluster's kubeconfig: `SecretValue`), which would arrive as
+# secret Outputs, while a spec must be a plain value known at preview.
+COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies")
+# Args fields that only make sense in a Python program (an object, not data).
+PYTHON_ONLY = frozenset({"loader"})
+
+
+class PackageError(Exception):
+    """The projection met a type it has no schema type for: a bug in an args class, not bad input."""
+
+
+def _component_classes() -> dict[str, type[pulumi.ComponentResource]]:
+    module = importlib.import_module("components")
+    return {name: getattr(module, name) for name in COMPONENTS}
+
+
+def _args_class(component: type) -> type:
+    hints = typing.get_type_hints(component.__init__)
+    args = hints.get("args")
+    if not (isinstance(args, type) and dataclasses.is_dataclass(args)):
+        raise PackageError(f"{component.__name__}.__init__: `args` must be annotated with a dataclass, got {args!r}")
+    return args
+
+
+def _field_doc(owner: type, name: str) -> str | None:
+    """The docstring after `name`'s annotation, in whichever class of `owner`'s MRO declares it."""
+    for cls in owner.__mro__:
+        if name in inspect.get_annotations(cls):
+            return _attribute_docs(cls).get(name)
+    return None
+
+
+@functools.cache
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of one class, read from its source as Pulumi's analyzer reads them."""
+    analyzer = Analyzer(PACKAGE)
+    names = inspect.get_annotations(cls)
+    return {name: doc for name in names if (doc := analyzer.get_docstring(cls, name))}
+
+
+def _class_doc(cls: type) -> str | None:
+    doc = cls.__dict__.get("__doc__")
+    return " ".join(doc.split()) if doc else None
+
+
+def _join(*parts: str | None) -> str | None:
+    text = " ".join(p.strip() for p in parts if p and p.strip())
+    return text or None
+
+
+class _Projection:
+    """Analyzer-readable stand-ins for the args classes, their pydantic models and the components."""
+
+    def __init__(self, components: dict[str, type]) -> None:
+        self.components = components
+        self.stand_ins: dict[type, type] = {}  # component -> its stand-in (what the analyzer sees)
+        self.models: dict[type, type] = {}
+        self.docs: dict[tuple[type, str], str] = {}
+        self.references: dict[type, str] = {}  # stand-in -> type token, for resource references
+        # The spec model of the component being projected -> its fields that component fills in.
+        self.filled: dict[type, set[str]] = {}
+        for name, component in components.items():
+            stand_in = type(name, (pulumi.ComponentResource,), {"__module__": __name__, "__doc__": _class_doc(component)})
+            self.stand_ins[component] = stand_in
+            self.references[stand_in] = f"{PACKAGE}:index:{name}"
+        for component, stand_in in self.stand_ins.items():
+            self._fill_component(component, stand_in)
+
+    def _fill_component(self, component: type, stand_in: type) -> None:
+        args_cls = _args_class(component)
+        args = type(f"{component.__name__}Args", (), {"__module__": __name__, "__doc__": _class_doc(args_cls)})
+        annotations: dict[str, Any] = {}
+        hints = typing.get_type_hints(args_cls)
+        # A spec key that names a component passed alongside (a template's `tenant`) may be left
+        # out: the component fills it in from the one passed.
+        passed = {f.name for f in dataclasses.fields(args_cls) if hints[f.name] in self.stand_ins}
+        self.filled = {m: passed for m in typing.get_args(hints.get("spec")) if isinstance(m, type)}
+        for field in dataclasses.fields(args_cls):
+            if field.name in PYTHON_ONLY:
+                continue
+            projected, note = self._type(hints[field.name], f"{args_cls.__name__}.{field.name}")
+            has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+            annotations[field.name] = projected | None if has_default else projected
+            self._doc(args, field.name, _join(_field_doc(args_cls, field.name), note))
+        args.__annotations__ = annotations
+
+        def __init__(self: Any, name: str, args: Any, opts: Any = None) -> None:
+            raise NotImplementedError("a stand-in for the analyzer; SandboxInfraProvider.construct builds the component")
+
+        __init__.__annotations__ = {"name": str, "args": args, "opts": pulumi.ResourceOptions | None}
+        stand_in.__init__ = __init__  # type: ignore[misc]
+        outputs: dict[str, Any] = {}
+        for name, hint in _own_annotations(component).items():
+            if name.startswith("_") or hint is typing.ClassVar or typing.get_origin(hint) is typing.ClassVar:
+                continue
+            if typing.get_origin(hint) is not pulumi.Output and hint not in (str, int, float, bool):
+                raise PackageError(f"{component.__name__}.{name}: a public attribute must be a pulumi.Output "
+                                   f"(it is an output of the package), got {hint!r}")
+            outputs[name] = hint
+            self._doc(stand_in, name, _field_doc(component, name))
+        stand_in.__annotations__ = outputs
+
+    def _doc(self, owner: type, name: str, doc: str | None) -> None:
+        if doc:
+            self.docs[(owner, name)] = " ".join(doc.split())
+
+    def model(self, model: type[BaseModel]) -> type:
+        if model in self.models:
+            return self.models[model]
+        clash = next((m for m in self.models if m.__name__ == model.__name__), None)
+        if clash is not None:
+            raise PackageError(f"two models named {model.__name__} ({clash.__module__}, {model.__module__}): "
+                               "schema type names must be unique")
+        stand_in = type(model.__name__, (), {"__module__": __name__, "__doc__": _class_doc(model)})
+        self.models[model] = stand_in
+        annotations: dict[str, Any] = {}
+        for name, info in model.model_fields.items():
+            schema_name = info.alias or name
+            attribute = _snake(schema_name)
+            where = f"{model.__name__}.{schema_name}"
+            projected, note = self._type(info.annotation, where)
+            required = info.is_required() and schema_name not in self.filled.get(model, ())
+            annotations[attribute] = projected if required else projected | None
+            default = None if info.is_required() or info.default_factory else info.default
+            default_note = f"Default: {_shown_default(default)}." if default not in (None, [], {}) and \
+                not isinstance(default, BaseModel) else None
+            filled_note = (f"Default: the {schema_name} passed alongside (must name it if given)."
+                           if info.is_required() and not required else None)
+            self._doc(stand_in, attribute, _join(_field_doc(model, name), note, default_note, filled_note))
+        stand_in.__annotations__ = annotations
+        return stand_in
+
+    def _type(self, hint: Any, where: str) -> tuple[Any, str | None]:
+        """The analyzer-readable type for `hint`, and a note for the description (allowed values)."""
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Annotated:
+            return self._type(args[0], where)
+        if origin in (typing.Union, types.UnionType):
+            members = [a for a in args if a is not type(None)]
+            models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+            if models:  # `Union[SomeSpec, dict]`: the model says what the dict holds
+                return self.model(models[0]), None
+            if len(members) == 1:
+                return self._type(members[0], where)
+            if all(_scalar(m) for m in members):  # e.g. a quantity: "250m", 1 or 0.5
+                return Any, "A string or a number."
+            raise PackageError(f"{where}: no schema type for the union {hint!r}")
+        if origin is typing.Literal:
+            kinds = {type(a) for a in args}
+            if len(kinds) != 1:
+                raise PackageError(f"{where}: a Literal of mixed types {hint!r}")
+            return kinds.pop(), "One of: " + ", ".join(f"`{a}`" for a in args) + "."
+        if origin in (list, tuple, set, frozenset, Sequence):
+            item = args[0] if args else Any
+            projected, note = self._type(item, where)
+            return list[projected], note
+        if origin in (dict, Mapping):
+            if args and args[0] is not str:
+                raise PackageError(f"{where}: map keys must be strings, got {args[0]!r}")
+            projected, note = self._type(args[1] if args else Any, where)
+            return dict[str, projected], note
+        if hint is Any:
+            return Any, None
+        if isinstance(hint, type):
+            if hint in self.stand_ins:
+                return self.stand_ins[hint], None
+            if issubclass(hint, BaseModel):
+                return self.model(hint), None
+            if hint in (str, int, float, bool):
+                return hint, None
+        raise PackageError(f"{where}: no schema type for {hint!r}")
+
+
+def _own_annotations(component: type) -> dict[str, Any]:
+    """The class-level annotations of a component and its bases up to pulumi's (not pulumi's own)."""
+    found: dict[str, Any] = {}
+    for cls in reversed(component.__mro__):
+        if cls.__module__.split(".")[0] not in ("pulumi", "builtins"):
+            found.update(inspect.get_annotations(cls, eval_str=True))
+    return found
+
+
+def _scalar(hint: Any) -> bool:
+    return hint in (str, int, float, bool) or (typing.get_origin(hint) is typing.Annotated
+                                              and _scalar(typing.get_args(hint)[0]))
+
+
+def _snake(name: str) -> str:
+    """The Python attribute whose camelCase (the analyzer's rule) is `name`."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _shown_default(value: Any) -> str:
+    return f"`{json.dumps(value)}`" if isinstance(value, bool | int | float | str) else f"`{value}`"
+
+
+class _Analyzer(Analyzer):
+    """Pulumi's analyzer, told the descriptions of the stand-ins (which have no source to parse)
+    and that a stand-in component is a reference to that component's resource in this package."""
+
+    def __init__(self, projection: _Projection) -> None:
+        super().__init__(PACKAGE)
+        self.projection = projection
+
+    def get_docstring(self, typ: type, name: str) -> str | None:
+        if (typ, name) in self.projection.docs:
+            return self.projection.docs[(typ, name)]
+        return None
+
+    def analyze_property(self, arg: type, typ: type, name: str, *, can_be_plain: bool, is_component_output: bool,
+                         optional: bool | None = None) -> PropertyDefinition:
+        token = self.projection.references.get(arg) if isinstance(arg, type) else None
+        if token is not None:
+            return PropertyDefinition(ref=f"#/resources/{token}", optional=bool(optional),
+                                      description=self.get_docstring(typ, name))
+        return super().analyze_property(arg, typ, name, can_be_plain=can_be_plain,
+                                        is_component_output=is_component_output, optional=optional)
+
+
+def _problem(path: str, reason: str) -> dict[str, str]:
+    return {"property_path": path, "reason": reason}
+
+
+class SandboxInfraProvider(ComponentProvider):
+    """`ComponentProvider` over the projected components (see the module's docstring)."""
+
+    def __init__(self, version: str = VERSION) -> None:
+        classes = _component_classes()
+        self.projection = _Projection(classes)
+        self.by_name = {stand_in.__name__: component for component, stand_in in self.projection.stand_ins.items()}
+        stand_ins = list(self.projection.stand_ins.values())
+        # As ComponentProvider.__init__, with the analyzer above.
+        self._name = PACKAGE
+        self.analyzer = _Analyzer(self.projection)
+        result = self.analyzer.analyze(stand_ins)
+        self._components = {c.__name__: c for c in stand_ins}
+        self._component_defs = result["component_definitions"]
+        self._type_defs = result["type_definitions"]
+        self._external_enum_types = result["external_enum_types"]
+        self._dependencies = sorted(result["dependencies"], key=lambda d: f"{d.name}{d.version}")
+        self.schema_json = generate_schema(PACKAGE, version, None, self._component_defs, self._type_defs,
+                                           self._dependencies).to_json()
+        self.schema_json["description"] = ("Pulumi components for AI-agent sandboxes on Kubernetes: the agent-sandbox "
+                                           "install, tenant namespaces, hardened sandbox templates and warm pools.")
+        super(ComponentProvider, self).__init__(version, json.dumps(self.schema_json))
+        # The components this process constructed in this deployment, by (type token, name):
+        # what a resource reference to one of them (a template's `tenant`) resolves to.
+        self.constructed: dict[tuple[str, str], pulumi.ComponentResource] = {}
+
+    def construct(self, name: str, resource_type: str, inputs: pulumi.Inputs,
+                  options: pulumi.ResourceOptions | None = None) -> ConstructResult:
+        self.validate_resource_type(self._name, resource_type)
+        type_name = resource_type.rsplit(":", maxsplit=1)[-1]
+        component_def = self._component_defs[type_name]
+        problems: list[dict[str, str]] = []
+        kwargs: dict[str, Any] = {}
+        for key in inputs:
+            if key not in component_def.inputs:
+                problems.append(_problem(key, f"unknown property; allowed: {', '.join(sorted(component_def.inputs))}"))
+        for key, prop in component_def.inputs.items():
+            value = inputs.get(key)
+            if value is None:
+                if not prop.optional:
+                    problems.append(_problem(key, "required property is missing"))
+                continue
+            kwargs[component_def.inputs_mapping[key]] = self._value(value, prop, key, problems)
+        if problems:
+            messages = [p["reason"] for p in problems if not p["property_path"]]
+            raise InputPropertiesError("; ".join([f"{resource_type} {name!r}: invalid inputs", *messages]),
+                                       [p for p in problems if p["property_path"]])
+        component = self.by_name[type_name]
+        try:
+            instance = component(name, _args_class(component)(**kwargs), options)
+        except ConfigError as error:
+            # The component validated its spec: one message naming each bad key path and value.
+            raise InputPropertiesError(str(error), []) from None
+        self.constructed[(resource_type, name)] = instance
+        return ConstructResult(instance.urn, self.get_state(instance, component_def))
+
+    def _value(self, value: Any, prop: PropertyDefinition, path: str, problems: list[dict[str, str]]) -> Any:
+        """`value` as the Python args class takes it: integral numbers as int, unknown keys reported,
+        components passed by reference as the live components. Object keys stay camelCase: the
+        component validates them with the spec's pydantic model, which uses the camelCase names."""
+        if isinstance(value, pulumi.Output):
+            problems.append(_problem(path, "must be a plain value, known at preview (it decides which objects are "
+                                           "created): not the output of another resource"))
+            return None
+        if prop.ref and prop.ref.startswith("#/resources/"):
+            return self._component(value, prop.ref.rsplit("/", 1)[-1], path, problems)
+        if prop.ref and prop.ref.startswith("#/types/"):
+            type_def = self._type_defs[prop.ref.rsplit(":", 1)[-1]]
+            if not isinstance(value, dict):
+                problems.append(_problem(path, f"must be an object ({type_def.name}), got {_kind(value)}"))
+                return None
+            out = {}
+            for key, item in value.items():
+                if key not in type_def.properties:
+                    problems.append(_problem(f"{path}.{key}", f"unknown key; allowed keys here: "
+                                                              f"{', '.join(type_def.properties)}"))
+                    continue
+                out[key] = None if item is None else self._value(item, type_def.properties[key], f"{path}.{key}",
+                                                                 problems)
+            return out
+        if prop.type == PropertyType.ARRAY and isinstance(value, list) and prop.items:
+            return [self._value(item, prop.items, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+        if prop.type == PropertyType.OBJECT and isinstance(value, dict) and prop.additional_properties:
+            return {k: self._value(v, prop.additional_properties, f"{path}.{k}", problems) for k, v in value.items()}
+        if isinstance(value, float) and value.is_integer() and prop.type != PropertyType.NUMBER:
+            return int(value)  # every number crosses the wire as a float
+        return value
+
+    def _component(self, value: Any, token: str, path: str, problems: list[dict[str, str]]) -> Any:
+        expected = self.by_name[token.rsplit(":", 1)[-1]]
+        if isinstance(value, expected):
+            return value
+        # Not a property error: the CLI (v3.274.1) cannot print a resource reference's value
+        # beside a property error (it panics), so this problem goes into the message.
+        shown = value if isinstance(value, str) else type(value).__name__
+        problems.append(_problem("", f"{path} must be a {token} declared in the same program (`{path}: ${{name}}`), "
+                                     f"got {shown}"))
+        return None
+
+
+class _Components(pulumi.runtime.ResourceModule):
+    """Resolves a resource reference to one of this package's components (a template's `tenant`)
+    to the live component this process constructed: what SandboxTemplate needs of its tenant
+    (the spec) is not in the tenant's outputs. Without it the SDK would hand over the reference
+    as a bare URN, or as an unknown value where the engine sends an empty id."""
+
+    def __init__(self, provider: SandboxInfraProvider) -> None:
+        self.provider = provider
+
+    def version(self) -> None:
+        return None
+
+    def construct(self, name: str, typ: str, urn: str) -> Any:
+        # A reference this process did not construct stays a URN (reported by _component).
+        return self.provider.constructed.get((typ, name), urn)
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list"}.get(
+        type(value), type(value).__name__)
+
+
+def schema() -> dict[str, Any]:
+    """The package schema, as `pulumi package get-schema provider` prints it (without the CLI:
+    the CLI binds the provider's schema and writes it back, which drops what `_canonical` drops)."""
+    out = _canonical(SandboxInfraProvider().schema_json)
+    out.setdefault("config", {})
+    if not out.get("dependencies"):
+        out.pop("dependencies", None)
+    return out
+
+
+def _canonical(value: Any, in_container: bool = False) -> Any:
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {k: _canonical(v, k in ("items", "additionalProperties")) for k, v in value.items()
+            if not (in_container and k == "description") and not (k in ("required", "requiredInputs") and v == [])}
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2, sort_keys=True) + "\n"
+
+
+def serve() -> None:
+    """The plugin's entry point: what `component_provider_host` does, with SandboxInfraProvider."""
+    provider = SandboxInfraProvider()
+    pulumi.runtime.register_resource_module(PACKAGE, "index", _Components(provider))
+    provider_main(provider, sys.argv[1:])
+
+
+def write_schema() -> None:
+    SCHEMA_FILE.write_text(schema_text())
+    print(f"wrote {SCHEMA_FILE.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    write_schema()
