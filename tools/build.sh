@@ -37,7 +37,7 @@ exec 9>"$OUT/.lock"
 flock 9
 if ! command -v go >/dev/null; then
     echo "tools/build.sh: no Go toolchain on PATH; the e2e tests will skip" >&2
-    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes kubelet gvisor; do
+    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes kubectl kubelet gvisor; do
         printf '{"name": "%s", "state": "unavailable", "seconds": 0, "version": "", "detail": "no Go toolchain on PATH", "binaries": []}\n' \
             "$name" > "$OUT/status/$name.json"
     done
@@ -81,6 +81,8 @@ COMPONENTS=(
     "agent-sandbox-controller|agent-sandbox|sigs.k8s.io/agent-sandbox|agent-sandbox-controller=sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller|-s -w"
     "pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3|pulumi=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi-language-python=./pulumi-language-python|$PULUMI_LDFLAGS"
     "pulumi-resource-kubernetes|pulumi-kubernetes|$PROVIDER_MODULE|pulumi-resource-kubernetes=./pulumi-resource-kubernetes|$PROVIDER_LDFLAGS"
+    # kubectl for `make bench-engine` only (the side-by-side with `pulumi up`); no test needs it.
+    "kubectl|kubectl|k8s.io/kubectl|kubectl=./kubectl|$K8S_LDFLAGS"
     # The e2e node (tests/e2e/node.py): last, so that a cold build delays no other test.
     "kubelet|kubelet|k8s.io/kubernetes|kubelet=k8s.io/kubernetes/cmd/kubelet|$K8S_LDFLAGS"
     "gvisor|gvisor|gvisor.dev/gvisor|runsc=gvisor.dev/gvisor/runsc containerd-shim-runsc-v1=gvisor.dev/gvisor/shim|-s -w"
@@ -125,6 +127,12 @@ prepare_pulumi-resource-kubernetes() {
     (cd "$workdir/pulumi-resource-kubernetes" && VERSION="${PROVIDER_VERSION#v}" go run -mod=readonly generate.go) >&2 || return 1
 }
 
+prepare_kubectl() {
+    # upstream's kubectl main lives in k8s.io/kubernetes (staging replace block and all);
+    # tools/kubectl/main.go is the same ten lines against the published k8s.io/kubectl.
+    mkdir -p "$1/kubectl" && cp "$TOOLS/kubectl/main.go" "$1/kubectl/"
+}
+
 write_status() {  # name state seconds version detail binaries
     python3 - "$OUT/status/$1.json" "$@" <<'PY'
 import json, sys
@@ -144,6 +152,7 @@ declare -A TARGET_LDFLAGS=(
 declare -A STAMP_EXTRA=(
     [pulumi]="language host $LANGUAGE_HOST_TAG ${LANGUAGE_HOST_FILES[*]} ${TARGET_LDFLAGS[*]}"
     [pulumi-resource-kubernetes]="generated for $PROVIDER_VERSION"
+    [kubectl]="main.go $(sha256sum "$TOOLS/kubectl/main.go" | cut -c1-16)"
 )
 declare -A EXTRA_FILES=([pulumi]="pulumi-language-python-exec")
 
