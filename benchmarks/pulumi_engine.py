@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -309,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"empty plane (the per-stack table; shipped: {','.join(SHIPPED_STACKS)})")
     parser.add_argument("--fleet", action="store_true", help="also time `fleet preview` of stacks/fleet.yaml")
     args = parser.parse_args(argv)
+    # A TERM (e.g. from `timeout`) unwinds like Ctrl-C, so that both planes are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     reason = missing_reason("etcd", "kube-apiserver", "kubectl", *PULUMI)
     if reason:
         print(f"skipped: {reason}", file=sys.stderr)
