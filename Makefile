@@ -67,8 +67,10 @@ bench-claims: setup
 bench-admission: setup
 	@$(BIN)/python -m benchmarks.admission_latency
 
-## `pulumi preview` / `pulumi up` wall time per shipped stack on the e2e control plane (prints figures).
+## `pulumi up` / no-op `up` / `preview` of the dev stack against kubectl apply / re-apply / diff of the
+## same objects, side by side on two fresh e2e control planes (prints times and ratios).
 bench-engine: setup
+	@tools/build.sh kubectl >&2
 	@$(BIN)/python -m benchmarks.pulumi_engine
 
 lint: setup

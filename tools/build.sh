@@ -37,7 +37,7 @@ exec 9>"$OUT/.lock"
 flock 9
 if ! command -v go >/dev/null; then
     echo "tools/build.sh: no Go toolchain on PATH; the e2e tests will skip" >&2
-    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes pulumi-yaml kubelet gvisor; do
+    for name in etcd kube-apiserver agent-sandbox-controller pulumi pulumi-resource-kubernetes pulumi-yaml kubectl kubelet gvisor; do
         printf '{"name": "%s", "state": "unavailable", "seconds": 0, "version": "", "detail": "no Go toolchain on PATH", "binaries": []}\n' \
             "$name" > "$OUT/status/$name.json"
     done
@@ -87,10 +87,16 @@ COMPONENTS=(
     "pulumi-resource-kubernetes|pulumi-kubernetes|$PROVIDER_MODULE|pulumi-resource-kubernetes=./pulumi-resource-kubernetes|$PROVIDER_LDFLAGS"
     # The YAML language host: runs the Pulumi YAML example that consumes the component package.
     "pulumi-yaml|pulumi-yaml|$YAML_MODULE|pulumi-language-yaml=$YAML_MODULE/cmd/pulumi-language-yaml|$YAML_LDFLAGS"
+    # kubectl for `make bench-engine` only (the side-by-side with `pulumi up`): built on request.
+    "kubectl|kubectl|k8s.io/kubectl|kubectl=./kubectl|$K8S_LDFLAGS"
     # The e2e node (tests/e2e/node.py): last, so that a cold build delays no other test.
     "kubelet|kubelet|k8s.io/kubernetes|kubelet=k8s.io/kubernetes/cmd/kubelet|$K8S_LDFLAGS"
     "gvisor|gvisor|gvisor.dev/gvisor|runsc=gvisor.dev/gvisor/runsc containerd-shim-runsc-v1=gvisor.dev/gvisor/shim|-s -w"
 )
+
+# Built only when named (`tools/build.sh kubectl`, which `make bench-engine` runs): no test needs
+# them, so a cold CI run does not pay for them.
+ON_REQUEST=(kubectl)
 
 # prepare_<name> WORKDIR: put non-module sources into the build copy. Prints a reason and
 # returns 2 when a source is not available (the component is then "unavailable"), 1 on a
@@ -131,6 +137,12 @@ prepare_pulumi-resource-kubernetes() {
     (cd "$workdir/pulumi-resource-kubernetes" && VERSION="${PROVIDER_VERSION#v}" go run -mod=readonly generate.go) >&2 || return 1
 }
 
+prepare_kubectl() {
+    # upstream's kubectl main lives in k8s.io/kubernetes (staging replace block and all);
+    # tools/kubectl/main.go is the same ten lines against the published k8s.io/kubectl.
+    mkdir -p "$1/kubectl" && cp "$TOOLS/kubectl/main.go" "$1/kubectl/"
+}
+
 write_status() {  # name state seconds version detail binaries
     python3 - "$OUT/status/$1.json" "$@" <<'PY'
 import json, sys
@@ -150,6 +162,7 @@ declare -A TARGET_LDFLAGS=(
 declare -A STAMP_EXTRA=(
     [pulumi]="language host $LANGUAGE_HOST_TAG ${LANGUAGE_HOST_FILES[*]} ${TARGET_LDFLAGS[*]}"
     [pulumi-resource-kubernetes]="generated for $PROVIDER_VERSION"
+    [kubectl]="main.go $(sha256sum "$TOOLS/kubectl/main.go" | cut -c1-16)"
 )
 declare -A EXTRA_FILES=([pulumi]="pulumi-language-python-exec")
 
@@ -221,6 +234,10 @@ echo "toolchain -> $OUT (GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCAC
 for entry in "${COMPONENTS[@]}"; do
     IFS='|' read -r name dir module targets ldflags <<<"$entry"
     if [[ ${#ONLY[@]} -gt 0 && ! " ${ONLY[*]} " == *" $name "* ]]; then continue; fi
+    if [[ ${#ONLY[@]} -eq 0 && " ${ON_REQUEST[*]} " == *" $name "* ]]; then
+        printf '%-28s %-36s on request (tools/build.sh %s)\n' "$name" "" "$name"
+        continue
+    fi
     build_component "$name" "$dir" "$module" "$targets" "$ldflags"
     case $? in 1) failed=1 ;; 2) unavailable=1 ;; esac
 done

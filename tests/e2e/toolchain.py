@@ -15,6 +15,7 @@ COMPONENT_OF = {
     "etcd": "etcd",
     "kube-apiserver": "kube-apiserver",
     "kubelet": "kubelet",
+    "kubectl": "kubectl",
     "agent-sandbox-controller": "agent-sandbox-controller",
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
