@@ -85,10 +85,13 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
                                 after(*sandbox_ready, tenants[t.tenant].namespace_resource))
         for t in spec.all_templates()
     }
+    # The pools' readiness waits read the cluster the provider writes to.
+    kubeconfig = _kubeconfig(spec.cluster.provider.kubeconfig)
     keda_ready = RequiredCrds("keda-crds", RequiredCrdsArgs(external["KEDA"], "KEDA"), opts).ready if "KEDA" in external else []
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
         args = WarmPoolArgs(pool, template, api_version, spec.cluster.wait_for_workloads,
+                            kubeconfig=kubeconfig, context=spec.cluster.provider.context,
                             autoscaler_depends_on=tuple(keda_ready) if pool.autoscaler_engine == "keda" else ())
         WarmPool(pool.name, args, after(*sandbox_ready, tenants[template.tenant].namespace_resource,
                                         templates[template.name].template))

@@ -9,6 +9,7 @@ import pulumi
 from .k8s import api_version, dependencies, kubernetes_resource, metadata
 from .manifests.sizing import build_pool_autoscaler
 from .manifests.warm_pool import build_warm_pool
+from .pool_readiness import PoolReadiness, PoolReadinessArgs
 from .specs.agent_sandbox import AgentSandboxSpec
 from .specs.template import TemplateSpec
 from .specs.warm_pool import WarmPoolSpec
@@ -25,7 +26,13 @@ class WarmPoolArgs:
     """The agent-sandbox API version to write; default: that of the pinned release."""
     wait_for_workloads: bool = True
     """Let `pulumi up` wait until the pool reports its replicas ready, where `spec.waitForReady`
-    asks for it (`cluster.waitForWorkloads`). Off only where no kubelet runs pods."""
+    asks for it (`cluster.waitForWorkloads`), at most `spec.readyTimeout`, failing at once on a pod
+    the kubelet cannot start. Off only where no kubelet runs pods."""
+    kubeconfig: pulumi.Input[str] | None = None
+    """For that wait: the Kubernetes provider's kubeconfig, a path or the contents (as a secret);
+    None: the ambient one ($KUBECONFIG, ~/.kube/config), as the provider."""
+    context: str | None = None
+    """For that wait: the provider's kubeconfig context; None: the current one."""
     autoscaler_depends_on: tuple[pulumi.Resource, ...] = ()
     """What an autoscaler needs first besides the pool (for KEDA: its CRD lookup)."""
 
@@ -44,14 +51,25 @@ class WarmPool(pulumi.ComponentResource):
     def __init__(self, name: str, args: WarmPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sandbox-infra:index:WarmPool", name, None, opts)
         spec, template = args.spec, args.template
-        manifest = build_warm_pool(spec, template, args.api_version, args.wait_for_workloads)
+        manifest = build_warm_pool(spec, template, args.api_version)
         ignore = ["spec.replicas"] if spec.autoscaled else None
         self.pool = kubernetes_resource(
             manifest, pulumi.ResourceOptions(parent=self, depends_on=dependencies(opts), ignore_changes=ignore)
         )
+        self.readiness: PoolReadiness | None = None
+        if args.wait_for_workloads and spec.waits_for_ready:
+            namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+            self.readiness = PoolReadiness(
+                f"{namespace}/{name}",
+                PoolReadinessArgs(namespace, name, template.name, spec.replicas, args.api_version,
+                                  spec.ready_timeout_seconds, args.kubeconfig, args.context),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.pool]))
         inside = pulumi.ResourceOptions(parent=self, depends_on=[self.pool, *args.autoscaler_depends_on])
         self.autoscalers = [kubernetes_resource(m, inside) for m in build_pool_autoscaler(spec, template, args.api_version)]
-        self.name = metadata(self.pool)
+        # What uses the pool's name waits for the pool to be ready, as it did when the provider waited.
+        ready = self.readiness.id if self.readiness is not None else None
+        self.name = metadata(self.pool) if ready is None else pulumi.Output.all(metadata(self.pool), ready).apply(
+            lambda values: values[0])
         self.namespace = metadata(self.pool, "namespace")
         self.api_version = api_version(self.pool, manifest)
         self.replicas = spec.replicas

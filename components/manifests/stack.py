@@ -56,7 +56,7 @@ def _render(spec: StackSpec, loader: UpstreamLoader) -> list[Manifest]:
             manifests.append(policy)
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
-        manifests.append(build_warm_pool(pool, template, api_version, spec.cluster.wait_for_workloads))
+        manifests.append(build_warm_pool(pool, template, api_version))
         manifests += build_pool_autoscaler(pool, template, api_version)
     for runtime in spec.vm_runtimes():
         manifests += build_vm_environment(runtime)
