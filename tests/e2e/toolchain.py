@@ -18,6 +18,7 @@ COMPONENT_OF = {
     "agent-sandbox-controller": "agent-sandbox-controller",
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
+    "pulumi-resource-pulumi-python": "pulumi",
     "pulumi-resource-kubernetes": "pulumi-resource-kubernetes",
     "runsc": "gvisor",
     "containerd-shim-runsc-v1": "gvisor",
