@@ -99,7 +99,7 @@ def wait_for_pool(props: dict[str, Any], read: Callable[[], tuple[Meta | None, l
         try:
             pool, pods = read()
             verdict = watch.observe(pool, pods, clock())
-        except Exception as error:  # noqa: BLE001 (any client error: retried until the bound)
+        except Exception as error:  # any client or API error: read again until the bound
             verdict = watch.observe(None, [], clock(), error=f"{type(error).__name__}: {str(error)[:300]}")
         if verdict.state != "waiting":
             return verdict

@@ -153,9 +153,10 @@ class PoolWatch:
         if pool is not None and error is None and ready >= self.replicas:
             return Verdict("ready", f"{self.subject}: {ready} of {self.replicas} replicas ready")
         problems = [] if error else [p for pod in pods for p in pod_problems(pod)]
-        failing = [p for p in problems if p.failing]
-        self._failing_since = {p.key: self._failing_since.get(p.key, now) for p in failing}
-        held = [p for p in failing if now - self._failing_since[p.key] >= self.fail_after]
+        if error is None:  # a failed read says nothing about the pods: their clocks keep running
+            failing = [p for p in problems if p.failing]
+            self._failing_since = {p.key: self._failing_since.get(p.key, now) for p in failing}
+        held = [p for p in problems if p.failing and now - self._failing_since[p.key] >= self.fail_after]
         if held:
             first = held[0]
             others = sorted({p.pod for p in held if p.reason == first.reason} - {first.pod})

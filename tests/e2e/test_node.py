@@ -6,6 +6,7 @@ image's own /checks endpoint (tools/sandbox-image)."""
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Iterator
 
@@ -232,14 +233,19 @@ def test_a_template_that_cannot_run_fails_pulumi_up_fast_naming_it(
         elapsed = time.monotonic() - started
         refusal = kubelet_refusal(env, namespace)
     output = result.stdout + result.stderr
-    errors = [line.strip() for line in output.splitlines() if "PoolNotReady" in line]
-    print(f"\npulumi up of {ROOT_STACK}: exit {result.returncode} after {elapsed:.1f} s (bound {bound:g} s)\n"
-          + "\n".join(errors))
+    diagnostics = output.split("\nDiagnostics:", 1)[-1].split("\nOutputs:", 1)[0]
+    errors = [line.strip() for line in diagnostics.splitlines() if line.strip().startswith("error:")]
+    # The engine's own lines when a resource fails while the program still runs.
+    generic = {"error: update failed", "error: Resource monitor has terminated, shutting down"}
+    waited = re.search(r"PoolReadiness \S+ creating \((\d+)s\) error: PoolNotReady", output)
+    print(f"\npulumi up of {ROOT_STACK}: exit {result.returncode} after {elapsed:.1f} s; the wait failed after "
+          f"{waited[1] if waited else '?'} s (bound {bound:g} s)\n" + "\n".join(errors))
     assert result.returncode != 0, f"pulumi up should fail:\n{output[-4000:]}"
     assert refusal is not None and "runAsNonRoot and image will run as root" in refusal["message"], describe(env)
-    assert elapsed < bound, f"failed only after {elapsed:.0f} s, the bound is {bound:g} s:\n{output[-4000:]}"
-    assert len(errors) == 1, f"one message, not {len(errors)}:\n{output[-4000:]}"
-    message = errors[0]
-    assert "warm pool agents-node-root/root-image (template root-image) cannot become ready" in message, message
-    assert "CreateContainerConfigError" in message and "runAsNonRoot and image will run as root" in message, message
+    assert waited is not None and int(waited[1]) < bound, output[-4000:]
+    assert elapsed < 600, "the Kubernetes provider's default await would have taken 10 minutes"
+    (message,) = [e for e in errors if e not in generic]  # one message
+    assert message.startswith("error: PoolNotReady: warm pool agents-node-root/root-image (template root-image) "
+                              "cannot become ready: pod root-image-"), message
+    assert "CreateContainerConfigError: container has runAsNonRoot and image will run as root" in message, message
     assert "Traceback" not in output, output[-4000:]
