@@ -296,3 +296,13 @@ def test_a_ready_timeout_out_of_bounds_is_one_clear_error(minimal_config, value:
     with pytest.raises(ConfigError) as error:
         spec_from_config(minimal_config)
     assert "warmPools[0].readyTimeout" in str(error.value) and value in str(error.value)
+
+
+def test_render_says_which_pools_pulumi_up_waits_for_and_how_long(minimal_config) -> None:
+    from sandbox_infra.render import summary
+
+    minimal_config["warmPools"][0].update(waitForReady=True, readyTimeout="90s")
+    assert summary("test", spec_from_config(minimal_config), [], None).endswith(
+        "\n`pulumi up` waits for warm pools: python (2 ready, at most 90 s)")
+    minimal_config["cluster"]["waitForWorkloads"] = False
+    assert "waits" not in summary("test", spec_from_config(minimal_config), [], None)
