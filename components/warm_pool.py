@@ -58,17 +58,17 @@ class WarmPool(pulumi.ComponentResource):
         )
         self.readiness: PoolReadiness | None = None
         if args.wait_for_workloads and spec.waits_for_ready:
-            namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+            meta = manifest["metadata"]
             self.readiness = PoolReadiness(
-                f"{namespace}/{name}",
-                PoolReadinessArgs(namespace, name, template.name, spec.replicas, args.api_version,
+                f"{meta['namespace']}/{meta['name']}",
+                PoolReadinessArgs(meta["namespace"], meta["name"], template.name, spec.replicas, args.api_version,
                                   spec.ready_timeout_seconds, args.kubeconfig, args.context),
                 pulumi.ResourceOptions(parent=self, depends_on=[self.pool]))
         inside = pulumi.ResourceOptions(parent=self, depends_on=[self.pool, *args.autoscaler_depends_on])
         self.autoscalers = [kubernetes_resource(m, inside) for m in build_pool_autoscaler(spec, template, args.api_version)]
         # What uses the pool's name waits for the pool to be ready, as it did when the provider waited.
-        ready = self.readiness.id if self.readiness is not None else None
-        self.name = metadata(self.pool) if ready is None else pulumi.Output.all(metadata(self.pool), ready).apply(
+        pool_name = metadata(self.pool)
+        self.name = pool_name if self.readiness is None else pulumi.Output.all(pool_name, self.readiness.id).apply(
             lambda values: values[0])
         self.namespace = metadata(self.pool, "namespace")
         self.api_version = api_version(self.pool, manifest)
