@@ -78,6 +78,9 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         # Ask the cluster before anything is registered: one sentence naming every missing CRD.
         ensure_registered(spec.cluster.provider, prerequisites.agent_sandbox_crd_names(), "agent-sandbox",
                           "sandbox-infra:agentSandbox.install")
+    # The pools' readiness waits read the cluster the provider writes to.
+    pool_access = ({"kubeconfig": _kubeconfig(spec.cluster.provider.kubeconfig), "context": spec.cluster.provider.context}
+                   if lookups else {})
     created: dict[str, pulumi.ComponentResource] = {}
     for part in stack_graph(spec, loader, lookups):
         module = _MODULES[part.component]
@@ -85,7 +88,9 @@ def deploy(spec: StackSpec, loader: UpstreamLoader) -> None:
         refs = {field: created[key] for field, key in part.refs.items()}
         refs |= {field: [created[key] for key in keys] for field, keys in part.list_refs.items()}
         needs = pulumi.ResourceOptions(depends_on=[created[key] for key in part.needs])
-        created[part.key] = component(part.name, args(**part.args, **refs), pulumi.ResourceOptions.merge(opts, needs))
+        extra = pool_access if part.component == "WarmPool" else {}
+        created[part.key] = component(part.name, args(**part.args, **refs, **extra),
+                                      pulumi.ResourceOptions.merge(opts, needs))
 
     for warning in loader.warnings:
         pulumi.log.warn(warning)

@@ -69,8 +69,11 @@ SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 # (cloud-init, SSH keys, the cluster's kubeconfig: `SecretValue`), which would arrive as
 # secret Outputs, while a spec must be a plain value known at preview.
 COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies")
-# Args fields that only make sense in a Python program (an object, not data).
-PYTHON_ONLY = frozenset({"loader"})
+# Args fields that only make sense in a Python program (an object, not data), and the warm
+# pool wait's credentials, which `deploy` hands over from the stack's provider settings (from
+# the package, the wait reads the ambient kubeconfig, as a default provider does), and a
+# KEDA pool's CRD lookup (a RequiredCrds, which the package does not serve).
+PYTHON_ONLY = frozenset({"loader", "kubeconfig", "context", "keda"})
 
 
 class PackageError(Exception):

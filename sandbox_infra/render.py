@@ -10,6 +10,7 @@ import yaml
 
 from components.errors import ConfigError
 from components.manifests.common import Manifest, identity
+from components.readiness import format_seconds
 from components.specs.stack import StackSpec
 from components.upstream import UpstreamLoader
 
@@ -85,7 +86,17 @@ def summary(stack: str, spec: StackSpec, manifests: list[Manifest], out: Path | 
     installs = [f"agent-sandbox {spec.agent_sandbox.version}" + _unless_managed(spec.agent_sandbox.install)]
     if spec.kubevirt is not None:
         installs.append(f"KubeVirt {spec.kubevirt.version}" + _unless_managed(spec.kubevirt.install))
-    return f"rendered {len(manifests)} objects for stack {stack!r} ({', '.join(installs)}){where}: {counts}"
+    line = f"rendered {len(manifests)} objects for stack {stack!r} ({', '.join(installs)}){where}: {counts}"
+    return line + _waits(spec)
+
+
+def _waits(spec: StackSpec) -> str:
+    """The waits `pulumi up` adds to these objects (PoolReadiness; docs/runtimes.md#waiting-for-a-warm-pool)."""
+    if not spec.cluster.wait_for_workloads:
+        return ""
+    pools = [f"{p.name} ({p.replicas} ready, at most {format_seconds(p.ready_timeout_seconds)})"
+             for p in spec.all_warm_pools() if p.waits_for_ready]
+    return f"\n`pulumi up` waits for warm pools: {', '.join(pools)}" if pools else ""
 
 
 def _unless_managed(install: str) -> str:

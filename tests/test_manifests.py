@@ -106,7 +106,7 @@ def test_loader_cache_is_not_mutated_between_builds(minimal_config, loader: Upst
 def test_custom_resources_use_the_api_version_of_the_release(minimal_config, release: str, api_version: str) -> None:
     spec = _spec(minimal_config, version=release)
     template = build_sandbox_template(spec.templates[0], spec.agent_sandbox.api_version)
-    pool = build_warm_pool(spec.warm_pools[0], spec.templates[0], spec.agent_sandbox.api_version, wait=True)
+    pool = build_warm_pool(spec.warm_pools[0], spec.templates[0], spec.agent_sandbox.api_version)
     assert template["apiVersion"] == f"extensions.agents.x-k8s.io/{api_version}"
     assert pool["apiVersion"] == f"extensions.agents.x-k8s.io/{api_version}"
 
@@ -281,18 +281,18 @@ def test_the_stack_owns_every_field_it_declares(stack: str, loader: UpstreamLoad
         assert manifest["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", manifest["metadata"]["name"]
 
 
-def test_warm_pool_waits_for_ready_replicas_only_when_asked(minimal_config) -> None:
+def test_the_kubernetes_provider_never_waits_for_a_warm_pool(minimal_config) -> None:
+    """`waitForReady` is PoolReadiness's (bounded, failing fast: tests/test_readiness.py); the
+    provider's own await would wait its 10 minutes out on a pool that cannot start."""
     spec = spec_from_config(minimal_config)
     pool, template = spec.warm_pools[0], spec.templates[0]
-    assert awaits(build_warm_pool(pool, template, "v1beta1", wait=True)) == {"pulumi.com/skipAwait": "true"}
     waiting = pool.model_copy(update={"wait_for_ready": True, "update_strategy": "Recreate"})
-    manifest = build_warm_pool(waiting, template, "v1beta1", wait=True)
-    assert awaits(manifest) == {"pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=2"}
+    for each in (pool, waiting):
+        assert awaits(build_warm_pool(each, template, "v1beta1")) == {"pulumi.com/skipAwait": "true"}
+    manifest = build_warm_pool(waiting, template, "v1beta1")
     assert manifest["metadata"]["namespace"] == "team-a"
     assert manifest["spec"] == {"replicas": 2, "sandboxTemplateRef": {"name": "python"},
                                 "updateStrategy": {"type": "Recreate"}}
-    # a control plane without nodes never gets ready pods: never block there
-    assert "pulumi.com/waitFor" not in build_warm_pool(waiting, template, "v1beta1", wait=False)["metadata"]["annotations"]
 
 
 def test_tenant_is_restricted_limited_and_least_privilege(minimal_config) -> None:

@@ -132,7 +132,7 @@ def test_slo_pool_renders_computed_replicas_and_records_the_sizing(loader: Upstr
     annotations = pool["metadata"]["annotations"]
     assert json.loads(annotations[SIZING_INPUTS]) == SLO
     assert json.loads(annotations[SIZING_RESULT]) == {"model": "erlang-b", **sizing.summary()}
-    assert annotations["pulumi.com/waitFor"] == "jsonpath={.status.readyReplicas}=10"
+    assert annotations["pulumi.com/skipAwait"] == "true"  # PoolReadiness waits (tests/test_readiness.py)
 
 
 def test_fixed_pool_renders_as_before(loader: UpstreamLoader) -> None:
@@ -166,9 +166,7 @@ def test_autoscaled_pool_and_hpa_match_the_schemas(loader: UpstreamLoader, versi
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": f"extensions.agents.x-k8s.io/{api}", "kind": "SandboxWarmPool", "name": "python",
     }
-    # The autoscaler owns the count: no wait for a fixed number of ready sandboxes.
     assert pool["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
-    assert "pulumi.com/waitFor" not in pool["metadata"]["annotations"]
 
 
 def test_hpa_validation_would_catch_a_broken_object(loader: UpstreamLoader) -> None:

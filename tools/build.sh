@@ -143,6 +143,21 @@ prepare_kubectl() {
     mkdir -p "$1/kubectl" && cp "$TOOLS/kubectl/main.go" "$1/kubectl/"
 }
 
+# Python dynamic providers (components/pool_readiness.py) run through the engine's
+# `pulumi-resource-pulumi-python`, a shell script the CLI's releases bundle next to `pulumi`. It
+# ships in the sdk/v3 module the CLI is built from (python/dist/), so it comes from the module
+# cache, checked by go.sum like the rest. Cheap, so done on every run, cached CLI or not.
+install_python_dynamic_provider() {
+    local dir
+    dir="$(cd "$TOOLS/pulumi" && go mod download -json "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" 2>/dev/null \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    if [[ -z "$dir" || ! -f "$dir/python/dist/pulumi-resource-pulumi-python" ]]; then
+        echo "pulumi: cannot install pulumi-resource-pulumi-python (sdk/v3@$PULUMI_VERSION not downloadable)" >&2
+        return 0
+    fi
+    install -m 0755 "$dir/python/dist/pulumi-resource-pulumi-python" "$OUT/bin/pulumi-resource-pulumi-python"
+}
+
 write_status() {  # name state seconds version detail binaries
     python3 - "$OUT/status/$1.json" "$@" <<'PY'
 import json, sys
@@ -239,7 +254,11 @@ for entry in "${COMPONENTS[@]}"; do
         continue
     fi
     build_component "$name" "$dir" "$module" "$targets" "$ldflags"
-    case $? in 1) failed=1 ;; 2) unavailable=1 ;; esac
+    case $? in
+        0) [[ $name != pulumi ]] || install_python_dynamic_provider ;;
+        1) failed=1 ;;
+        2) unavailable=1 ;;
+    esac
 done
 echo "toolchain build: $(( $(date +%s) - total_started )) s in total"
 if [[ $failed == 1 ]] || [[ $STRICT == 1 && $unavailable == 1 ]]; then exit 1; fi

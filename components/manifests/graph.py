@@ -49,8 +49,8 @@ def template_objects(spec: TemplateSpec, api_version: str) -> list[Manifest]:
     return [build_sandbox_template(spec, api_version), *([policy] if policy is not None else [])]
 
 
-def warm_pool_objects(spec: WarmPoolSpec, template: TemplateSpec, api_version: str, wait: bool) -> list[Manifest]:
-    return [build_warm_pool(spec, template, api_version, wait), *build_pool_autoscaler(spec, template, api_version)]
+def warm_pool_objects(spec: WarmPoolSpec, template: TemplateSpec, api_version: str) -> list[Manifest]:
+    return [build_warm_pool(spec, template, api_version), *build_pool_autoscaler(spec, template, api_version)]
 
 
 def agent_sandbox_crd_names() -> list[str]:
@@ -157,7 +157,7 @@ def stack_graph(spec: StackSpec, loader: UpstreamLoader, lookups: bool = True) -
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
         parts.append(Part(
-            "WarmPool", pool.name, lambda p=pool, t=template: warm_pool_objects(p, t, api_version, wait),
+            "WarmPool", pool.name, lambda p=pool, t=template: warm_pool_objects(p, t, api_version),
             {"spec": pool, "wait_for_workloads": wait},
             {"template": templates[template.name].key, **({"keda": keda[0]} if keda and pool.autoscaler_engine == "keda" else {})}))
 

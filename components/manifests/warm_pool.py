@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
-from .common import DOMAIN, GPU_OPT_IN_ANNOTATION, SKIP_AWAIT, WAIT_FOR, Manifest, obj
+from .common import DOMAIN, GPU_OPT_IN_ANNOTATION, SKIP_AWAIT, Manifest, obj
 from .sandbox_template import EXTENSIONS_GROUP, template_labels
 from .sizing import sizing_annotations
 
 
-def build_warm_pool(pool: WarmPoolSpec, template: TemplateSpec, api_version: str, wait: bool) -> Manifest:
-    # An autoscaled pool's size is the autoscaler's to change: waiting for a fixed count would race it.
-    if wait and pool.wait_for_ready and pool.replicas > 0 and not pool.autoscaled:
-        annotations = {WAIT_FOR: f"jsonpath={{.status.readyReplicas}}={pool.replicas}"}
-    else:
-        annotations = {SKIP_AWAIT: "true"}
+def build_warm_pool(pool: WarmPoolSpec, template: TemplateSpec, api_version: str) -> Manifest:
+    # The Kubernetes provider never waits for a pool: where `pulumi up` should (waitForReady), the
+    # WarmPool component's PoolReadiness does, bounded and failing fast (components/pool_readiness.py).
+    annotations = {SKIP_AWAIT: "true"}
     if pool.allow_gpu:
         annotations[GPU_OPT_IN_ANNOTATION] = "true"
     return obj(

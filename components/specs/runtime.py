@@ -18,7 +18,7 @@ from .base import DnsLabel, DnsSubdomain, Image, Namespace, Quantity, Replicas, 
 from .network import NetworkSpec
 from .secrets import SecretText
 from .template import ContainerSpec, TemplateSpec
-from .warm_pool import WarmPoolSpec
+from .warm_pool import DEFAULT_READY_TIMEOUT, ReadyTimeout, WarmPoolSpec
 
 ExecutionKind = Literal["pod", "kubevirt-vm"]
 
@@ -29,7 +29,9 @@ class WarmSpec(Spec):
     """OnReplenish: running sandboxes / VMs keep their old config until replaced (no
     session is cut). Recreate: replace them at once."""
     wait_for_ready: bool = False
-    """Pod runtimes: block `pulumi up` until the warm pool is ready."""
+    """Pod runtimes: block `pulumi up` until the warm pool is ready (see warmPools[].waitForReady)."""
+    ready_timeout: ReadyTimeout = DEFAULT_READY_TIMEOUT
+    """Pod runtimes: how long `pulumi up` waits for it, 10s..1h."""
     allow_gpu: bool = False
     """Pod runtimes: explicit opt-in for idle warm sandboxes that hold GPUs."""
 
@@ -146,7 +148,7 @@ class RuntimeSpec(Spec):
         return WarmPoolSpec(
             name=self.id, template=self.id, replicas=self.warm.replicas,
             update_strategy=self.warm.update_strategy, wait_for_ready=self.warm.wait_for_ready,
-            allow_gpu=self.warm.allow_gpu,
+            ready_timeout=self.warm.ready_timeout, allow_gpu=self.warm.allow_gpu,
         )
 
 

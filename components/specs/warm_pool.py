@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from ..sizing.units import parse_duration
 from .base import DnsLabel, Replicas, Spec
 from .sizing import SloSpec
+
+# How long `pulumi up` may wait for a pool (`waitForReady`): Helm's `--wait` default, half the
+# Kubernetes provider's 10 minutes, and room for a cold node to pull an image of a few GB.
+DEFAULT_READY_TIMEOUT = "5m"
+READY_TIMEOUT_BOUNDS = (10.0, 3600.0)
+
+
+def _ready_timeout(value: str | int | float) -> str:
+    low, high = READY_TIMEOUT_BOUNDS
+    if not low <= parse_duration(str(value)) <= high:
+        raise ValueError("must be between 10s and 1h")
+    return str(value)
+
+
+ReadyTimeout = Annotated[str | int | float, AfterValidator(_ready_timeout)]
 
 
 class WarmPoolSpec(Spec):
@@ -22,7 +38,11 @@ class WarmPoolSpec(Spec):
     """OnReplenish keeps running sandboxes on template changes (no session is cut);
     Recreate replaces them at once."""
     wait_for_ready: bool = False
-    """Block `pulumi up` until all replicas report ready (pulumi.com/waitFor)."""
+    """Block `pulumi up` until all replicas report ready, at most `readyTimeout`; a pod stuck in a
+    failing state (CreateContainerConfigError, ImagePullBackOff, CrashLoopBackOff, ...) fails it
+    at once, naming the pool, the template and the pod's reason (components/readiness.py)."""
+    ready_timeout: ReadyTimeout = DEFAULT_READY_TIMEOUT
+    """How long `pulumi up` waits for a `waitForReady` pool, 10s..1h (`90s`, `10m`)."""
     allow_gpu: bool = False
     """Explicit opt-in for pools whose template requests GPUs (idle GPUs are expensive)."""
 
@@ -50,6 +70,16 @@ class WarmPoolSpec(Spec):
         if plan is None:
             return self.slo.sizing.replicas
         return min(max(self.slo.sizing.replicas, plan.min_replicas), plan.max_replicas)
+
+    @property
+    def ready_timeout_seconds(self) -> float:
+        return parse_duration(str(self.ready_timeout))
+
+    @property
+    def waits_for_ready(self) -> bool:
+        """Whether `pulumi up` waits for this pool (given `cluster.waitForWorkloads`). An
+        autoscaled pool's size is the autoscaler's to change: waiting for a fixed count would race it."""
+        return self.wait_for_ready and self.replicas > 0 and not self.autoscaled
 
     @property
     def max_replicas(self) -> int:

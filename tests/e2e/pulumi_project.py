@@ -32,7 +32,8 @@ from .helpers import is_kubevirt, lost_fields, render, require, shipped_contexts
 from .kube import Kube
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
-PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
+# pulumi-resource-pulumi-python runs the Python dynamic provider of the pools' readiness wait.
+PULUMI = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-pulumi-python")
 FIXTURES = Path(__file__).parent / "stacks"
 # The public, dev-only passphrase of the dev stack's secrets (see stacks/Pulumi.dev.yaml);
 # the other stacks get it too, for the throwaway local backend of this run.

@@ -6,10 +6,13 @@ image's own /checks endpoint (tools/sandbox-image)."""
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from components.specs.loader import load_stack
 
 from .fake_node import FakeControllerManager
 from .helpers import render, require
@@ -22,6 +25,7 @@ from .warm_pool_env import EXTENSIONS
 
 TENANT = "agents-node"
 POOL = "sandbox"
+ROOT_STACK = "node-root"
 
 
 def require_node() -> None:
@@ -188,26 +192,60 @@ def test_a_gvisor_sandbox_runs_under_gvisor_and_keeps_the_promises(env: NodeEnv,
     assert_hardened(checks)
 
 
-def test_a_root_image_under_run_as_non_root_is_refused_by_the_kubelet(env: NodeEnv, deployed: str) -> None:
+def kubelet_refusal(env: NodeEnv, namespace: str) -> dict | None:
+    for pod in env.kube.list("v1", "Pod", namespace)["items"]:
+        for status in pod.get("status", {}).get("containerStatuses", []):
+            waiting = status.get("state", {}).get("waiting", {})
+            if waiting.get("reason") == "CreateContainerConfigError":
+                return waiting
+    return None
+
+
+def test_a_template_that_cannot_run_fails_pulumi_up_fast_naming_it(
+        env: NodeEnv, deployed: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """tests/e2e/stacks/Pulumi.node-root.yaml: every policy front-end accepts it (nothing in the
     objects says root; tests/test_e2e_support.py checks that), only the kubelet can see the
-    image's USER, and it refuses to start the container."""
-    manifests = render("node-root", FIXTURES)
+    image's USER, and it refuses to start the container. `pulumi up` with waitForWorkloads:
+    the pool's PoolReadiness (components/pool_readiness.py) sees that and fails in one message
+    naming the pool, the template and the kubelet's reason and message, well within the
+    stack's readyTimeout, never after the provider's 10 minutes. Without the Pulumi pieces the
+    objects are applied as admin and only the kubelet's refusal is checked."""
+    manifests = render(ROOT_STACK, FIXTURES)
     namespace = next(m for m in manifests if m["kind"] == "Namespace")["metadata"]["name"]
+    if missing_reason(*PULUMI):
+        with FakeControllerManager(env.kube, [namespace]):
+            apply_all(env.kube, [m for m in manifests if m["kind"] != "CustomResourceDefinition"])
+            try:
+                waiting = wait_for("the kubelet to refuse the root image", lambda: kubelet_refusal(env, namespace),
+                                   timeout=120, interval=0.5)
+            except TimeoutError as error:
+                pytest.fail(f"{error}\n{describe(env)}")
+        print(f"\nkubelet: {waiting['reason']}: {waiting['message']}")
+        assert "runAsNonRoot and image will run as root" in waiting["message"]
+        return
+    project = make_project(tmp_path_factory.mktemp("root-project"), env.plane, (ROOT_STACK,),
+                           extra_stack_files=(FIXTURES / f"Pulumi.{ROOT_STACK}.yaml",))
+    project.config(ROOT_STACK, "cluster.waitForWorkloads", True)
+    bound = load_stack(ROOT_STACK, project.stacks_dir).warm_pools[0].ready_timeout_seconds
     with FakeControllerManager(env.kube, [namespace]):
-        apply_all(env.kube, [m for m in manifests if m["kind"] != "CustomResourceDefinition"])
-
-        def refused() -> dict | None:
-            for pod in env.kube.list("v1", "Pod", namespace)["items"]:
-                for status in pod.get("status", {}).get("containerStatuses", []):
-                    waiting = status.get("state", {}).get("waiting", {})
-                    if waiting.get("reason") == "CreateContainerConfigError":
-                        return waiting
-            return None
-
-        try:
-            waiting = wait_for("the kubelet to refuse the root image", refused, timeout=120, interval=0.5)
-        except TimeoutError as error:
-            pytest.fail(f"{error}\n{describe(env)}")
-    print(f"\nkubelet: {waiting['reason']}: {waiting['message']}")
-    assert "runAsNonRoot and image will run as root" in waiting["message"]
+        started = time.monotonic()
+        result = project.pulumi("up", "--yes", "--skip-preview", stack=ROOT_STACK, check=False, timeout=bound + 120)
+        elapsed = time.monotonic() - started
+        refusal = kubelet_refusal(env, namespace)
+    output = result.stdout + result.stderr
+    diagnostics = output.split("\nDiagnostics:", 1)[-1].split("\nOutputs:", 1)[0]
+    errors = [line.strip() for line in diagnostics.splitlines() if line.strip().startswith("error:")]
+    # The engine's own lines when a resource fails while the program still runs.
+    generic = {"error: update failed", "error: Resource monitor has terminated, shutting down"}
+    waited = re.search(r"PoolReadiness \S+ creating \((\d+)s\) error: PoolNotReady", output)
+    print(f"\npulumi up of {ROOT_STACK}: exit {result.returncode} after {elapsed:.1f} s; the wait failed after "
+          f"{waited[1] if waited else '?'} s (bound {bound:g} s)\n" + "\n".join(errors))
+    assert result.returncode != 0, f"pulumi up should fail:\n{output[-4000:]}"
+    assert refusal is not None and "runAsNonRoot and image will run as root" in refusal["message"], describe(env)
+    assert waited is not None and int(waited[1]) < bound, output[-4000:]
+    assert elapsed < 600, "the Kubernetes provider's default await would have taken 10 minutes"
+    (message,) = [e for e in errors if e not in generic]  # one message
+    assert message.startswith("error: PoolNotReady: warm pool agents-node-root/root-image (template root-image) "
+                              "cannot become ready: pod root-image-"), message
+    assert "CreateContainerConfigError: container has runAsNonRoot and image will run as root" in message, message
+    assert "Traceback" not in output, output[-4000:]

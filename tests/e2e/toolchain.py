@@ -19,6 +19,7 @@ COMPONENT_OF = {
     "agent-sandbox-controller": "agent-sandbox-controller",
     "pulumi": "pulumi",
     "pulumi-language-python": "pulumi",
+    "pulumi-resource-pulumi-python": "pulumi",
     "pulumi-resource-kubernetes": "pulumi-resource-kubernetes",
     "pulumi-language-yaml": "pulumi-yaml",
     "runsc": "gvisor",
