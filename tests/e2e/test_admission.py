@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -216,12 +215,14 @@ def test_every_generated_policy_of_every_stack_is_accepted(kube: Kube, capsys: p
                                            [t.name for t in spec.tenants], "kubevirt"):
             if manifest["kind"] == "ValidatingAdmissionPolicy":
                 kube.create(manifest)
-    for _ in range(100):  # the type checker runs asynchronously
+
+    def type_checked() -> list[Manifest] | None:
         policies = [p for p in kube.list(VAP_API, "ValidatingAdmissionPolicy")["items"]
                     if p["metadata"]["name"].startswith("sandbox-infra-accepted-")]
-        if all(p.get("status", {}).get("observedGeneration") for p in policies):
-            break
-        time.sleep(0.1)
+        return policies if policies and all(p.get("status", {}).get("observedGeneration") for p in policies) else None
+
+    # The type checker runs asynchronously: poll until it has checked every policy.
+    policies = wait_for("the type checker to check every generated policy", type_checked, timeout=60)
     for policy in policies:
         for warning in policy.get("status", {}).get("typeChecking", {}).get("expressionWarnings", []):
             warnings.append(f"{policy['metadata']['name']}: {warning['fieldRef']}: {warning['warning'][:300]}")
