@@ -37,25 +37,26 @@ class WentUp:
     project: Project
     output: str
     export: dict
+    plane: contextlib.ExitStack  # stops the stack's plane
 
 
 @pytest.fixture(scope="module")
 def went_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[WentUp]]]:
     """Every shipped stack's `pulumi up`, each on its fresh plane, all started at once (they share
     nothing; one engine run mostly waits on its provider and API server). Each test waits for its
-    own stack only, so one stack's failure fails its test alone; the planes stop at module end."""
+    own stack only, so one stack's failure fails its test alone, and stops its plane when done."""
     require("etcd", "kube-apiserver", *PULUMI)
     planes, lock = contextlib.ExitStack(), threading.Lock()
     workdirs = {stack: tmp_path_factory.mktemp(stack) for stack in SHIPPED_STACKS}
 
     def up(stack: str) -> WentUp:
-        plane = stack_on_fresh_plane(workdirs[stack], stack)
-        project = plane.__enter__()
+        plane = contextlib.ExitStack()
         with lock:
-            planes.push(plane)  # stopped at module end, also when this stack's up fails
+            planes.push(plane)  # stopped at module end at the latest, also when this stack's up fails
+        project = plane.enter_context(stack_on_fresh_plane(workdirs[stack], stack))
         result = project.pulumi("up", "--yes", "--skip-preview", stack=stack)
         export = json.loads(project.pulumi("stack", "export", stack=stack).stdout)
-        return WentUp(project, result.stdout, export)
+        return WentUp(project, result.stdout, export, plane)
 
     with planes, ThreadPoolExecutor(max_workers=len(SHIPPED_STACKS)) as pool:
         yield {stack: pool.submit(up, stack) for stack in SHIPPED_STACKS}
@@ -64,18 +65,19 @@ def went_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Futu
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_every_shipped_stack_goes_up_and_every_object_is_admitted(stack: str, went_up: dict[str, Future[WentUp]]) -> None:
     done = went_up[stack].result()
-    project = done.project
-    print(done.output[-1500:])
-    manifests = project.rendered(stack)
-    for manifest in manifests:
-        meta = manifest["metadata"]
-        stored = project.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
-        for field in ("spec", "data", "rules", "roleRef", "subjects"):
-            if field in manifest and not (manifest["kind"] == "Secret" and field == "data"):
-                assert contains(stored[field], manifest[field]), f"{stack}: {manifest['kind']} {meta['name']} .{field}"
-    kubevirt = kubevirt_stored_as_sent(project.kube, done.export)
-    print(f"{stack}: {len(kubevirt)} KubeVirt objects stored as sent: {sorted(m['kind'] for m in kubevirt)}")
-    assert len(kubevirt) == sum(map(is_kubevirt, manifests))
+    with done.plane:
+        project = done.project
+        print(done.output[-1500:])
+        manifests = project.rendered(stack)
+        for manifest in manifests:
+            meta = manifest["metadata"]
+            stored = project.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+            for field in ("spec", "data", "rules", "roleRef", "subjects"):
+                if field in manifest and not (manifest["kind"] == "Secret" and field == "data"):
+                    assert contains(stored[field], manifest[field]), f"{stack}: {manifest['kind']} {meta['name']} .{field}"
+        kubevirt = kubevirt_stored_as_sent(project.kube, done.export)
+        print(f"{stack}: {len(kubevirt)} KubeVirt objects stored as sent: {sorted(m['kind'] for m in kubevirt)}")
+        assert len(kubevirt) == sum(map(is_kubevirt, manifests))
 
 
 # --- engine output == offline render ------------------------------------------------------
