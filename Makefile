@@ -48,7 +48,7 @@ toolchain:
 ## End-to-end tests against a live control plane; each skips with the reason when a
 ## binary it needs could not be built (-rsP: skip reasons and the API server messages printed).
 ## Modules own their control planes, so they run side by side, a whole module per worker
-## (--dist loadfile); the longest start first. E2E_WORKERS=1 runs them in one process.
+## (--dist loadfile); the longest start first. E2E_WORKERS=0 runs them one after the other in one process.
 E2E_WORKERS ?= 2
 E2E_FIRST = tests/e2e/test_monitoring.py tests/e2e/test_pulumi_engine.py tests/e2e/test_pulumi_stacks.py \
 	tests/e2e/test_gateway.py tests/e2e/test_readme_deploy.py tests/e2e/test_pulumi_upgrade.py
