@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -215,14 +216,12 @@ def test_every_generated_policy_of_every_stack_is_accepted(kube: Kube) -> None:
                                            [t.name for t in spec.tenants], "kubevirt"):
             if manifest["kind"] == "ValidatingAdmissionPolicy":
                 kube.create(manifest)
-
-    def type_checked() -> list[Manifest] | None:
+    for _ in range(100):  # the type checker runs asynchronously
         policies = [p for p in kube.list(VAP_API, "ValidatingAdmissionPolicy")["items"]
                     if p["metadata"]["name"].startswith("sandbox-infra-accepted-")]
-        return policies if policies and all(p.get("status", {}).get("observedGeneration") for p in policies) else None
-
-    # The type checker runs asynchronously: poll until it has checked every policy.
-    policies = wait_for("the type checker to check every generated policy", type_checked, timeout=60)
+        if all(p.get("status", {}).get("observedGeneration") for p in policies):
+            break
+        time.sleep(0.1)
     for policy in policies:
         for warning in policy.get("status", {}).get("typeChecking", {}).get("expressionWarnings", []):
             warnings.append(f"{policy['metadata']['name']}: {warning['fieldRef']}: {warning['warning'][:300]}")
