@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from components.specs.loader import load_stack
 from components.upstream import UpstreamLoader
 from sandbox_infra.check import check_stack
 from tests.e2e import images, toolchain
-from tests.e2e.fake_node import pod_usage, quantity
+from tests.e2e.fake_node import _Loop, pod_usage, quantity
 
 E2E_STACKS = Path(__file__).parent / "e2e" / "stacks"
 
@@ -159,3 +161,17 @@ def test_node_cgroup_teardown_removes_the_tree_depth_first(tmp_path: Path) -> No
     (busy / "tasks").write_text("1\n")  # a plain directory with a file stands in for a cgroup still in use
     left = node._remove_cgroup_tree(tmp_path / "busy")
     assert [entry.split(":")[0] for entry in left] == [str(busy), str(tmp_path / "busy")]
+
+
+def test_a_stand_in_loop_waits_its_interval_between_steps_and_stops_at_once() -> None:
+    """The stand-ins' pause is a wait on the stop event: leaving a FakeControllerManager does not
+    wait out its interval (the e2e tests enter and leave one for almost every stack)."""
+    steps, stepped = [], threading.Event()
+    loop = _Loop("test-loop", lambda: (steps.append(time.monotonic()), stepped.set()), interval=30)
+    loop.start()
+    assert stepped.wait(10), "the loop never stepped"
+    started = time.monotonic()
+    loop.stop()
+    assert not loop.is_alive()
+    assert time.monotonic() - started < 5, "stop waited out the interval"
+    assert len(steps) == 1, "a second step came before the interval was over"

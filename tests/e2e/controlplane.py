@@ -8,12 +8,15 @@ lives in one temporary directory and every process is stopped on exit.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,6 +74,24 @@ def make_pki(pki: Path) -> None:
           "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+_PKI_LOCK = threading.Lock()
+_PKI_TEMPLATE: list[Path] = []
+
+
+def copy_pki(pki: Path) -> None:
+    """A PKI for one control plane: a copy of the one this process generated first. Key
+    generation is CPU-bound (four RSA keys: seconds on an idle 2-core machine, tens of seconds
+    on a busy one), and every plane of a run is a throwaway on loopback, so the planes of one
+    process share their keys instead of each generating its own."""
+    with _PKI_LOCK:
+        if not _PKI_TEMPLATE:
+            template = Path(tempfile.mkdtemp(prefix="sandbox-infra-e2e-pki-")) / "pki"
+            atexit.register(shutil.rmtree, template.parent, True)
+            make_pki(template)
+            _PKI_TEMPLATE.append(template)
+    shutil.copytree(_PKI_TEMPLATE[0], pki)
 
 
 @dataclass
@@ -171,7 +192,7 @@ def register_kubevirt_crds(kube: Kube) -> list[dict]:
 def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[ControlPlane]:
     pki, logs = workdir / "pki", workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    make_pki(pki)
+    copy_pki(pki)
     processes: list[subprocess.Popen] = []
     try:
         client_port, peer_port = free_port(), free_port()

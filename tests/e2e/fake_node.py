@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,11 +32,12 @@ def _now() -> str:
 
 
 class _Loop(threading.Thread):
-    """A daemon thread that runs `step` until stopped, surviving transient API errors."""
+    """A daemon thread that runs `step` every `interval` seconds until stopped, surviving
+    transient API errors. The pause is a wait on the stop event, so stopping is immediate."""
 
-    def __init__(self, name: str, step: Callable[[], None]):
+    def __init__(self, name: str, step: Callable[[], None], interval: float = 0.0):
         super().__init__(name=name, daemon=True)
-        self._step, self._halt = step, threading.Event()
+        self._step, self._halt, self._interval = step, threading.Event(), interval
         self.errors: list[str] = []
 
     def run(self) -> None:
@@ -47,6 +47,7 @@ class _Loop(threading.Thread):
             except Exception as error:  # keep going: the tests check outcomes, not this thread
                 self.errors.append(repr(error))
                 self._halt.wait(0.2)
+            self._halt.wait(self._interval)
 
     def stop(self) -> None:
         self._halt.set()
@@ -184,9 +185,9 @@ class FakeControllerManager:
 
     def __init__(self, kube: Kube, namespaces: list[str], kinds: list[tuple[str, str]] = (), interval: float = 0.5):
         """`kinds`: (apiVersion, kind) of the objects whose foreground deletion should complete."""
-        self.kube, self.namespaces, self.interval = kube, namespaces, interval
+        self.kube, self.namespaces = kube, namespaces
         self.kinds = sorted(set(kinds) | set(self.GC_KINDS)) if kinds else []
-        self._loop = _Loop("fake-controller-manager", self.step)
+        self._loop = _Loop("fake-controller-manager", self.step, interval)
 
     def __enter__(self) -> FakeControllerManager:
         self.step()
@@ -211,7 +212,6 @@ class FakeControllerManager:
             self._quota(namespace)
             self._collect_garbage(namespace)
         self._finish_foreground_deletions()
-        time.sleep(self.interval)
 
     def _delete_namespace(self, namespace: Manifest) -> None:
         name = namespace["metadata"]["name"]

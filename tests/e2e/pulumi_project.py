@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,8 +143,10 @@ def make_project(path: Path, plane: ControlPlane | None, stacks: tuple[str, ...]
     state.mkdir()
     subprocess.run(["pulumi", "login", f"file://{state}"], cwd=path, env=env, check=True, capture_output=True)
     project = Project(path, env, plane.client() if plane else None)
-    for stack in stacks:
-        project.init(stack)
+    # Each stack's init touches only its own stack file and backend entry, so they run at once
+    # (two `pulumi` calls each, mostly start-up time).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(project.init, stacks))
     return project
 
 

@@ -253,8 +253,10 @@ def test_drain_and_refill_fire_and_resolve_the_alerts_and_every_selector_has_ser
         wait_for("the pool to refill", lambda: live.ready_pool_sandboxes() == live.replicas, timeout=60, interval=0.2)
     print("refilled: resolved after " + ", ".join(f"{n} {s:.0f} s" for n, s in resolved.items())
           + f"; ticket still open: {prom.is_firing('WarmPoolErrorBudgetBurn', slo_severity='ticket', **labels)}")
-    live.marks["end"] = time.time() + 5
-    time.sleep(5)
+    # The picture runs a little past the last claim: wait until Prometheus has scraped past that mark.
+    live.marks["end"] = time.time() + 2
+    wait_for("a scrape after the run's end mark",
+             lambda: prom.query(f'timestamp(up{{job="{CONTROLLER_JOB}"}}) >= {live.marks["end"]}'), timeout=30, interval=0.25)
 
     # Every selector the rules use returned series at some point of the run.
     groups = rule_groups(live.spec, SCALE)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -23,7 +25,15 @@ from .test_api_server import contains
 
 
 @pytest.fixture(scope="module")
-def project(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+def pack_built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[Path]]:
+    """The standalone pack (a fresh virtualenv, pip install) is built in the background from the
+    start, while the stacks go up: it shares nothing with them."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(standalone_pack, tmp_path_factory.mktemp("policy-pack"))
+
+
+@pytest.fixture(scope="module")
+def project(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory, pack_built: Future[Path]) -> Iterator[Project]:
     project = make_project(tmp_path_factory.mktemp("project"), plane, (*SHIPPED_STACKS, "insecure"),
                            extra_stack_files=(FIXTURES / "Pulumi.insecure.yaml",))
     register_virt_operator_crds(project.kube)
@@ -72,17 +82,23 @@ def test_refresh_shows_drift_and_the_next_up_puts_it_back(project: Project) -> N
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return standalone_pack(tmp_path_factory.mktemp("policy-pack"))
+def pack_previews(project: Project, pack_built: Future[Path]) -> Iterator[dict[str, Future[CompletedProcess]]]:
+    """`preview` with the standalone pack of every shipped stack and the insecure one, all at once:
+    previews of different stacks change nothing and lock only their own stack."""
+    pack = pack_built.result()
+    checked = {stack: True for stack in SHIPPED_STACKS} | {"insecure": False}
+    with ThreadPoolExecutor(max_workers=len(checked)) as pool:
+        yield {stack: pool.submit(project.preview_with_pack, stack, pack, check) for stack, check in checked.items()}
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_standalone_policy_pack_passes_on_shipped_stacks(project: Project, pack: Path, stack: str) -> None:
-    project.preview_with_pack(stack, pack)
+def test_standalone_policy_pack_passes_on_shipped_stacks(pack_previews: dict[str, Future[CompletedProcess]],
+                                                         stack: str) -> None:
+    pack_previews[stack].result()  # fails the test when the preview failed
 
 
-def test_standalone_policy_pack_fails_an_insecure_stack(project: Project, pack: Path) -> None:
-    result = project.preview_with_pack("insecure", pack, check=False)
+def test_standalone_policy_pack_fails_an_insecure_stack(pack_previews: dict[str, Future[CompletedProcess]]) -> None:
+    result = pack_previews["insecure"].result()
     output = result.stdout + result.stderr
     print(output[-3000:])
     assert result.returncode != 0

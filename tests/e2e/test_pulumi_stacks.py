@@ -12,8 +12,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,16 +27,47 @@ import yaml
 from components.manifests.common import Manifest
 from components.specs.secrets import REDACTED
 
-from .helpers import SHIPPED_STACKS, is_kubevirt
-from .pulumi_project import kubevirt_stored_as_sent, make_project, stack_on_fresh_plane
+from .helpers import SHIPPED_STACKS, is_kubevirt, require
+from .pulumi_project import PULUMI, Project, kubevirt_stored_as_sent, make_project, stack_on_fresh_plane
 from .test_api_server import contains
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_every_shipped_stack_goes_up_and_every_object_is_admitted(stack: str, tmp_path: Path) -> None:
-    with stack_on_fresh_plane(tmp_path, stack) as project:
+@dataclass
+class WentUp:
+    project: Project
+    output: str
+    export: dict
+    plane: contextlib.ExitStack  # stops the stack's plane
+
+
+@pytest.fixture(scope="module")
+def went_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[WentUp]]]:
+    """Every shipped stack's `pulumi up`, each on its fresh plane, all started at once (they share
+    nothing; one engine run mostly waits on its provider and API server). Each test waits for its
+    own stack only, so one stack's failure fails its test alone, and stops its plane when done."""
+    require("etcd", "kube-apiserver", *PULUMI)
+    planes, lock = contextlib.ExitStack(), threading.Lock()
+    workdirs = {stack: tmp_path_factory.mktemp(stack) for stack in SHIPPED_STACKS}
+
+    def up(stack: str) -> WentUp:
+        plane = contextlib.ExitStack()
+        with lock:
+            planes.push(plane)  # stopped at module end at the latest, also when this stack's up fails
+        project = plane.enter_context(stack_on_fresh_plane(workdirs[stack], stack))
         result = project.pulumi("up", "--yes", "--skip-preview", stack=stack)
-        print(result.stdout[-1500:])
+        export = json.loads(project.pulumi("stack", "export", stack=stack).stdout)
+        return WentUp(project, result.stdout, export, plane)
+
+    with planes, ThreadPoolExecutor(max_workers=len(SHIPPED_STACKS)) as pool:
+        yield {stack: pool.submit(up, stack) for stack in SHIPPED_STACKS}
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_shipped_stack_goes_up_and_every_object_is_admitted(stack: str, went_up: dict[str, Future[WentUp]]) -> None:
+    done = went_up[stack].result()
+    with done.plane:
+        project = done.project
+        print(done.output[-1500:])
         manifests = project.rendered(stack)
         for manifest in manifests:
             meta = manifest["metadata"]
@@ -39,8 +75,7 @@ def test_every_shipped_stack_goes_up_and_every_object_is_admitted(stack: str, tm
             for field in ("spec", "data", "rules", "roleRef", "subjects"):
                 if field in manifest and not (manifest["kind"] == "Secret" and field == "data"):
                     assert contains(stored[field], manifest[field]), f"{stack}: {manifest['kind']} {meta['name']} .{field}"
-        export = json.loads(project.pulumi("stack", "export", stack=stack).stdout)
-        kubevirt = kubevirt_stored_as_sent(project.kube, export)
+        kubevirt = kubevirt_stored_as_sent(project.kube, done.export)
         print(f"{stack}: {len(kubevirt)} KubeVirt objects stored as sent: {sorted(m['kind'] for m in kubevirt)}")
         assert len(kubevirt) == sum(map(is_kubevirt, manifests))
 
@@ -90,15 +125,29 @@ def engine_rendered(directory: Path) -> dict[Key, Manifest]:
     return found
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_engine_output_equals_the_offline_render(stack: str, tmp_path: Path) -> None:
-    # No control plane and no kubeconfig: a render-only run must not need the cluster's
-    # credentials (staging and prod name a kubeconfig context that does not exist here).
-    project = make_project(tmp_path / "project", None, (stack,))
-    out = tmp_path / "rendered"
-    project.config(stack, "cluster.provider.renderYamlToDirectory", str(out))
-    project.pulumi("up", "--yes", "--skip-preview", stack=stack)
+@pytest.fixture(scope="module")
+def engine_renders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[tuple[Project, Path]]]]:
+    """Every shipped stack rendered by the engine (`renderYamlToDirectory`), all at once."""
+    require(*PULUMI)
+    workdirs = {stack: tmp_path_factory.mktemp(f"render-{stack}") for stack in SHIPPED_STACKS}
 
+    def engine_render(stack: str) -> tuple[Project, Path]:
+        # No control plane and no kubeconfig: a render-only run must not need the cluster's
+        # credentials (staging and prod name a kubeconfig context that does not exist here).
+        project = make_project(workdirs[stack] / "project", None, (stack,))
+        out = workdirs[stack] / "rendered"
+        project.config(stack, "cluster.provider.renderYamlToDirectory", str(out))
+        project.pulumi("up", "--yes", "--skip-preview", stack=stack)
+        return project, out
+
+    with ThreadPoolExecutor(max_workers=len(SHIPPED_STACKS)) as pool:
+        yield {stack: pool.submit(engine_render, stack) for stack in SHIPPED_STACKS}
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_engine_output_equals_the_offline_render(stack: str,
+                                                 engine_renders: dict[str, Future[tuple[Project, Path]]]) -> None:
+    project, out = engine_renders[stack].result()
     engine = {k: normalise(m, engine=True) for k, m in engine_rendered(out).items()}
     offline = {key(m): normalise(m, engine=False) for m in project.rendered(stack)}
     assert sorted(engine) == sorted(offline), (

@@ -9,6 +9,7 @@ conversion webhook that reading the v1alpha1-stored objects as v1beta1 needs.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,11 @@ AGENT_SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
 
 def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
     require("agent-sandbox-controller")
-    with stack_on_fresh_plane(tmp_path, "dev") as project:
+    # The second control plane (see below) shares nothing with the first until the upgrade, so it
+    # starts in the background while the stack goes up on v0.4.6.
+    with (contextlib.ExitStack() as later, ThreadPoolExecutor(max_workers=1) as background,
+          stack_on_fresh_plane(tmp_path, "dev") as project):
+        webhook_plane_started = background.submit(later.enter_context, control_plane(tmp_path / "webhook-plane"))
         project.config("dev", "agentSandbox.version", OLD)
         old = project.rendered("dev")
         project.pulumi("up", "--yes", "--skip-preview")
@@ -68,12 +74,12 @@ def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
         # The v0.5.6 controller cannot start against v0.4.6 CRDs, so for the upgrade itself it
         # runs against a second control plane that has the v0.5.6 CRDs and serves the
         # conversion webhook for this one (see tests/e2e/controller.py).
-        with control_plane(tmp_path / "webhook-plane") as webhook_plane:
-            crds = [m for m in project.rendered("dev") if m["kind"] == "CustomResourceDefinition"
-                    and m["spec"]["group"] in AGENT_SANDBOX_GROUPS]
-            apply_all(webhook_plane.client(), crds)
-            with agent_sandbox_controller(webhook_plane, conversion_for=project.kube):
-                project.pulumi("up", "--yes", "--skip-preview")
+        webhook_plane = webhook_plane_started.result()
+        crds = [m for m in project.rendered("dev") if m["kind"] == "CustomResourceDefinition"
+                and m["spec"]["group"] in AGENT_SANDBOX_GROUPS]
+        apply_all(webhook_plane.client(), crds)
+        with agent_sandbox_controller(webhook_plane, conversion_for=project.kube):
+            project.pulumi("up", "--yes", "--skip-preview")
         new_pool = next(m for m in project.rendered("dev") if m["kind"] == "SandboxWarmPool")
         assert new_pool["apiVersion"].endswith("/v1beta1")
         live = project.kube.get(new_pool["apiVersion"], "SandboxWarmPool", name, namespace)
