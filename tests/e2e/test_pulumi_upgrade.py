@@ -96,10 +96,13 @@ DESTRUCTIVE = ("replace", "create-replacement", "delete-replaced", "delete", "di
 
 
 def _previous_program(workdir: Path) -> Path:
-    """The program files of PREVIOUS_MAIN (`git archive`), next to the project copy."""
+    """The program files of PREVIOUS_MAIN (`git archive`), next to the project copy, with its
+    stacks/: the program finds its layers (stacks/layers/) beside its own modules, through the
+    symlinks, and without them it would run every stack on the defaults (admission enforce)."""
     target = workdir / "previous"
     target.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_MAIN, "__main__.py", *PROGRAM],
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_MAIN, "__main__.py", *PROGRAM,
+                              "stacks"],
                              capture_output=True, check=True, timeout=120).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
