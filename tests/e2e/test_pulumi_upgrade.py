@@ -148,6 +148,13 @@ def test_upgrade_from_previous_main_replaces_and_deletes_nothing(tmp_path: Path,
         print(f"{stack}: the previous program plans {Counter(baseline.values())}, this one {Counter(changes.values())}")
         destructive = sorted((op, urn) for urn, (op, _) in changes.items() if op in DESTRUCTIVE)
         assert not destructive, f"the new program would replace or delete: {destructive}"
+        # Nor does it touch a live object: what it plans beyond the previous program's own rerun
+        # is the creation of new components (e.g. `external`'s AgentSandbox), which hold nothing,
+        # and reads (lookups of CRDs someone else installed, under the component's new URN).
+        new_steps = {urn: step for urn, step in changes.items() if baseline.get(urn) != step}
+        touched = sorted((op, urn) for urn, (op, _) in new_steps.items() if op != "read" and not (
+            op == "create" and urn.split("::")[-2].split("$")[-1].startswith("sandbox-infra:index:")))
+        assert not touched, f"the new program would change live objects: {touched}"
 
 
 def _changes(project: Project, stack: str) -> dict[str, tuple[str, tuple[str, ...]]]:
