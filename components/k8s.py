@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from pydantic import BaseModel
 
 from .errors import ConfigError
-from .manifests.common import Manifest, tier
+from .manifests.common import AGENT_SANDBOX_GROUPS, Manifest, tier
 from .specs.agent_sandbox import API_VERSION_BY_RELEASE
 from .specs.loader import validated
 
@@ -43,8 +43,6 @@ _TYPED: dict[tuple[str, str], Any] = {
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
         k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
 }
-
-AGENT_SANDBOX_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
 
 
 def resource_name(manifest: Manifest) -> str:

@@ -30,11 +30,10 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dynamic
 
+from .manifests.common import EXTENSIONS_GROUP, SANDBOX_GROUP
 from .readiness import Meta, PoolWatch, Verdict, pool_pods
 
 POLL_SECONDS = 2.0
-EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
-CORE_GROUP = "agents.x-k8s.io"
 # Inputs whose change means the wait must run again (never the credentials: rotating a
 # kubeconfig does not change what is deployed).
 WATCHED = ("namespace", "pool", "template", "replicas", "apiVersion", "timeoutSeconds")
@@ -83,7 +82,7 @@ def look(cluster: Cluster, props: dict[str, Any]) -> tuple[Meta | None, list[Met
     pool = cluster.get(f"/apis/{EXTENSIONS_GROUP}/{version}/namespaces/{namespace}/sandboxwarmpools/{props['pool']}")
     if pool is None:
         return None, []
-    sandboxes = (cluster.get(f"/apis/{CORE_GROUP}/{version}/namespaces/{namespace}/sandboxes") or {}).get("items", [])
+    sandboxes = (cluster.get(f"/apis/{SANDBOX_GROUP}/{version}/namespaces/{namespace}/sandboxes") or {}).get("items", [])
     pods = (cluster.get(f"/api/v1/namespaces/{namespace}/pods") or {}).get("items", [])
     return pool, pool_pods(pool, sandboxes, pods)
 

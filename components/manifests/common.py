@@ -20,6 +20,11 @@ from sandbox_policy.vocabulary import (  # noqa: F401  (re-exported: the builder
 
 MANAGED_BY = dict([MANAGED_BY_LABEL])
 
+# agent-sandbox's API groups: Sandboxes in the core one; templates, pools and claims in extensions.
+SANDBOX_GROUP = "agents.x-k8s.io"
+EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
+AGENT_SANDBOX_GROUPS = (SANDBOX_GROUP, EXTENSIONS_GROUP)
+
 # pulumi-kubernetes await control (https://www.pulumi.com/docs/iac/clouds/kubernetes/).
 SKIP_AWAIT = "pulumi.com/skipAwait"
 WAIT_FOR = "pulumi.com/waitFor"

@@ -11,6 +11,7 @@ from .common import (
     ALLOWED_DOMAINS_ANNOTATION,
     CILIUM_ENFORCER,
     EGRESS_ENFORCER_ANNOTATION,
+    EXTENSIONS_GROUP,
     SKIP_AWAIT,
     TEMPLATE_LABEL,
     TRUST_ANNOTATION,
@@ -18,7 +19,6 @@ from .common import (
     obj,
 )
 
-EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
 CONTAINER = "sandbox"
 KUBE_DNS_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},

@@ -4,11 +4,9 @@ and least-privilege claim access for the gateway service accounts."""
 from __future__ import annotations
 
 from ..specs.tenant import TenantSpec
-from .common import RESTRICTED_NAMESPACE_LABELS, TENANT_LABEL, Manifest, obj
+from .common import EXTENSIONS_GROUP, RESTRICTED_NAMESPACE_LABELS, SANDBOX_GROUP, TENANT_LABEL, Manifest, obj
 
 CLAIMER_ROLE = "sandbox-claimer"
-SANDBOX_GROUP = "agents.x-k8s.io"
-EXTENSIONS_GROUP = "extensions.agents.x-k8s.io"
 
 # What a gateway needs to hand out sandboxes, and nothing more, written down once (the
 # table in docs/gateway.md must say the same; tests/test_gateway_rbac.py checks it): it
