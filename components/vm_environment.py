@@ -59,7 +59,7 @@ class VmEnvironment(pulumi.ComponentResource):
         super().__init__("sandbox-infra:index:VmEnvironment", name, None, opts)
         where = f"VmEnvironment {name!r}"
         tenant = args.tenant._spec.name
-        runtime = as_spec(RuntimeSpec, args.spec, where, tenant=tenant)
+        self._spec = runtime = as_spec(RuntimeSpec, args.spec, where, tenant=tenant)
         one_of(runtime.tenant or "", tenant, where, "tenant")
         vm = runtime.vm_config
         if vm is None:

@@ -52,8 +52,9 @@ class WarmPool(pulumi.ComponentResource):
         super().__init__("sandbox-infra:index:WarmPool", name, None, opts)
         where = f"WarmPool {name!r}"
         template, api_version = args.template._spec, args.template._install.api_version
-        spec = as_spec(WarmPoolSpec, args.spec, where, template=template.name)
+        self._spec = spec = as_spec(WarmPoolSpec, args.spec, where, template=template.name)
         one_of(spec.template, template.name, where, "template")
+        self._template = args.template  # what monitoring and the catalogue read of the pool
         manifests = [build_warm_pool(spec, template, api_version), *build_pool_autoscaler(spec, template, api_version)]
         options = {i: pulumi.ResourceOptions(depends_on=[args.keda]) for i, m in enumerate(manifests)
                    if m["kind"] == "ScaledObject" and args.keda is not None}

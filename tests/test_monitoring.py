@@ -17,6 +17,7 @@ import pytest
 
 from components.errors import ConfigError
 from components.manifests import metrics
+from components.manifests.graph import monitoring_scope
 from components.manifests.monitoring import (
     CONTROLLER_SERVICE,
     DASHBOARD_KEY,
@@ -63,7 +64,7 @@ def by_kind(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def all_rules(stack: StackSpec) -> list[dict[str, Any]]:
-    return [r for g in rule_groups(stack) for r in g["rules"]]
+    return [r for g in rule_groups(monitoring_scope(stack)) for r in g["rules"]]
 
 
 # --- PromQL names: what a query reads -----------------------------------------------------
@@ -113,14 +114,14 @@ def test_objects_validate_against_the_prometheus_operator_crds(stack: str, versi
 
     raw = stack_config(stack)
     raw["agentSandbox"] = {**raw.get("agentSandbox", {}), "version": version}
-    manifests = build_monitoring(spec_from_config(raw))
+    manifests = build_monitoring(monitoring_scope(spec_from_config(raw)))
     assert {m["kind"] for m in manifests} == {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
     assert {m["kind"]: validation_errors(m, version) for m in manifests} == {
         "ServiceMonitor": [], "PrometheusRule": [], "ConfigMap": []}
 
 
 def test_schema_validation_catches_a_bad_rule() -> None:
-    rule = by_kind(build_monitoring(spec()))["PrometheusRule"]
+    rule = by_kind(build_monitoring(monitoring_scope(spec())))["PrometheusRule"]
     rule["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
     rule["spec"]["groups"][0]["rules"][0]["recrod"] = "typo"
     errors = validation_errors(rule, "v0.5.6")
@@ -146,7 +147,7 @@ def test_service_monitor_selects_the_controller_service_the_stack_installs(loade
 
 
 def test_labels_reach_the_objects_for_the_prometheus_selectors() -> None:
-    manifests = by_kind(build_monitoring(spec(monitoring={"labels": {"release": "kube-prometheus-stack"}})))
+    manifests = by_kind(build_monitoring(monitoring_scope(spec(monitoring={"labels": {"release": "kube-prometheus-stack"}}))))
     for kind in ("ServiceMonitor", "PrometheusRule"):
         assert manifests[kind]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
@@ -210,14 +211,14 @@ def test_v0_4_6_counts_cold_claims_recorded_with_pool_none_and_has_no_owner_labe
            'warmpool_name=~"python|none"}' in exprs
     assert "owned_by" not in exprs and "created_by" not in exprs and metrics.CLIENT_LATENCY not in exprs
     assert "WarmPoolEmpty" not in {r.get("alert") for r in rules}  # v0.4.6 cannot tell a pool's own sandboxes
-    panels = json.dumps(dashboard(spec("v0.4.6")))
+    panels = json.dumps(dashboard(monitoring_scope(spec("v0.4.6"))))
     assert metrics.CLIENT_LATENCY not in panels  # v0.4.6 has no client histogram
 
 
 def test_every_rule_reads_controller_metrics_or_earlier_records() -> None:
     for version in ("v0.4.6", "v0.5.6"):
         recorded: set[str] = set()
-        for group in rule_groups(load_stack("prod") if version == "v0.5.6" else spec(version)):
+        for group in rule_groups(monitoring_scope(load_stack("prod") if version == "v0.5.6" else spec(version))):
             for rule in group["rules"]:
                 unknown = series_names(rule["expr"]) - metrics.CONTROLLER_METRICS - recorded
                 assert not unknown, (rule.get("record") or rule["alert"], unknown)
@@ -247,7 +248,7 @@ def test_compressed_windows_keep_the_thresholds() -> None:
 
 
 def all_rules_scaled(stack: StackSpec, scale: float) -> list[dict[str, Any]]:
-    return [r for g in rule_groups(stack, scale) for r in g["rules"]]
+    return [r for g in rule_groups(monitoring_scope(stack), scale) for r in g["rules"]]
 
 
 def test_one_miss_can_never_fire_a_burn_alert_on_its_own() -> None:
@@ -283,8 +284,8 @@ def test_every_alert_links_to_its_runbook_section() -> None:
 def test_dashboard_queries_read_only_recording_rules_and_controller_metrics() -> None:
     for stack in (load_stack("prod"), spec("v0.4.6"), spec(slo={"claimRate": "30/min", "readyTime": "8s",
                                                                  "p99ClaimLatency": "2s"})):
-        allowed = rule_names(stack) | metrics.CONTROLLER_METRICS
-        panels = [p for p in dashboard(stack)["panels"] if p["type"] != "row"]
+        allowed = rule_names(monitoring_scope(stack)) | metrics.CONTROLLER_METRICS
+        panels = [p for p in dashboard(monitoring_scope(stack))["panels"] if p["type"] != "row"]
         assert panels
         titles = " ".join(p["title"] for p in panels)
         for needed in ("hit ratio vs target", "claim rate vs sized rate", "claim latency", "ready sandboxes"):
@@ -296,12 +297,12 @@ def test_dashboard_queries_read_only_recording_rules_and_controller_metrics() ->
 
 
 def test_the_dashboard_check_catches_a_misspelled_metric() -> None:
-    allowed = rule_names(spec()) | metrics.CONTROLLER_METRICS
+    allowed = rule_names(monitoring_scope(spec())) | metrics.CONTROLLER_METRICS
     assert series_names('sum(rate(agent_sandbox_claims_created_total{namespace="a"}[5m]))') - allowed
 
 
 def test_dashboard_config_map_is_json_for_the_grafana_sidecar() -> None:
-    config_map = by_kind(build_monitoring(spec(monitoring={"dashboardNamespace": "grafana"})))["ConfigMap"]
+    config_map = by_kind(build_monitoring(monitoring_scope(spec(monitoring={"dashboardNamespace": "grafana"}))))["ConfigMap"]
     assert config_map["metadata"]["namespace"] == "grafana"
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     board = json.loads(config_map["data"][DASHBOARD_KEY])

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.manifests.graph import monitoring_scope
 from components.manifests.monitoring import PoolMonitoring, build_monitoring, pools, rule_groups
 from components.manifests.sizing import build_pool_autoscaler
 from components.sizing.model import erlang_b
@@ -165,7 +166,7 @@ def test_generated_rule_files_pass_promtool_check(tmp_path: Path) -> None:
     specs["fixed replicas"] = stack({"replicas": 3})
     paths = []
     for name, spec in specs.items():
-        (rule,) = [m for m in build_monitoring(spec) if m["kind"] == "PrometheusRule"]
+        (rule,) = [m for m in build_monitoring(monitoring_scope(spec)) if m["kind"] == "PrometheusRule"]
         paths.append(rule_file(rule["spec"]["groups"], tmp_path / f"{name.replace(' ', '-')}.yaml"))
     result = promtool("check", "rules", *paths, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -180,36 +181,36 @@ SLOW_PAGE_WINDOW = 6 * 60  # minutes: the longer page window; a 2x load may burn
 @pytest.mark.parametrize(("slo", "version"), DESIGN_CASES)
 def test_pool_at_design_load_is_quiet_and_pages_at_twice_the_load(tmp_path: Path, slo: str, version: str) -> None:
     spec = stack({"slo": SLOS[slo]}, version)
-    (pool,) = pools(spec)
+    (pool,) = pools(monitoring_scope(spec))
     assert pool.pool.slo is not None and pool.plan is not None
     rate, replicas, ready = pool.pool.slo.rates[0], pool.pool.replicas, pool.pool.slo.ready.mean
     change = 72 * 60  # the longest alert window (the ticket's 3d) at design load must stay quiet too
     series = model_series(version, [(rate, replicas, change), (2 * rate, replicas, SLOW_PAGE_WINDOW)], ready)
     quiet = (60, 6 * 60, 24 * 60, change - 5)  # the last evaluation before the load doubles
     alerts = [at(m, BURN_ALERT) for m in quiet] + [at(m, "WarmPoolClaimRateAboveSized") for m in quiet]
-    run_tests(tmp_path, rule_groups(spec), series, alerts, [firing(change + SLOW_PAGE_WINDOW, BURN_ALERT, page(pool))],
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series, alerts, [firing(change + SLOW_PAGE_WINDOW, BURN_ALERT, page(pool))],
               evaluation_interval="5m")
 
 
 @pytest.mark.parametrize("slo", sorted(SLOS))
 def test_pool_with_half_the_replicas_pages_within_the_window(tmp_path: Path, slo: str) -> None:
     spec = stack({"slo": SLOS[slo]})
-    (pool,) = pools(spec)
+    (pool,) = pools(monitoring_scope(spec))
     assert pool.pool.slo is not None
     rate, replicas, ready = pool.pool.slo.rates[0], pool.pool.replicas, pool.pool.slo.ready.mean
     series = model_series("v0.5.6", [(rate, replicas, 6 * 60), (rate, replicas // 2, SLOW_PAGE_WINDOW)], ready)
-    run_tests(tmp_path, rule_groups(spec), series, [at(6 * 60 - 5, BURN_ALERT)],
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series, [at(6 * 60 - 5, BURN_ALERT)],
               [firing(6 * 60 + SLOW_PAGE_WINDOW, BURN_ALERT, page(pool))], evaluation_interval="5m")
 
 
 def test_twice_the_sized_rate_raises_the_claim_rate_alert(tmp_path: Path) -> None:
     spec = stack({"slo": SLOS["hit ratio 0.99"]})
-    (pool,) = pools(spec)
+    (pool,) = pools(monitoring_scope(spec))
     assert pool.pool.slo is not None
     rate, replicas, ready = pool.pool.slo.rates[0], pool.pool.replicas, pool.pool.slo.ready.mean
     series = model_series("v0.5.6", [(rate, replicas, 120), (2 * rate, replicas, 120)], ready)
     # The 1h rate crosses capacity plus noise within the hour; the alert waits 5m more.
-    run_tests(tmp_path, rule_groups(spec), series,
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series,
               [at(120, "WarmPoolClaimRateAboveSized"), at(240, "WarmPoolClaimRateAboveSized", {**pool.labels, "severity": "warning"})])
 
 
@@ -222,8 +223,8 @@ def test_one_miss_at_a_low_rate_does_not_page(tmp_path: Path) -> None:
                    "eval_time": "60m",
                    "exp_samples": [{"labels": f'warm_pool:claim_misses:ratio_rate1h{{namespace="{NS}",'
                                               f'warmpool_name="{POOL}"}}', "value": 0.5}]}]
-    run_tests(tmp_path, rule_groups(spec), series, [at(m, BURN_ALERT) for m in (55, 60, 90, 119)], rule_tests)
-    assert pools(spec)[0].plan is not None
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series, [at(m, BURN_ALERT) for m in (55, 60, 90, 119)], rule_tests)
+    assert pools(monitoring_scope(spec))[0].plan is not None
 
 
 @pytest.mark.parametrize("le", ["2000", "2000.0"])
@@ -238,12 +239,12 @@ def test_slow_claim_ratio_reads_the_bound_bucket_as_prometheus_2_and_3_write_it(
     labels = f'{{bound_ms="2000",namespace="{NS}",sandbox_template="{TEMPLATE}",warmpool_name="{POOL}"}}'
     check = {"expr": "round(warm_pool:slow_claims:ratio_rate5m, 0.0001)", "eval_time": "15m",
              "exp_samples": [{"labels": labels, "value": 0.1}]}
-    run_tests(tmp_path, rule_groups(spec), series, [], [check])
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series, [], [check])
 
 
 def test_empty_pool_alert_fires_while_claims_arrive_and_clears_on_refill(tmp_path: Path) -> None:
     spec = stack({"replicas": 3})
-    (pool,) = pools(spec)
+    (pool,) = pools(monitoring_scope(spec))
     ready = f'agent_sandboxes{{namespace="{NS}",sandbox_template="{TEMPLATE}",owned_by="SandboxWarmPool",' \
             'ready_condition="true",expired="false",launch_type="warm",created_by="controller"}'
     # Ready for 10m, then the series vanishes (the collector emits no zero counts) for 10m, then back.
@@ -253,7 +254,7 @@ def test_empty_pool_alert_fires_while_claims_arrive_and_clears_on_refill(tmp_pat
     # The alert reads the SLI group's recording rules; groups are evaluated independently, in
     # no fixed order (promtool as Prometheus), so it may see them one evaluation late: back at
     # 21m, resolved by 22m.
-    run_tests(tmp_path, rule_groups(spec), series,
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series,
               [at(10, "WarmPoolEmpty"), at(12, "WarmPoolEmpty"), at(14, "WarmPoolEmpty", empty),
                at(19, "WarmPoolEmpty", empty), at(22, "WarmPoolEmpty")])
 
@@ -261,13 +262,13 @@ def test_empty_pool_alert_fires_while_claims_arrive_and_clears_on_refill(tmp_pat
 def test_an_empty_pool_without_claims_is_no_alert(tmp_path: Path) -> None:
     spec = stack({"replicas": 3})
     claims = claim_labels("v0.5.6", "warm")
-    run_tests(tmp_path, rule_groups(spec), [{"series": claims, "values": "5x40"}],
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), [{"series": claims, "values": "5x40"}],
               [at(m, "WarmPoolEmpty") for m in (5, 20, 40)])
 
 
 def test_cold_ready_time_above_the_configured_ready_time_alerts(tmp_path: Path) -> None:
     spec = stack({"slo": SLOS["hit ratio 0.99"]})
-    (pool,) = pools(spec)
+    (pool,) = pools(monitoring_scope(spec))
     labels = f'namespace="{NS}",launch_type="cold",sandbox_template="{TEMPLATE}"'
     # 6 cold creations a minute: 7.5s each for 2h, then 12s (readyTime is 8s).
     count, total = Counter(), Counter()
@@ -276,7 +277,7 @@ def test_cold_ready_time_above_the_configured_ready_time_alerts(tmp_path: Path) 
     total.run(0.1 * 12000, 120)
     series = [{"series": f"agent_sandbox_creation_latency_ms_count{{{labels}}}", "values": count.values()},
               {"series": f"agent_sandbox_creation_latency_ms_sum{{{labels}}}", "values": total.values()}]
-    run_tests(tmp_path, rule_groups(spec), series,
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), series,
               [at(120, "WarmPoolColdReadyTimeHigh"), at(240, "WarmPoolColdReadyTimeHigh",
                                                      {**pool.labels, "sandbox_template": TEMPLATE, "severity": "warning"})])
 
@@ -285,7 +286,7 @@ def test_controller_down_alerts_after_five_minutes(tmp_path: Path) -> None:
     spec = stack({"replicas": 3})
     up = 'up{job="agent-sandbox-controller",namespace="agent-sandbox-system",instance="10.0.0.1:8080"}'
     down = {"job": "agent-sandbox-controller", "namespace": "agent-sandbox-system", "severity": "critical"}
-    run_tests(tmp_path, rule_groups(spec), [{"series": up, "values": "1x10 0x20"}],
+    run_tests(tmp_path, rule_groups(monitoring_scope(spec)), [{"series": up, "values": "1x10 0x20"}],
               [at(10, "AgentSandboxControllerDown"), at(14, "AgentSandboxControllerDown"),
                at(16, "AgentSandboxControllerDown", down)])
 

@@ -18,16 +18,17 @@ from typing import Any
 from ..errors import ConfigError
 from ..specs.agent_sandbox import AgentSandboxSpec
 from ..specs.kubevirt import KubeVirtSpec
+from ..specs.runtime import PodRuntimeEntry, RuntimeCatalogueSpec
 from ..specs.stack import StackSpec
 from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
 from ..upstream import UpstreamLoader
 from .admission import build_admission
 from .agent_sandbox import CRD_FILES, build_agent_sandbox
-from .catalogue import build_catalogue
+from .catalogue import build_catalogue, published_pods
 from .common import Manifest
 from .kubevirt import DATA_VOLUME_CRD, KUBEVIRT_CRD, POOL_CRD, VM_CRDS, build_kubevirt, operator_namespace
-from .monitoring import PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD, build_monitoring
+from .monitoring import PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD, MonitoringScope, build_monitoring
 from .sandbox_template import build_cilium_network_policy, build_sandbox_template
 from .sizing import SCALED_OBJECT_CRD, build_pool_autoscaler
 from .tenant import build_tenant
@@ -51,6 +52,19 @@ def template_objects(spec: TemplateSpec, api_version: str) -> list[Manifest]:
 
 def warm_pool_objects(spec: WarmPoolSpec, template: TemplateSpec, api_version: str) -> list[Manifest]:
     return [build_warm_pool(spec, template, api_version), *build_pool_autoscaler(spec, template, api_version)]
+
+
+def monitoring_scope(spec: StackSpec) -> MonitoringScope:
+    """What a stack's Monitoring watches: every pool of the stack, with its template."""
+    return MonitoringScope(spec.monitoring, tuple((p, spec.template(p.template)) for p in spec.all_warm_pools()),
+                           spec.agent_sandbox.version, spec.cluster.name)
+
+
+def catalogue_spec(spec: StackSpec) -> RuntimeCatalogueSpec:
+    """A stack's `catalogue` settings with its pod runtimes, as its RuntimeCatalogue takes them."""
+    pods = [PodRuntimeEntry(id=r.id, display_name=r.display_name, template=r.sandbox_template or r.id)
+            for r in spec.runtimes if r.execution_kind == "pod"]
+    return RuntimeCatalogueSpec(**dict(spec.catalogue), pod_runtimes=pods)
 
 
 def agent_sandbox_crd_names() -> list[str]:
@@ -154,24 +168,38 @@ def stack_graph(spec: StackSpec, loader: UpstreamLoader, lookups: bool = True) -
             {"install": install.key, "tenant": _tenant(tenants, template.tenant, f"template {template.name!r}").key})
         parts.append(templates[template.name])
     keda = lookup("keda-crds", "KEDA")
+    pools: dict[str, Part] = {}
     for pool in spec.all_warm_pools():
         template = spec.template(pool.template)
-        parts.append(Part(
+        pools[pool.name] = Part(
             "WarmPool", pool.name, lambda p=pool, t=template: warm_pool_objects(p, t, api_version),
             {"spec": pool, "wait_for_workloads": wait},
-            {"template": templates[template.name].key, **({"keda": keda[0]} if keda and pool.autoscaler_engine == "keda" else {})}))
+            {"template": templates[template.name].key, **({"keda": keda[0]} if keda and pool.autoscaler_engine == "keda" else {})})
+        parts.append(pools[pool.name])
 
     cdi = lookup("cdi-crds", CDI)
+    vms: dict[str, Part] = {}
     for runtime in spec.vm_runtimes():
         refs = {"tenant": _tenant(tenants, runtime.tenant, f"runtime {runtime.id!r}").key}
         if kubevirt is not None:
             refs["kubevirt"] = kubevirt.key
-        parts.append(Part("VmEnvironment", runtime.id, lambda r=runtime: build_vm_environment(r), {"spec": runtime},
-                          refs, cdi))
+        vms[runtime.id] = Part("VmEnvironment", runtime.id, lambda r=runtime: build_vm_environment(r), {"spec": runtime},
+                               refs, cdi)
+        parts.append(vms[runtime.id])
     if spec.runtimes:
-        catalogue = tenants.get(spec.catalogue.namespace)
-        parts.append(Part("RuntimeCatalogue", spec.catalogue.name, lambda: build_catalogue(spec), {"stack": spec},
-                          needs=[catalogue.key] if catalogue is not None else []))
+        # The templates the pod runtimes publish, the pools of those, and the VM environments.
+        cat = catalogue_spec(spec)
+        published = list(dict.fromkeys(entry.template or entry.id for entry in cat.pod_runtimes))
+        listed_pools = [p for p in spec.all_warm_pools() if p.template in published]
+
+        def catalogue() -> list[Manifest]:
+            pods = published_pods(cat, [(spec.template(t), api_version) for t in published],
+                                  [(p, spec.template(p.template)) for p in listed_pools], "sandbox-infra:catalogue")
+            return build_catalogue(cat, pods, spec.vm_runtimes(), spec.tenants)
+
+        parts.append(Part("RuntimeCatalogue", spec.catalogue.name, catalogue, {"spec": cat}, list_refs={
+            "templates": [templates[t].key for t in published], "pools": [pools[p.name].key for p in listed_pools],
+            "vm_environments": [vms[r.id].key for r in spec.vm_runtimes()], "tenants": [t.key for t in tenants.values()]}))
     if spec.policy.admission != "off":
         cluster, environment = spec.cluster.name, spec.cluster.environment
 
@@ -186,8 +214,10 @@ def stack_graph(spec: StackSpec, loader: UpstreamLoader, lookups: bool = True) -
                           list_refs={"tenants": [t.key for t in tenants.values()]}))
     if spec.monitoring.enabled:
         crds = lookup("prometheus-operator-crds", PROMETHEUS_OPERATOR)
-        parts.append(Part("Monitoring", "monitoring", lambda: build_monitoring(spec), {"stack": spec},
-                          {"install": install.key, **({"crds": crds[0]} if crds else {})}))
+        parts.append(Part("Monitoring", "monitoring", lambda: build_monitoring(monitoring_scope(spec)),
+                          {"spec": spec.monitoring, "cluster": spec.cluster.name},
+                          {"install": install.key, **({"crds": crds[0]} if crds else {})},
+                          list_refs={"pools": [p.key for p in pools.values()]}))
     return parts
 
 

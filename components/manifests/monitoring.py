@@ -16,7 +16,6 @@ from ..sizing.alerts import EMPTY_FOR, AlertPlan, plan_alerts, slo_window_second
 from ..sizing.alerts import window as prom_duration
 from ..sizing.model import LatencyTarget
 from ..specs.monitoring import MonitoringSpec
-from ..specs.stack import StackSpec
 from ..specs.template import TemplateSpec
 from ..specs.warm_pool import WarmPoolSpec
 from . import metrics
@@ -87,10 +86,22 @@ def pool_alert_plan(pool: WarmPoolSpec, monitoring: MonitoringSpec, scale: float
                        monitoring.min_claims, scale)
 
 
-def pools(spec: StackSpec, scale: float = 1.0) -> list[PoolMonitoring]:
-    version = spec.agent_sandbox.version
-    return [PoolMonitoring(p, spec.template(p.template), version, pool_alert_plan(p, spec.monitoring, scale))
-            for p in spec.all_warm_pools()]
+@dataclass(frozen=True)
+class MonitoringScope:
+    """What the monitoring objects are about (the Monitoring component's args, as specs)."""
+
+    settings: MonitoringSpec
+    pools: tuple[tuple[WarmPoolSpec, TemplateSpec], ...]
+    """The pools watched, each with its template."""
+    version: str
+    """The agent-sandbox release whose controller is scraped: its metrics' names and labels."""
+    cluster: str
+    """The cluster's name, in the dashboard's title and uid."""
+
+
+def pools(scope: MonitoringScope, scale: float = 1.0) -> list[PoolMonitoring]:
+    return [PoolMonitoring(p, template, scope.version, pool_alert_plan(p, scope.settings, scale))
+            for p, template in scope.pools]
 
 
 def _windows(pool: PoolMonitoring, scale: float) -> list[float]:
@@ -232,11 +243,11 @@ def controller_rules(runbook: str, scale: float = 1.0) -> list[dict[str, Any]]:
     ]
 
 
-def rule_groups(spec: StackSpec, scale: float = 1.0) -> list[dict[str, Any]]:
+def rule_groups(scope: MonitoringScope, scale: float = 1.0) -> list[dict[str, Any]]:
     """The PrometheusRule's groups; `scale` < 1 compresses every window (for tests)."""
-    runbook = spec.monitoring.runbook_url
+    runbook = scope.settings.runbook_url
     groups = []
-    for pool in pools(spec, scale):
+    for pool in pools(scope, scale):
         key = f"{pool.namespace}-{pool.pool.name}"
         groups.append({"name": f"warm-pool-{key}-sli", "rules": recording_rules(pool, scale)})
         groups.append({"name": f"warm-pool-{key}-alerts", "rules": alert_rules(pool, runbook, scale)})
@@ -244,8 +255,8 @@ def rule_groups(spec: StackSpec, scale: float = 1.0) -> list[dict[str, Any]]:
     return groups
 
 
-def build_monitoring(spec: StackSpec) -> list[Manifest]:
-    settings = spec.monitoring
+def build_monitoring(scope: MonitoringScope) -> list[Manifest]:
+    settings = scope.settings
     if not settings.enabled:
         return []
     labels = dict(settings.labels)
@@ -261,11 +272,11 @@ def build_monitoring(spec: StackSpec) -> list[Manifest]:
                 "honorLabels": True,
             }],
         }),
-        obj(MONITORING_API, "PrometheusRule", RULES_NAME, NAMESPACE, labels, spec={"groups": rule_groups(spec)}),
+        obj(MONITORING_API, "PrometheusRule", RULES_NAME, NAMESPACE, labels, spec={"groups": rule_groups(scope)}),
     ]
     if settings.dashboard:
         manifests.append(obj("v1", "ConfigMap", DASHBOARD_NAME, settings.dashboard_namespace or NAMESPACE,
-                             GRAFANA_DASHBOARD_LABEL, data={DASHBOARD_KEY: json.dumps(dashboard(spec), indent=1,
+                             GRAFANA_DASHBOARD_LABEL, data={DASHBOARD_KEY: json.dumps(dashboard(scope), indent=1,
                                                                                        sort_keys=True)}))
     return manifests
 
@@ -288,11 +299,11 @@ def _panel(title: str, targets: list[tuple[str, str]], unit: str, x: int, y: int
     }
 
 
-def dashboard_panels(spec: StackSpec, scale: float = 1.0) -> list[dict[str, Any]]:
+def dashboard_panels(scope: MonitoringScope, scale: float = 1.0) -> list[dict[str, Any]]:
     """Per pool: hit ratio vs target, claim rate vs sized rate, latency, ready sandboxes."""
     panels: list[dict[str, Any]] = []
     w = prom_duration(DASHBOARD_WINDOW * scale)
-    for row, pool in enumerate(pools(spec, scale)):
+    for row, pool in enumerate(pools(scope, scale)):
         y, name = row * 9, f"{pool.namespace}/{pool.pool.name}"
         panels.append({"id": len(panels) + 1, "type": "row", "title": f"warm pool {name}",
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "collapsed": False, "panels": []})
@@ -319,20 +330,20 @@ def dashboard_panels(spec: StackSpec, scale: float = 1.0) -> list[dict[str, Any]
     return panels
 
 
-def dashboard(spec: StackSpec, scale: float = 1.0) -> dict[str, Any]:
-    """The Grafana dashboard; `scale` < 1 reads the compressed windows of rule_groups(spec, scale)."""
+def dashboard(scope: MonitoringScope, scale: float = 1.0) -> dict[str, Any]:
+    """The Grafana dashboard; `scale` < 1 reads the compressed windows of rule_groups(scope, scale)."""
     return {
-        "title": f"Warm pools: {spec.cluster.name}",
-        "uid": f"sandbox-infra-{spec.cluster.name}"[:40],
+        "title": f"Warm pools: {scope.cluster}",
+        "uid": f"sandbox-infra-{scope.cluster}"[:40],
         "tags": ["sandbox-infra", "agent-sandbox", "slo"],
         "timezone": "utc", "schemaVersion": 39, "version": 1, "editable": False,
         "time": {"from": "now-6h", "to": "now"},
         "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus",
                                  "label": "Prometheus"}]},
-        "panels": dashboard_panels(spec, scale),
+        "panels": dashboard_panels(scope, scale),
     }
 
 
-def rule_names(spec: StackSpec) -> set[str]:
+def rule_names(scope: MonitoringScope) -> set[str]:
     """Every recording rule's name: what a dashboard query may read besides controller metrics."""
-    return {r["record"] for g in rule_groups(spec) for r in g["rules"] if "record" in r}
+    return {r["record"] for g in rule_groups(scope) for r in g["rules"] if "record" in r}

@@ -16,10 +16,12 @@ _EXPORTS = {
     "AgentSandboxSpec": "agent_sandbox", "KubeVirtSpec": "kubevirt", "TenantSpec": "tenant",
     "ServiceAccountRef": "tenant", "TemplateSpec": "template", "Resources": "base", "WarmPoolSpec": "warm_pool",
     "RuntimeSpec": "runtime", "VmConfig": "runtime", "WarmSpec": "runtime", "SecretValue": "secrets",
+    "MonitoringSpec": "monitoring", "RuntimeCatalogueSpec": "runtime", "PodRuntimeEntry": "runtime",
 }
 __all__ = [
-    "AgentSandboxSpec", "KubeVirtSpec", "Resources", "RuntimeSpec", "SecretValue", "ServiceAccountRef", "StackSpec",
-    "TemplateSpec", "TenantSpec", "VmConfig", "WarmPoolSpec", "WarmSpec", "load_stack", "spec_from_config",
+    "AgentSandboxSpec", "KubeVirtSpec", "MonitoringSpec", "PodRuntimeEntry", "Resources", "RuntimeCatalogueSpec",
+    "RuntimeSpec", "SecretValue", "ServiceAccountRef", "StackSpec", "TemplateSpec", "TenantSpec", "VmConfig",
+    "WarmPoolSpec", "WarmSpec", "load_stack", "spec_from_config",
 ]
 
 if TYPE_CHECKING:
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
     from .base import Resources
     from .kubevirt import KubeVirtSpec
     from .loader import load_stack, spec_from_config
-    from .runtime import RuntimeSpec, VmConfig, WarmSpec
+    from .monitoring import MonitoringSpec
+    from .runtime import PodRuntimeEntry, RuntimeCatalogueSpec, RuntimeSpec, VmConfig, WarmSpec
     from .secrets import SecretValue
     from .stack import StackSpec
     from .template import TemplateSpec

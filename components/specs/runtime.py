@@ -158,3 +158,23 @@ class CatalogueSpec(Spec):
     name: DnsSubdomain = "runtime-catalogue"
     cluster_domain: DnsSubdomain = "cluster.local"
     """DNS domain of the cluster, for the Service names in the catalogue."""
+
+
+class PodRuntimeEntry(Spec):
+    """How one pod runtime is listed in a RuntimeCatalogue component."""
+
+    id: DnsLabel
+    """The runtime id gateways ask for."""
+    display_name: str = Field(default="", max_length=100)
+    """The name shown to users; default: the id."""
+    template: DnsLabel | None = None
+    """The template passed (`templates`) a session of this runtime claims; default: the one named `id`."""
+
+
+class RuntimeCatalogueSpec(CatalogueSpec):
+    """Where a RuntimeCatalogue component publishes its ConfigMap, and what its pod runtimes are called."""
+
+    pod_runtimes: list[PodRuntimeEntry] = []
+    """One entry per pod runtime (`runtimes[]` with executionKind pod in docs/config.md), in
+    gateway terms; default (none): every template passed, under its own name. VM runtimes
+    are listed under their own id and displayName."""

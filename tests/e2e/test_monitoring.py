@@ -1,7 +1,7 @@
 """The generated monitoring, live: a real Prometheus (Debian's `prometheus` binary) scrapes the
 real agent-sandbox controller (built from its release tag, metrics on, out of cluster against
 the e2e control plane) and evaluates the generated rules, with every window compressed 30-fold
-(`rule_groups(spec, scale)`: 5m -> 10s, 1h -> 2m; burn rates and thresholds unchanged).
+(`rule_groups(scope, scale)`: 5m -> 10s, 1h -> 2m; burn rates and thresholds unchanged).
 
 The official Python client (`k8s-agent-sandbox`) makes warm claims from a full pool, then the
 pool is drained (replicas 0) and its claims go cold, then it refills. Checked: every selector in
@@ -32,6 +32,7 @@ import requests
 import yaml
 from k8s_agent_sandbox import SandboxClient
 
+from components.manifests.graph import monitoring_scope
 from components.manifests.monitoring import CONTROLLER_JOB, dashboard_panels, rule_groups
 from components.manifests.stack import render_stack
 from components.specs import spec_from_config
@@ -103,7 +104,7 @@ def prometheus(workdir: Path, metrics_port: int, spec: StackSpec) -> Iterator[Pr
     """Prometheus scraping the controller the way the generated ServiceMonitor says."""
     monitor = next(m for m in render_stack(spec, UpstreamLoader()) if m["kind"] == "ServiceMonitor")
     (endpoint,) = monitor["spec"]["endpoints"]
-    (workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": rule_groups(spec, SCALE)}, sort_keys=False))
+    (workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": rule_groups(monitoring_scope(spec), SCALE)}, sort_keys=False))
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["rules.yaml"],
@@ -259,13 +260,13 @@ def test_drain_and_refill_fire_and_resolve_the_alerts_and_every_selector_has_ser
              lambda: prom.query(f'timestamp(up{{job="{CONTROLLER_JOB}"}}) >= {live.marks["end"]}'), timeout=30, interval=0.25)
 
     # Every selector the rules use returned series at some point of the run.
-    groups = rule_groups(live.spec, SCALE)
+    groups = rule_groups(monitoring_scope(live.spec), SCALE)
     window = f"{int(time.time() - started) + 60}s"
     empty = [s for s in sorted(selectors(groups)) if not prom.query(f"count(last_over_time({s}[{window}]))")]
     assert empty == [], f"selectors without series: {empty}"
     print(f"all {len(selectors(groups))} selectors of the rules returned series")
     # And every dashboard query (the client-side latency too: the official client sets its timestamp).
-    queries = [t["expr"] for p in dashboard_panels(live.spec, SCALE) if p["type"] != "row" for t in p["targets"]]
+    queries = [t["expr"] for p in dashboard_panels(monitoring_scope(live.spec), SCALE) if p["type"] != "row" for t in p["targets"]]
     assert [q for q in queries if not prom.query_range(q, started, time.time())] == []
     picture(live, started)
 
@@ -277,7 +278,7 @@ def picture(live: Live, started: float) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [p for p in dashboard_panels(live.spec, SCALE) if p["type"] != "row"]
+    panels = [p for p in dashboard_panels(monitoring_scope(live.spec), SCALE) if p["type"] != "row"]
     figure, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(12, 7.5))
     for axis, panel in zip(axes.flat, panels, strict=True):
         for target in panel["targets"]:
