@@ -8,7 +8,9 @@ their URN identity across agent-sandbox upgrades.
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pulumi
@@ -21,6 +23,7 @@ from .specs.agent_sandbox import API_VERSION_BY_RELEASE
 from .specs.loader import validated
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 _TYPED: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
@@ -165,3 +168,25 @@ def one_of(value: str, expected: str, where: str, key: str) -> None:
     if value != expected:
         raise ConfigError(f"{where}: spec.{key} = {value!r} does not match the {key} passed ({expected!r}); "
                           f"leave spec.{key} out or make them equal")
+
+
+class ResolvedInputError(ConfigError, pulumi.RunError):
+    """Bad input found in an Output once it resolved. Raised inside an apply, where only a
+    `pulumi.RunError` reaches the user as its message alone (the language host prints any other
+    exception with a Python stack); a ConfigError, so that one `except` serves both."""
+
+
+def checked_input(value: pulumi.Input[Any], check: Callable[[Any], T]) -> T | pulumi.Output[T]:
+    """An args field that may be a `pulumi.Input`, checked by `check` (which raises a
+    ConfigError): a plain value at once, as a spec key is; an Output once it resolves, failing
+    the deployment with the same message (unknown in a preview, it is checked by `up`)."""
+    if not isinstance(value, pulumi.Output) and not inspect.isawaitable(value):
+        return check(value)
+
+    def resolved(known: Any) -> T:
+        try:
+            return check(known)
+        except ConfigError as error:
+            raise ResolvedInputError(str(error)) from None
+
+    return pulumi.Output.from_input(value).apply(resolved)

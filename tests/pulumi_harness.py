@@ -122,14 +122,16 @@ def _alias_urn(urn: str, parent: str, spec: Any) -> str:
 def run_under_mocks(
     program: Callable[[], Any], stack: str = "test", resource_mocks: pulumi.runtime.Mocks | None = None,
     monitor: RecordingMonitor | None = None, project: str = "sandbox-infra", resolved: dict[str, Any] | None = None,
+    preview: bool = False,
 ) -> list[Registration]:
     """Run `program` as the Pulumi program of a mocked stack; return the registrations.
     `resource_mocks` replaces the default mocks (e.g. to model a cluster's existing CRDs);
     `monitor` the recording monitor (e.g. a subclass that keeps more of each request, or
     one with `record_inputs` off: benchmarks skip decoding the inputs). A program that
-    returns a mapping of Outputs has their values put into `resolved`."""
+    returns a mapping of Outputs has their values put into `resolved`. `preview`: run as a
+    preview, where unknown values reach the engine as unknowns."""
     monitor = monitor or RecordingMonitor(resource_mocks)
-    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
 
     @pulumi.runtime.test
     def run() -> pulumi.Output:
