@@ -8,7 +8,6 @@ their URN identity across agent-sandbox upgrades.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -176,11 +175,11 @@ class ResolvedInputError(ConfigError, pulumi.RunError):
     exception with a Python stack); a ConfigError, so that one `except` serves both."""
 
 
-def checked_input(value: pulumi.Input[Any], check: Callable[[Any], T]) -> T | pulumi.Output[T]:
+def checked_input(value: Any, check: Callable[[Any], T]) -> T | pulumi.Output[T]:
     """An args field that may be a `pulumi.Input`, checked by `check` (which raises a
     ConfigError): a plain value at once, as a spec key is; an Output once it resolves, failing
     the deployment with the same message (unknown in a preview, it is checked by `up`)."""
-    if not isinstance(value, pulumi.Output) and not inspect.isawaitable(value):
+    if not isinstance(value, pulumi.Output):
         return check(value)
 
     def resolved(known: Any) -> T:
@@ -189,4 +188,4 @@ def checked_input(value: pulumi.Input[Any], check: Callable[[Any], T]) -> T | pu
         except ConfigError as error:
             raise ResolvedInputError(str(error)) from None
 
-    return pulumi.Output.from_input(value).apply(resolved)
+    return value.apply(resolved)

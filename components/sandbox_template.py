@@ -38,7 +38,7 @@ class SandboxTemplateArgs:
     serves, and waits for its CRDs and controller."""
     tenant: Tenant
     """The tenant whose namespace the template lives in; it waits for the tenant."""
-    image: pulumi.Input[str] | None = None
+    image: str | pulumi.Output[str] | None = None
     """The container image, where another resource gives it (an image build, a registry
     lookup): overrides `spec.image`, which may then be left out. Checked as `spec.image` is
     (pinned by a version tag or an @sha256 digest, never `:latest`): a known value at once, an

@@ -54,11 +54,11 @@ class VmEnvironmentArgs:
     kubevirt: KubeVirt | None = None
     """The KubeVirt install the VMs run on: the VM workload (not its Secrets, Service and
     policy) waits for it to be Available. None when the cluster's KubeVirt is not in this program."""
-    cloud_init_template: pulumi.Input[str] | None = None
+    cloud_init_template: str | pulumi.Output[str] | None = None
     """cloud-init user data where another resource or a secret config value gives it
     (`config.require_secret`): overrides `spec.vmConfig.cloudInitTemplate`, which may then be
     left out. Stored only as a Pulumi secret, whatever is given."""
-    ssh_authorized_keys: pulumi.Input[str] | None = None
+    ssh_authorized_keys: str | pulumi.Output[str] | None = None
     """Public keys, one per line, where another resource gives them (e.g.
     `tls.PrivateKey(...).public_key_openssh`): override `spec.vmConfig.sshAuthorizedKeys` (and,
     as that key does, add the SSH-key Secret and the VM's access credentials). Stored only as a
@@ -97,7 +97,7 @@ class VmEnvironment(pulumi.ComponentResource):
             vm = vm.model_copy(update={"ssh_authorized_keys": SecretValue(None)})
             runtime = runtime.model_copy(update={"vm_config": vm})
         self._spec = runtime
-        values: dict[str, tuple[str, SecretValue | pulumi.Input[str]]] = {
+        values: dict[str, tuple[str, SecretValue | str | pulumi.Output[str]]] = {
             cloud_init_secret_name(runtime): (USER_DATA_KEY, given.get("cloud_init_template", vm.cloud_init_template))}
         if vm.ssh_authorized_keys is not None:
             values[ssh_secret_name(runtime)] = (AUTHORIZED_KEYS_KEY, given.get("ssh_authorized_keys", vm.ssh_authorized_keys))
@@ -128,7 +128,7 @@ def _with_placeholders(spec: Any, given: dict[str, Any]) -> Any:
     return {**spec, key: {**vm, "cloudInitTemplate": SecretValue(None)}}
 
 
-def _with_secret(manifest: Manifest, key: str, value: SecretValue | pulumi.Input[str]) -> Manifest:
+def _with_secret(manifest: Manifest, key: str, value: SecretValue | str | pulumi.Output[str]) -> Manifest:
     if not isinstance(value, SecretValue):  # an args field: checked, and a secret whatever was given
         return {**manifest, "stringData": {key: pulumi.Output.secret(value)}}
     # Under the engine every secret is decrypted (the loader rejects sealed ones there); a

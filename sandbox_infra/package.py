@@ -130,6 +130,7 @@ class _Projection:
         self.references: dict[type, str] = {}  # stand-in -> type token, for resource references
         # The spec model of the component being projected -> its fields that component fills in.
         self.filled: dict[type, set[str]] = {}
+        self.overridden: dict[type, set[str]] = {}
         for name, component in components.items():
             stand_in = type(name, (pulumi.ComponentResource,), {"__module__": __name__, "__doc__": _class_doc(component)})
             self.stand_ins[component] = stand_in
@@ -146,6 +147,10 @@ class _Projection:
         # out: the component fills it in from the one passed.
         passed = {f.name for f in dataclasses.fields(args_cls) if hints[f.name] in self.stand_ins}
         self.filled = {m: passed for m in typing.get_args(hints.get("spec")) if isinstance(m, type)}
+        # A spec key an args field of the same name overrides (a template's `image`) may be left out too.
+        self.overridden = {m: {f.name for f in dataclasses.fields(args_cls)
+                               if f.name in m.model_fields and f.name not in passed}
+                           for m in self.filled if issubclass(m, BaseModel)}
         for field in dataclasses.fields(args_cls):
             if field.name in PYTHON_ONLY:
                 continue
@@ -190,12 +195,14 @@ class _Projection:
             attribute = _snake(schema_name)
             where = f"{model.__name__}.{schema_name}"
             projected, note = self._type(info.annotation, where)
-            required = info.is_required() and schema_name not in self.filled.get(model, ())
+            overridden = name in self.overridden.get(model, ())
+            required = info.is_required() and schema_name not in self.filled.get(model, ()) and not overridden
             annotations[attribute] = projected if required else projected | None
             default = None if info.is_required() or info.default_factory else info.default
             default_note = f"Default: {_shown_default(default)}." if default not in (None, [], {}) and \
                 not isinstance(default, BaseModel) else None
-            filled_note = (f"Default: the {schema_name} passed alongside (must name it if given)."
+            filled_note = (f"May be left out when the component's `{schema_name}` input is given, which overrides it."
+                           if overridden else f"Default: the {schema_name} passed alongside (must name it if given)."
                            if info.is_required() and not required else None)
             self._doc(stand_in, attribute, _join(_field_doc(model, name), note, default_note, filled_note))
         stand_in.__annotations__ = annotations
@@ -206,8 +213,14 @@ class _Projection:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if origin is typing.Annotated:
             return self._type(args[0], where)
+        if origin is pulumi.Output:  # an args field that takes another resource's output: an input, not plain
+            projected, note = self._type(args[0], where)
+            return pulumi.Input[projected], note  # type: ignore[valid-type]
         if origin in (typing.Union, types.UnionType):
             members = [a for a in args if a is not type(None)]
+            outputs = [a for a in members if typing.get_origin(a) is pulumi.Output]
+            if outputs and all(m in outputs or m in [typing.get_args(o)[0] for o in outputs] for m in members):
+                return self._type(outputs[0], where)  # `str | Output[str]`: a string input
             models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
             if models:  # `Union[SomeSpec, dict]`: the model says what the dict holds
                 return self.model(models[0]), None
@@ -352,6 +365,8 @@ class SandboxInfraProvider(ComponentProvider):
         """`value` as the Python args class takes it: integral numbers as int, unknown keys reported,
         components passed by reference as the live components. Object keys stay camelCase: the
         component validates them with the spec's pydantic model, which uses the camelCase names."""
+        if isinstance(value, pulumi.Output) and not prop.plain:
+            return value  # a field that takes another resource's output (a template's image)
         if isinstance(value, pulumi.Output):
             problems.append(_problem(path, "must be a plain value, known at preview (it decides which objects are "
                                            "created): not the output of another resource"))

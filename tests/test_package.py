@@ -81,8 +81,9 @@ def test_components_passed_to_components_are_resource_references(generated: dict
 def test_pydantic_types_become_schema_types(generated: dict) -> None:
     spec = generated["types"][token("TemplateSpec")]
     fields = TemplateSpec.model_fields
-    # required = no default; `tenant` too may be left out: it is the tenant passed alongside.
-    assert set(spec["required"]) == {f.alias or n for n, f in fields.items() if f.is_required()} - {"tenant"}
+    # required = no default; `tenant` too may be left out: it is the tenant passed alongside, and
+    # `image`: the component's `image` input overrides it.
+    assert set(spec["required"]) == {f.alias or n for n, f in fields.items() if f.is_required()} - {"tenant", "image"}
     assert set(spec["properties"]) == {f.alias or n for n, f in fields.items()}
     props = spec["properties"]
     assert props["trust"]["type"] == "string" and "One of: `untrusted`, `trusted`." in props["trust"]["description"]
@@ -120,6 +121,16 @@ def test_a_spec_must_be_known_at_preview(provider: SandboxInfraProvider) -> None
     _, problems = construct_inputs(provider, "Tenant", {"spec": {"name": pulumi.Output.from_input("team-a")}})
     assert [p["property_path"] for p in problems] == ["spec.name"]
     assert "known at preview" in problems[0]["reason"]
+
+
+def test_an_input_field_takes_another_resources_output(generated: dict, provider: SandboxInfraProvider) -> None:
+    """A field typed `str | pulumi.Output[str]` is a (non-plain) string input: an Output passes
+    through to the component, which checks it once it resolves; a spec must still be known."""
+    image = generated["resources"][token("SandboxTemplate")]["inputProperties"]["image"]
+    assert image["type"] == "string" and "plain" not in image
+    built = pulumi.Output.from_input("registry.example.com/team/python:1.2.3")
+    converted, problems = construct_inputs(provider, "SandboxTemplate", {"image": built})
+    assert problems == [] and converted["image"] is built
 
 
 def test_a_component_reference_must_resolve_to_a_component_of_the_program(provider: SandboxInfraProvider) -> None:
