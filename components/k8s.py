@@ -1,19 +1,22 @@
 """Turn one rendered manifest into one pulumi-kubernetes resource.
 
-Built-in kinds use their typed classes (so the engine gets the right schema and
-await logic); custom resources use `apiextensions.CustomResource`. The Pulumi
-name is `namespace/name` (or `name`), never the API version, so that objects keep
-their URN identity across agent-sandbox upgrades.
+Built-in kinds are registered as pulumi-kubernetes' typed classes register them (so the
+engine gets the right schema and await logic), without importing those classes: see
+BuiltIn. Custom resources use `apiextensions.CustomResource`. The Pulumi name is
+`namespace/name` (or `name`), never the API version, so that objects keep their URN
+identity across agent-sandbox upgrades.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes import _utilities as k8s_sdk
 from pydantic import BaseModel
 
 from .errors import ConfigError
@@ -24,27 +27,88 @@ from .specs.loader import validated
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-_TYPED: dict[tuple[str, str], Any] = {
-    ("v1", "Namespace"): k8s.core.v1.Namespace,
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "Service"): k8s.core.v1.Service,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("v1", "Secret"): k8s.core.v1.Secret,
-    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
-    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): k8s.apiextensions.v1.CustomResourceDefinition,
-    ("scheduling.k8s.io/v1", "PriorityClass"): k8s.scheduling.v1.PriorityClass,
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
+
+@dataclass(frozen=True)
+class BuiltInKind:
+    """What pulumi-kubernetes' typed class of a built-in kind adds to a registration."""
+
+    fields: frozenset[str]
+    """The top-level keys the typed class takes besides apiVersion and kind."""
+    aliases: tuple[str, ...] = ()
+    """The other API versions of the kind the typed class aliases (objects created at them
+    before keep their identity)."""
+    secrets: tuple[str, ...] = ()
+    """Inputs the typed class wraps as secrets, and marks as secret outputs."""
+
+
+_SPEC = frozenset({"metadata", "spec"})
+_RBAC_OLD = ("rbac.authorization.k8s.io/v1alpha1", "rbac.authorization.k8s.io/v1beta1")
+_ADMISSION_OLD = ("admissionregistration.k8s.io/v1alpha1", "admissionregistration.k8s.io/v1beta1")
+# The built-in kinds the builders create, as pulumi-kubernetes 4.34.2's typed classes
+# (`pulumi_kubernetes.<group>.<version>.<Kind>._internal_init`) register them; the type token
+# is `kubernetes:<group>/<version>:<Kind>` (`core` for the empty group). tests/test_k8s_builtin.py
+# proves every registration identical to the typed class's, kind by kind and for every stack.
+BUILT_IN: dict[tuple[str, str], BuiltInKind] = {
+    ("v1", "Namespace"): BuiltInKind(_SPEC),
+    ("v1", "ServiceAccount"): BuiltInKind(frozenset({"automountServiceAccountToken", "imagePullSecrets", "metadata", "secrets"})),
+    ("v1", "Service"): BuiltInKind(_SPEC),
+    ("v1", "ConfigMap"): BuiltInKind(frozenset({"binaryData", "data", "immutable", "metadata"})),
+    ("v1", "Secret"): BuiltInKind(frozenset({"data", "immutable", "metadata", "stringData", "type"}),
+                                  secrets=("data", "stringData")),
+    ("v1", "ResourceQuota"): BuiltInKind(_SPEC),
+    ("v1", "LimitRange"): BuiltInKind(_SPEC),
+    ("apps/v1", "Deployment"): BuiltInKind(_SPEC, ("apps/v1beta1", "apps/v1beta2", "extensions/v1beta1")),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"):
+        BuiltInKind(_SPEC, ("autoscaling/v1", "autoscaling/v2beta1", "autoscaling/v2beta2")),
+    ("networking.k8s.io/v1", "NetworkPolicy"): BuiltInKind(_SPEC, ("extensions/v1beta1",)),
+    ("rbac.authorization.k8s.io/v1", "Role"): BuiltInKind(frozenset({"metadata", "rules"}), _RBAC_OLD),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): BuiltInKind(frozenset({"metadata", "roleRef", "subjects"}), _RBAC_OLD),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): BuiltInKind(frozenset({"aggregationRule", "metadata", "rules"}), _RBAC_OLD),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
+        BuiltInKind(frozenset({"metadata", "roleRef", "subjects"}), _RBAC_OLD),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): BuiltInKind(_SPEC, ("apiextensions.k8s.io/v1beta1",)),
+    ("scheduling.k8s.io/v1", "PriorityClass"): BuiltInKind(
+        frozenset({"description", "globalDefault", "metadata", "preemptionPolicy", "value"}),
+        ("scheduling.k8s.io/v1alpha1", "scheduling.k8s.io/v1beta1")),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): BuiltInKind(_SPEC, _ADMISSION_OLD),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): BuiltInKind(_SPEC, _ADMISSION_OLD),
 }
+
+
+def type_token(api_version: str, kind: str) -> str:
+    """pulumi-kubernetes' type token of a kind: `kubernetes:<apiVersion>:<Kind>`, with `core/`
+    for the core group's `v1`."""
+    return f"kubernetes:{api_version if '/' in api_version else 'core/' + api_version}:{kind}"
+
+
+class BuiltIn(pulumi.CustomResource):
+    """An object of a built-in kind, registered exactly as pulumi-kubernetes' typed class of
+    the kind registers it: the same type token, name, inputs (apiVersion and kind set, secret
+    inputs wrapped as secrets), the SDK's default options (the plugin version), the typed
+    class's aliases and secret outputs, merged in the same order.
+
+    Why not the typed classes: importing them (`core.v1`'s generated input and output types
+    alone are 4.5 MB of Python) was half of the program's import time, on every preview and
+    update; the engine and the provider get the same registration either way
+    (docs/benchmarks.md, `make bench-engine`)."""
+
+    def __init__(self, name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> None:
+        api_version, kind = manifest["apiVersion"], manifest["kind"]
+        known = BUILT_IN[(api_version, kind)]
+        props: dict[str, Any] = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "status")}
+        unexpected = set(props) - known.fields
+        if unexpected:
+            raise ConfigError(f"{kind} {name}: {api_version} {kind} takes {sorted(known.fields)}, got {sorted(unexpected)}")
+        for key in known.secrets:
+            if props.get(key) is not None:
+                props[key] = pulumi.Output.secret(props[key])
+        opts = pulumi.ResourceOptions.merge(k8s_sdk.get_resource_opts_defaults(), opts)
+        if known.secrets:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(known.secrets)))
+        if known.aliases:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                aliases=[pulumi.Alias(type_=type_token(other, kind)) for other in known.aliases]))
+        super().__init__(type_token(api_version, kind), name, {"apiVersion": api_version, "kind": kind, **props}, opts)
 
 
 def resource_name(manifest: Manifest) -> str:
@@ -65,16 +129,11 @@ def version_aliases(manifest: Manifest) -> list[pulumi.Alias]:
     return [pulumi.Alias(type_=f"kubernetes:{group}/{other}:{manifest['kind']}") for other in others]
 
 
-def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
-
-
 def kubernetes_resource(manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "status")}
     name = resource_name(manifest)
-    typed = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
-    if typed is not None:
-        return typed(name, opts=opts, **{_snake(k): v for k, v in body.items()})
+    if (manifest["apiVersion"], manifest["kind"]) in BUILT_IN:
+        return BuiltIn(name, manifest, opts)
+    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "status")}
     unexpected = set(body) - {"metadata", "spec"}
     if unexpected:
         raise ConfigError(f"{manifest['kind']} {name}: custom resources carry only metadata and spec, got {sorted(unexpected)}")
