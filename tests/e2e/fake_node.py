@@ -225,7 +225,7 @@ class FakeControllerManager:
         doomed: list[tuple[str, str, Manifest]] = []
         for api_version, kind in self.kinds:
             try:
-                items = self.kube.list(api_version, kind)["items"]
+                items = self.kube.list_metadata(api_version, kind)["items"]
             except ApiError as error:
                 if error.status == 404:
                     continue
@@ -269,7 +269,7 @@ class FakeControllerManager:
                        ("extensions.agents.x-k8s.io/v1beta1", "SandboxWarmPool"), *self.GC_KINDS)
         for api_version, kind in owner_kinds:
             try:
-                items = self.kube.list(api_version, kind, namespace)["items"]
+                items = self.kube.list_metadata(api_version, kind, namespace)["items"]
             except ApiError as error:
                 if error.status == 404:  # CRDs not installed (yet)
                     continue

@@ -64,12 +64,13 @@ class Kube:
 
     # -- plumbing ------------------------------------------------------------------
     def request(self, method: str, path: str, *, body: Any = None, content_type: str = "application/json",
-                params: dict[str, Any] | None = None, stream: bool = False, timeout: float = 30) -> Any:
+                params: dict[str, Any] | None = None, stream: bool = False, timeout: float = 30,
+                accept: str = "application/json") -> Any:
         data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         for attempt in range(50):
             response = self.session.request(
                 method, self.server + path, data=data, params=params, stream=stream, timeout=timeout,
-                headers={"Content-Type": content_type, "Accept": "application/json"},
+                headers={"Content-Type": content_type, "Accept": accept},
             )
             # 429 with Retry-After: e.g. "storage is (re)initializing" just after a CRD is established.
             if response.status_code != 429 or attempt == 49:
@@ -131,6 +132,14 @@ class Kube:
 
     def list(self, api_version: str, kind: str, namespace: str | None = None, **params: Any) -> Manifest:
         return self.request("GET", self.resource(api_version, kind).url(namespace), params=params)
+
+    def list_metadata(self, api_version: str, kind: str, namespace: str | None = None) -> Manifest:
+        """The objects' metadata only (a PartialObjectMetadataList): for loops that poll owner
+        references and finalizers, a fraction of the bytes of a full list (a CRD's schema, a
+        policy's expressions) to encode on the server and decode here."""
+        found = self.request("GET", self.resource(api_version, kind).url(namespace),
+                             accept="application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+        return {**found, "items": found.get("items") or []}  # an empty one says `items: null`
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
                grace_period: int | None = None, propagation: str | None = None) -> None:
