@@ -17,10 +17,12 @@ waits for the garbage collector) and finalizing deleted namespaces.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from .kube import ApiError, Kube, Manifest
 
@@ -37,8 +39,16 @@ class _Loop(threading.Thread):
 
     def __init__(self, name: str, step: Callable[[], None], interval: float = 0.0):
         super().__init__(name=name, daemon=True)
-        self._step, self._halt, self._interval = step, threading.Event(), interval
+        self._step, self._halt, self._wake, self._interval = step, threading.Event(), threading.Event(), interval
         self.errors: list[str] = []
+
+    @property
+    def stopping(self) -> bool:
+        return self._halt.is_set()
+
+    def wake(self) -> None:
+        """Step now instead of at the end of the interval."""
+        self._wake.set()
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -47,10 +57,16 @@ class _Loop(threading.Thread):
             except Exception as error:  # keep going: the tests check outcomes, not this thread
                 self.errors.append(repr(error))
                 self._halt.wait(0.2)
-            self._halt.wait(self._interval)
+            self._wake.wait(self._interval)
+            self._wake.clear()
+
+    def halt(self) -> None:
+        """Ask the loop to end after its current step (`stop` also waits for it)."""
+        self._halt.set()
+        self._wake.set()
 
     def stop(self) -> None:
-        self._halt.set()
+        self.halt()
         self.join(timeout=10)
 
 
@@ -180,6 +196,12 @@ def pod_usage(pods: list[Manifest], hard: dict[str, str]) -> dict[str, str]:
     return used
 
 
+def _shut(response: Any) -> None:
+    """End a streaming response from another thread: shutting the socket down wakes the read."""
+    with contextlib.suppress(OSError, AttributeError):
+        response.raw.shutdown()
+
+
 class FakeControllerManager:
     GC_KINDS = (("agents.x-k8s.io/v1beta1", "Sandbox"), ("v1", "Pod"), ("v1", "Service"))
 
@@ -188,14 +210,68 @@ class FakeControllerManager:
         self.kube, self.namespaces = kube, namespaces
         self.kinds = sorted(set(kinds) | set(self.GC_KINDS)) if kinds else []
         self._loop = _Loop("fake-controller-manager", self.step, interval)
+        # The garbage collector's view of `kinds`, as kube-controller-manager keeps it: the metadata
+        # of every object, from a list and then a watch per kind (an informer). Foreground deletions
+        # are finished as soon as a watch reports one, not at the next poll, and nothing lists the
+        # kinds over and over while no deletion is going on (a `pulumi destroy` deletes ~130 objects
+        # in the foreground, each waiting for this).
+        self._seen: dict[tuple[str, str], dict[str, Manifest]] = {kind: {} for kind in self.kinds}
+        self._seen_lock = threading.Lock()
+        self._watches: set[Any] = set()  # the informers' open watch responses
+        # Each with its own client: a watch holds its connection for as long as it runs.
+        self._informers = [_Loop(f"fake-gc-{kind}", functools.partial(self._inform, (api_version, kind), kube.another()),
+                                 interval)
+                           for api_version, kind in self.kinds]
+        # Woken by the informers; the interval retries an owner whose dependents are still going.
+        self._foreground = _Loop("fake-gc-foreground", self._finish_foreground_deletions, interval)
 
     def __enter__(self) -> FakeControllerManager:
         self.step()
         self._loop.start()
+        if self.kinds:
+            for informer in self._informers:
+                informer.start()
+            self._foreground.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.stop()
+        self._foreground.halt()  # the informers' stop signal too
+        with self._seen_lock:
+            watches = list(self._watches)
+        for response in watches:  # a watch blocks in a read until its next event: end it now
+            _shut(response)
+        for loop in (*self._informers, self._foreground, self._loop):
+            if loop.is_alive():
+                loop.stop()
+
+    def _opened(self, response: Any) -> None:
+        with self._seen_lock:
+            self._watches.add(response)
+            if self._foreground.stopping:  # opened after __exit__ shut the others
+                _shut(response)
+
+    def _inform(self, key: tuple[str, str], kube: Kube) -> None:
+        """List one kind's metadata, then follow its watch until the server ends it (the loop
+        starts over with a new list). A kind not served yet (its CRD comes with the stack) is an
+        ApiError: the loop tries again after its interval."""
+        listing = kube.list_metadata(*key)
+        with self._seen_lock:
+            self._seen[key] = {item["metadata"]["uid"]: item for item in listing["items"]}
+        self._foreground.wake()
+        events = kube.watch_metadata(*key, resource_version=listing["metadata"]["resourceVersion"], timeout=60,
+                                     opened=self._opened)
+        for event, item in events:
+            if self._foreground.stopping:
+                break
+            with self._seen_lock:
+                if event == "DELETED":
+                    self._seen[key].pop(item["metadata"]["uid"], None)
+                elif event in ("ADDED", "MODIFIED"):
+                    self._seen[key][item["metadata"]["uid"]] = item
+            if event == "DELETED" or "foregroundDeletion" in item["metadata"].get("finalizers", []):
+                self._foreground.wake()
+        with self._seen_lock:
+            self._watches = {response for response in self._watches if not response.raw.closed}
 
     def step(self) -> None:
         for namespace in self.namespaces:
@@ -211,7 +287,6 @@ class FakeControllerManager:
             self._service_account(namespace)
             self._quota(namespace)
             self._collect_garbage(namespace)
-        self._finish_foreground_deletions()
 
     def _delete_namespace(self, namespace: Manifest) -> None:
         name = namespace["metadata"]["name"]
@@ -223,13 +298,9 @@ class FakeControllerManager:
         """Delete the dependents of an object deleted in the foreground, then drop its finalizer."""
         dependents: dict[str, list[tuple[str, str, Manifest]]] = {}
         doomed: list[tuple[str, str, Manifest]] = []
-        for api_version, kind in self.kinds:
-            try:
-                items = self.kube.list_metadata(api_version, kind)["items"]
-            except ApiError as error:
-                if error.status == 404:
-                    continue
-                raise
+        with self._seen_lock:
+            seen = [(api_version, kind, list(items.values())) for (api_version, kind), items in self._seen.items()]
+        for api_version, kind, items in seen:
             for item in items:
                 for ref in item["metadata"].get("ownerReferences", []):
                     dependents.setdefault(ref["uid"], []).append((api_version, kind, item))

@@ -133,6 +133,13 @@ class Kube:
     def list(self, api_version: str, kind: str, namespace: str | None = None, **params: Any) -> Manifest:
         return self.request("GET", self.resource(api_version, kind).url(namespace), params=params)
 
+    def another(self) -> Kube:
+        """A client with the same credentials and its own connections (for a long-running watch)."""
+        other = Kube(self.server, self.session.verify, None, None, self.field_manager)
+        other.session.cert = self.session.cert
+        other.session.headers.update(self.session.headers)
+        return other
+
     def list_metadata(self, api_version: str, kind: str, namespace: str | None = None) -> Manifest:
         """The objects' metadata only (a PartialObjectMetadataList): for loops that poll owner
         references and finalizers, a fraction of the bytes of a full list (a CRD's schema, a
@@ -173,17 +180,28 @@ class Kube:
         })
 
     def watch(self, api_version: str, kind: str, namespace: str | None = None, *, resource_version: str = "",
-              timeout: float = 300, **params: Any) -> Iterator[tuple[str, Manifest]]:
-        """Yield (event type, object) until the server closes the watch or `timeout` passes."""
+              timeout: float = 300, accept: str = "application/json",
+              opened: Callable[[requests.Response], None] | None = None, **params: Any) -> Iterator[tuple[str, Manifest]]:
+        """Yield (event type, object) until the server closes the watch or `timeout` passes.
+        `opened` gets the streaming response first (to end the watch from another thread)."""
         params = {"watch": "1", "allowWatchBookmarks": "false", "timeoutSeconds": int(timeout), **params}
         if resource_version:
             params["resourceVersion"] = resource_version
         url = self.resource(api_version, kind).url(namespace)
-        with self.request("GET", url, params=params, stream=True, timeout=timeout + 10) as response:
+        with self.request("GET", url, params=params, stream=True, timeout=timeout + 10, accept=accept) as response:
+            if opened:
+                opened(response)
             for line in response.iter_lines():
                 if line:
                     event = json.loads(line)
                     yield event["type"], event["object"]
+
+    def watch_metadata(self, api_version: str, kind: str, namespace: str | None = None, *,
+                       resource_version: str = "", timeout: float = 300,
+                       opened: Callable[[requests.Response], None] | None = None) -> Iterator[tuple[str, Manifest]]:
+        """`watch`, the objects' metadata only (PartialObjectMetadata)."""
+        return self.watch(api_version, kind, namespace, resource_version=resource_version, timeout=timeout,
+                          accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", opened=opened)
 
 
 def condition(obj: Manifest, kind: str) -> dict[str, Any] | None:
