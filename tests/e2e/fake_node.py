@@ -17,10 +17,12 @@ waits for the garbage collector) and finalizing deleted namespaces.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from .kube import ApiError, Kube, Manifest
 
@@ -35,10 +37,21 @@ class _Loop(threading.Thread):
     """A daemon thread that runs `step` every `interval` seconds until stopped, surviving
     transient API errors. The pause is a wait on the stop event, so stopping is immediate."""
 
-    def __init__(self, name: str, step: Callable[[], None], interval: float = 0.0):
+    def __init__(self, name: str, step: Callable[[], None], interval: float = 0.0, settle: float = 0.0):
+        """`interval`: the most time between two steps; `wake` cuts it short, but never to less
+        than `settle` (a burst of wake-ups is one step, not one each)."""
         super().__init__(name=name, daemon=True)
-        self._step, self._halt, self._interval = step, threading.Event(), interval
+        self._step, self._halt, self._wake = step, threading.Event(), threading.Event()
+        self._interval, self._settle = interval, settle
         self.errors: list[str] = []
+
+    @property
+    def stopping(self) -> bool:
+        return self._halt.is_set()
+
+    def wake(self) -> None:
+        """Step now instead of at the end of the interval."""
+        self._wake.set()
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -47,10 +60,17 @@ class _Loop(threading.Thread):
             except Exception as error:  # keep going: the tests check outcomes, not this thread
                 self.errors.append(repr(error))
                 self._halt.wait(0.2)
-            self._halt.wait(self._interval)
+            self._halt.wait(self._settle)
+            self._wake.wait(max(self._interval - self._settle, 0))
+            self._wake.clear()
+
+    def halt(self) -> None:
+        """Ask the loop to end after its current step (`stop` also waits for it)."""
+        self._halt.set()
+        self._wake.set()
 
     def stop(self) -> None:
-        self._halt.set()
+        self.halt()
         self.join(timeout=10)
 
 
@@ -180,22 +200,99 @@ def pod_usage(pods: list[Manifest], hard: dict[str, str]) -> dict[str, str]:
     return used
 
 
+def _shut(response: Any) -> None:
+    """End a streaming response from another thread: shutting the socket down wakes the read."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: already closed
+        response.raw.shutdown()
+
+
 class FakeControllerManager:
     GC_KINDS = (("agents.x-k8s.io/v1beta1", "Sandbox"), ("v1", "Pod"), ("v1", "Service"))
+    OWNER_KINDS = (("extensions.agents.x-k8s.io/v1beta1", "SandboxClaim"),
+                   ("extensions.agents.x-k8s.io/v1beta1", "SandboxWarmPool"), *GC_KINDS)
+    # What the namespace chores (`step`) read: a change to any of these wakes them.
+    CHORE_KINDS = (("v1", "Namespace"), ("v1", "ServiceAccount"), ("v1", "ResourceQuota"), *OWNER_KINDS)
+    RESYNC = 5.0
+    """Seconds between chores when no watch reported a change (kube-controller-manager's
+    informers resync too): a safety net, every change wakes them at once."""
 
     def __init__(self, kube: Kube, namespaces: list[str], kinds: list[tuple[str, str]] = (), interval: float = 0.5):
-        """`kinds`: (apiVersion, kind) of the objects whose foreground deletion should complete."""
+        """`kinds`: (apiVersion, kind) of the objects whose foreground deletion should complete.
+        `interval`: how soon a failed step, list or watch is tried again."""
         self.kube, self.namespaces = kube, namespaces
         self.kinds = sorted(set(kinds) | set(self.GC_KINDS)) if kinds else []
-        self._loop = _Loop("fake-controller-manager", self.step, interval)
+        # Driven by watches, as kube-controller-manager's controllers are by informers: the chores
+        # run when something they read changed, and finishing a foreground deletion waits for no
+        # poll (a `pulumi destroy` deletes ~130 objects in the foreground, each waiting for this).
+        # Polling instead (every kind and namespace each 0.5 s, ~70 requests a second) cost a
+        # plane's API server and this process a sixth of a core each for as long as a test ran.
+        self._loop = _Loop("fake-controller-manager", self.step, self.RESYNC, settle=0.2)
+        # Woken by the informers; the interval retries an owner whose dependents are still going.
+        self._foreground = _Loop("fake-gc-foreground", self._finish_foreground_deletions, interval)
+        # The garbage collector's view of `kinds`: every object's metadata, from a list, then a watch.
+        self._seen: dict[tuple[str, str], dict[str, Manifest]] = {kind: {} for kind in self.kinds}
+        self._seen_lock = threading.Lock()
+        self._watches: set[Any] = set()  # the informers' open watch responses
+        # Each with its own client: a watch holds its connection for as long as it runs.
+        self._informers = [_Loop(f"fake-informer-{kind}", functools.partial(self._inform, (api_version, kind),
+                                                                            kube.another()), interval)
+                           for api_version, kind in sorted(set(self.kinds) | set(self.CHORE_KINDS))]
 
     def __enter__(self) -> FakeControllerManager:
         self.step()
         self._loop.start()
+        for informer in self._informers:
+            informer.start()
+        if self.kinds:
+            self._foreground.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.stop()
+        self._loop.halt()  # the informers' stop signal too
+        with self._seen_lock:
+            watches = list(self._watches)
+        for response in watches:  # a watch blocks in a read until its next event: end it now
+            _shut(response)
+        for loop in (*self._informers, self._foreground, self._loop):
+            if loop.is_alive():
+                loop.stop()
+
+    def _opened(self, response: Any) -> None:
+        with self._seen_lock:
+            self._watches.add(response)
+            if self._loop.stopping:  # opened after __exit__ shut the others
+                _shut(response)
+
+    def _inform(self, key: tuple[str, str], kube: Kube) -> None:
+        """List one kind's metadata, then follow its watch until the server ends it (the loop
+        starts over with a new list); wake whoever reads that kind. A kind not served yet (its
+        CRD comes with the stack) is an ApiError: the loop tries again after its interval."""
+        chores, collected = key in self.CHORE_KINDS, key in self._seen
+        listing = kube.list_metadata(*key)
+        if collected:
+            with self._seen_lock:
+                self._seen[key] = {item["metadata"]["uid"]: item for item in listing["items"]}
+            self._foreground.wake()
+        if chores:
+            self._loop.wake()
+        events = kube.watch_metadata(*key, resource_version=listing["metadata"]["resourceVersion"], timeout=60,
+                                     opened=self._opened)
+        for event, item in events:
+            if self._loop.stopping:
+                break
+            if chores:
+                self._loop.wake()
+            if not collected:
+                continue
+            with self._seen_lock:
+                if event == "DELETED":
+                    self._seen[key].pop(item["metadata"]["uid"], None)
+                elif event in ("ADDED", "MODIFIED"):
+                    self._seen[key][item["metadata"]["uid"]] = item
+            if event == "DELETED" or "foregroundDeletion" in item["metadata"].get("finalizers", []):
+                self._foreground.wake()
+        with self._seen_lock:
+            self._watches = {response for response in self._watches if not response.raw.closed}
 
     def step(self) -> None:
         for namespace in self.namespaces:
@@ -211,7 +308,6 @@ class FakeControllerManager:
             self._service_account(namespace)
             self._quota(namespace)
             self._collect_garbage(namespace)
-        self._finish_foreground_deletions()
 
     def _delete_namespace(self, namespace: Manifest) -> None:
         name = namespace["metadata"]["name"]
@@ -223,13 +319,9 @@ class FakeControllerManager:
         """Delete the dependents of an object deleted in the foreground, then drop its finalizer."""
         dependents: dict[str, list[tuple[str, str, Manifest]]] = {}
         doomed: list[tuple[str, str, Manifest]] = []
-        for api_version, kind in self.kinds:
-            try:
-                items = self.kube.list(api_version, kind)["items"]
-            except ApiError as error:
-                if error.status == 404:
-                    continue
-                raise
+        with self._seen_lock:
+            seen = [(api_version, kind, list(items.values())) for (api_version, kind), items in self._seen.items()]
+        for api_version, kind, items in seen:
             for item in items:
                 for ref in item["metadata"].get("ownerReferences", []):
                     dependents.setdefault(ref["uid"], []).append((api_version, kind, item))
@@ -265,11 +357,9 @@ class FakeControllerManager:
     def _collect_garbage(self, namespace: str) -> None:
         live: set[str] = set()
         objects: list[tuple[str, str, Manifest]] = []
-        owner_kinds = (("extensions.agents.x-k8s.io/v1beta1", "SandboxClaim"),
-                       ("extensions.agents.x-k8s.io/v1beta1", "SandboxWarmPool"), *self.GC_KINDS)
-        for api_version, kind in owner_kinds:
+        for api_version, kind in self.OWNER_KINDS:
             try:
-                items = self.kube.list(api_version, kind, namespace)["items"]
+                items = self.kube.list_metadata(api_version, kind, namespace)["items"]
             except ApiError as error:
                 if error.status == 404:  # CRDs not installed (yet)
                     continue

@@ -64,12 +64,13 @@ class Kube:
 
     # -- plumbing ------------------------------------------------------------------
     def request(self, method: str, path: str, *, body: Any = None, content_type: str = "application/json",
-                params: dict[str, Any] | None = None, stream: bool = False, timeout: float = 30) -> Any:
+                params: dict[str, Any] | None = None, stream: bool = False, timeout: float = 30,
+                accept: str = "application/json") -> Any:
         data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         for attempt in range(50):
             response = self.session.request(
                 method, self.server + path, data=data, params=params, stream=stream, timeout=timeout,
-                headers={"Content-Type": content_type, "Accept": "application/json"},
+                headers={"Content-Type": content_type, "Accept": accept},
             )
             # 429 with Retry-After: e.g. "storage is (re)initializing" just after a CRD is established.
             if response.status_code != 429 or attempt == 49:
@@ -132,6 +133,21 @@ class Kube:
     def list(self, api_version: str, kind: str, namespace: str | None = None, **params: Any) -> Manifest:
         return self.request("GET", self.resource(api_version, kind).url(namespace), params=params)
 
+    def another(self) -> Kube:
+        """A client with the same credentials and its own connections (for a long-running watch)."""
+        other = Kube(self.server, self.session.verify, None, None, self.field_manager)
+        other.session.cert = self.session.cert
+        other.session.headers.update(self.session.headers)
+        return other
+
+    def list_metadata(self, api_version: str, kind: str, namespace: str | None = None) -> Manifest:
+        """The objects' metadata only (a PartialObjectMetadataList): for loops that poll owner
+        references and finalizers, a fraction of the bytes of a full list (a CRD's schema, a
+        policy's expressions) to encode on the server and decode here."""
+        found = self.request("GET", self.resource(api_version, kind).url(namespace),
+                             accept="application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+        return {**found, "items": found.get("items") or []}  # an empty one says `items: null`
+
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
                grace_period: int | None = None, propagation: str | None = None) -> None:
         options = {"gracePeriodSeconds": grace_period, "propagationPolicy": propagation}
@@ -164,17 +180,28 @@ class Kube:
         })
 
     def watch(self, api_version: str, kind: str, namespace: str | None = None, *, resource_version: str = "",
-              timeout: float = 300, **params: Any) -> Iterator[tuple[str, Manifest]]:
-        """Yield (event type, object) until the server closes the watch or `timeout` passes."""
+              timeout: float = 300, accept: str = "application/json",
+              opened: Callable[[requests.Response], None] | None = None, **params: Any) -> Iterator[tuple[str, Manifest]]:
+        """Yield (event type, object) until the server closes the watch or `timeout` passes.
+        `opened` gets the streaming response first (to end the watch from another thread)."""
         params = {"watch": "1", "allowWatchBookmarks": "false", "timeoutSeconds": int(timeout), **params}
         if resource_version:
             params["resourceVersion"] = resource_version
         url = self.resource(api_version, kind).url(namespace)
-        with self.request("GET", url, params=params, stream=True, timeout=timeout + 10) as response:
+        with self.request("GET", url, params=params, stream=True, timeout=timeout + 10, accept=accept) as response:
+            if opened:
+                opened(response)
             for line in response.iter_lines():
                 if line:
                     event = json.loads(line)
                     yield event["type"], event["object"]
+
+    def watch_metadata(self, api_version: str, kind: str, namespace: str | None = None, *,
+                       resource_version: str = "", timeout: float = 300,
+                       opened: Callable[[requests.Response], None] | None = None) -> Iterator[tuple[str, Manifest]]:
+        """`watch`, the objects' metadata only (PartialObjectMetadata)."""
+        return self.watch(api_version, kind, namespace, resource_version=resource_version, timeout=timeout,
+                          accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", opened=opened)
 
 
 def condition(obj: Manifest, kind: str) -> dict[str, Any] | None:
