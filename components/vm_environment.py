@@ -85,9 +85,10 @@ class VmEnvironment(pulumi.ComponentResource):
         super().__init__("sandbox-infra:index:VmEnvironment", name, None, opts)
         where = f"VmEnvironment {name!r}"
         tenant = args.tenant._spec.name
-        given = {name: checked_input(value, lambda known, name=name, model=model: getattr(
-                     validated(model, {model.model_fields[name].alias: known}, where, prefix=""), name))
-                 for name, model in SECRET_FIELDS.items() if (value := getattr(args, name)) is not None}
+        # The secret fields given (checked now, or once their Output resolves), by field name.
+        given = {field: checked_input(value, lambda known, field=field, model=model: getattr(
+                     validated(model, {model.model_fields[field].alias: known}, where, prefix=""), field))
+                 for field, model in SECRET_FIELDS.items() if (value := getattr(args, field)) is not None}
         runtime = as_spec(RuntimeSpec, _with_placeholders(args.spec, given), where, tenant=tenant)
         one_of(runtime.tenant or "", tenant, where, "tenant")
         vm = runtime.vm_config
