@@ -218,6 +218,8 @@ def pulumi_plane(workdir: Path, stack: str) -> Iterator[tuple[Project, list[subp
     """stack_on_fresh_plane's plane and project copy, with the plane's processes (for their CPU)."""
     with control_plane(workdir / "plane", shipped_contexts()) as plane:
         project = make_project(workdir / "project", plane, (stack,))
+        # The e2e harness skips per-step state checkpoints; users do not, so neither does this.
+        project.env.pop("PULUMI_SKIP_CHECKPOINTS")
         if uses_kubevirt(project, stack):
             register_virt_operator_crds(project.kube)
         namespaces = sorted(m["metadata"]["name"] for m in project.rendered(stack) if m["kind"] == "Namespace")

@@ -57,12 +57,10 @@ def test_readme_local_deploy_block_works(tmp_path: Path) -> None:
     copy_project(checkout)
     manifests = render("dev")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KUBECONFIG"))}
-    # PULUMI_SKIP_CHECKPOINTS: as in the other e2e tests (pulumi_project.engine_env says why): the
-    # state is written once per operation instead of ~270 times in `up` and `destroy`; the
-    # objects and the state the block leaves are the same. The README does not set it: users
-    # keep Pulumi's default.
+    # Pulumi's defaults, as a newcomer has them: unlike the other e2e tests (pulumi_project.engine_env),
+    # this one keeps the state checkpoints after every step.
     env.update(PULUMI_HOME=str(tmp_path / "pulumi-home"), TOOLCHAIN_DIR=str(TOOLCHAIN_DIR),
-               PULUMI_SKIP_UPDATE_CHECK="true", PULUMI_SKIP_CHECKPOINTS="true")
+               PULUMI_SKIP_UPDATE_CHECK="true")
     # The block runs in a second terminal while `make local-cluster` runs in the first.
     with local_cluster(checkout / ".cache" / "local-cluster") as kube:
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_block()], cwd=checkout, env=env,
