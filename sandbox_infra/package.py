@@ -34,6 +34,8 @@ SDK's own host gets wrong for us:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -46,15 +48,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
+import grpc.aio
 import pulumi
+from google.protobuf import empty_pb2
 from pulumi.errors import InputPropertiesError
-from pulumi.provider import main as provider_main
 from pulumi.provider.experimental.analyzer import Analyzer, PropertyDefinition, PropertyType
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
 from pulumi.provider.provider import ConstructResult
+from pulumi.provider.server import ProviderServicer
+from pulumi.runtime import proto, rpc
+from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+from pulumi.runtime.proto import provider_pb2_grpc
 from pydantic import BaseModel
 
+from components import pool_readiness
 from components.errors import ConfigError
 
 PACKAGE = "sandbox-infra"
@@ -340,11 +349,17 @@ class SandboxInfraProvider(ComponentProvider):
             raise InputPropertiesError("; ".join([f"{resource_type} {name!r}: invalid inputs", *messages]),
                                        [p for p in problems if p["property_path"]])
         component = self.by_name[type_name]
+        if "kubeconfig" in {f.name for f in dataclasses.fields(_args_class(component))}:
+            kwargs["kubeconfig"], kwargs["context"] = kubernetes_credentials(options)
+        # A WarmPool built here waits through this provider's PoolReadiness (components/pool_readiness.py).
+        token = pool_readiness.in_package.set(True)
         try:
             instance = component(name, _args_class(component)(**kwargs), options)
         except ConfigError as error:
             # The component validated its spec: one message naming each bad key path and value.
             raise InputPropertiesError(str(error), []) from None
+        finally:
+            pool_readiness.in_package.reset(token)
         self.constructed[(resource_type, name)] = instance
         return ConstructResult(instance.urn, self.get_state(instance, component_def))
 
@@ -409,6 +424,76 @@ class _Components(pulumi.runtime.ResourceModule):
         return self.provider.constructed.get((typ, name), urn)
 
 
+def kubernetes_credentials(options: pulumi.ResourceOptions | None) -> tuple[Any, Any]:
+    """The kubeconfig and context of the Kubernetes provider that creates a component's objects,
+    for the warm pool's wait (which reads the cluster itself): the pool and the wait must talk to
+    the same cluster. That is the explicit provider passed to the component (YAML:
+    `options: {providers: [${k8s}]}`), whose settings are read back from the deployment; else the
+    default provider, configured by the stack's `kubernetes:kubeconfig` / `kubernetes:context`;
+    else (None, None): the ambient kubeconfig ($KUBECONFIG, ~/.kube/config) and its current
+    context, as a default provider without config reads it. The kubeconfig stays a secret."""
+    provider = ((options.providers if options else None) or {}).get("kubernetes")
+    if isinstance(provider, pulumi.ProviderResource):
+        state = pulumi.runtime.invoke_output("pulumi:pulumi:getResource", {"urn": provider.urn}).apply(
+            lambda found: (found or {}).get("state") or {})
+        return (pulumi.Output.secret(state.apply(lambda s: s.get("kubeconfig") or None)),
+                state.apply(lambda s: s.get("context") or None))
+    config = pulumi.Config("kubernetes")
+    return config.get_secret("kubeconfig"), config.get("context")
+
+
+class _Servicer(ProviderServicer):
+    """The SDK's provider servicer (Construct, GetSchema, ...; it serves components only) and the
+    lifecycle of the package's one custom resource, the warm pool's wait (PoolReadiness: see
+    components/pool_readiness.py for why the package cannot use the dynamic resource). Its
+    inputs and outputs, diff and messages are the dynamic provider's."""
+
+    @staticmethod
+    async def _only_readiness(urn: str, context: Any) -> None:
+        if pulumi.urn._parse_urn(urn).typ != pool_readiness.PACKAGE_TYPE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{PACKAGE} serves no custom resource {urn}")
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        # The component built the inputs; as given, secrets and preview's unknowns included.
+        return proto.CheckResponse(inputs=request.news)
+
+    async def Diff(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        keys = pool_readiness.changed(rpc.deserialize_properties(request.olds, keep_unknowns=True),
+                                      rpc.deserialize_properties(request.news, keep_unknowns=True))
+        return proto.DiffResponse(changes=proto.DiffResponse.DIFF_SOME if keys else proto.DiffResponse.DIFF_NONE,
+                                  diffs=keys)
+
+    async def _wait(self, properties: Any, context: Any) -> Any:
+        props, _ = rpc.deserialize_properties_unwrap_secrets(properties)
+        try:
+            # Off the event loop: the wait polls for up to readyTimeout, and this process also
+            # serves the other components' calls meanwhile.
+            outs = await asyncio.to_thread(pool_readiness.wait, props)
+        except pool_readiness.PoolNotReady as error:
+            # As the dynamic provider's host reports it: the exception's name and message, no stack.
+            await context.abort(grpc.StatusCode.UNKNOWN, f"PoolNotReady: {error}")
+        return f"{props['namespace']}/{props['pool']}", await rpc.serialize_properties(outs, {})
+
+    async def Create(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        id_, outs = await self._wait(request.properties, context)
+        return proto.CreateResponse(id=id_, properties=outs)
+
+    async def Update(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        _, outs = await self._wait(request.news, context)
+        return proto.UpdateResponse(properties=outs)
+
+    async def Delete(self, request: Any, context: Any) -> Any:
+        return empty_pb2.Empty()  # nothing in the cluster belongs to the wait
+
+    async def Read(self, request: Any, context: Any) -> Any:
+        # A refresh keeps what was waited for: the wait is a gate, not a cluster object.
+        return proto.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+
+
 def _kind(value: Any) -> str:
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list"}.get(
         type(value), type(value).__name__)
@@ -441,7 +526,19 @@ def serve() -> None:
     """The plugin's entry point: what `component_provider_host` does, with SandboxInfraProvider."""
     provider = SandboxInfraProvider()
     pulumi.runtime.register_resource_module(PACKAGE, "index", _Components(provider))
-    provider_main(provider, sys.argv[1:])
+    engine = next(a for a in sys.argv[1:] if not a.startswith("-"))  # as pulumi.provider.main, with _Servicer
+
+    async def run() -> None:
+        server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(_Servicer(provider, sys.argv[1:], engine), server)
+        port = server.add_insecure_port(address="127.0.0.1:0")
+        await server.start()
+        sys.stdout.buffer.write(f"{port}\n".encode())
+        sys.stdout.buffer.flush()
+        await server.wait_for_termination()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 def write_schema() -> None:

@@ -9,8 +9,10 @@ and bad input written in YAML fails `preview` with one clear message, never a Py
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,8 +22,9 @@ import pytest
 
 from sandbox_infra.package import SCHEMA_FILE
 
+from .controller import agent_sandbox_controller
 from .controlplane import ControlPlane
-from .fake_node import FakeControllerManager
+from .fake_node import FakeControllerManager, FakeKubelet
 from .helpers import render, require
 from .pulumi_project import PULUMI, engine_env
 from .toolchain import ROOT, binary
@@ -123,7 +126,57 @@ def test_a_second_up_changes_nothing(deployed: YamlProject) -> None:
     deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
 
 
-def test_destroy_keeps_the_crds(deployed: YamlProject, plane: ControlPlane) -> None:
+# --- the pool's readiness wait, from YAML ------------------------------------------------
+# The package's own provider serves the wait (components/pool_readiness.py: PackagePoolReadiness),
+# with the same messages as the Python program's dynamic resource (tests/e2e/test_pool_readiness.py).
+
+BOUND = 10  # the shortest readyTimeout allowed
+POOL_WAITS = ("      template: ${python}\n      waitForWorkloads: ${waitForWorkloads}",
+              "      template: ${python}\n      waitForWorkloads: true")
+
+
+def test_up_waiting_for_a_pool_no_kubelet_runs_fails_at_its_ready_timeout(deployed: YamlProject) -> None:
+    # Only the pool waits: the install's controller Deployment has no kube-controller-manager here.
+    deployed.edit(*POOL_WAITS)
+    deployed.pulumi("config", "set", "readyTimeout", f"{BOUND}s")
+    started = time.monotonic()
+    result = deployed.pulumi("up", "--yes", "--skip-preview", check=False)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    waited = re.search(r"PoolReadiness \S+ creating \((\d+)s\) error: PoolNotReady", output)
+    print(f"\npulumi up: exit {result.returncode} after {elapsed:.1f} s; the wait failed after "
+          f"{waited[1] if waited else '?'} s (readyTimeout {BOUND} s)")
+    assert result.returncode != 0, output[-4000:]
+    assert waited is not None and BOUND <= int(waited[1]) < BOUND + 10, output[-4000:]
+    diagnostics = output.split("\nDiagnostics:", 1)[-1].split("\nOutputs:", 1)[0]
+    (message,) = [line.strip() for line in diagnostics.splitlines() if "PoolNotReady" in line]
+    assert message == (f"error: PoolNotReady: warm pool team-a/python (template python) is not ready after {BOUND} s: "
+                       "0 of 3 replicas ready; no pod of the pool yet. If it only needs longer, raise the pool's "
+                       "readyTimeout (at most 1h)"), message
+    for stack_trace in ("Traceback", 'File "', "panic:", "goroutine"):
+        assert stack_trace not in output, output[-4000:]
+
+
+@pytest.fixture(scope="module")
+def pods_run(deployed: YamlProject, plane: ControlPlane) -> Iterator[None]:
+    """From here on, the real agent-sandbox controller makes the pool's pods and the stand-in
+    kubelet runs them (until the module ends: destroy needs the controller's webhook too)."""
+    with agent_sandbox_controller(plane), FakeKubelet(plane.client()):
+        yield
+
+
+def test_up_waits_for_the_pool_and_succeeds_once_its_pods_run(deployed: YamlProject, pods_run: None) -> None:
+    result = deployed.pulumi("up", "--yes", "--skip-preview")
+    assert re.search(r"PoolReadiness \S+ created", result.stdout), result.stdout[-4000:]
+    export = json.loads(deployed.pulumi("stack", "export").stdout)
+    (wait,) = [r for r in export["deployment"]["resources"] if r["type"] == "sandbox-infra:index:PoolReadiness"]
+    assert wait["id"] == "team-a/python" and wait["outputs"]["replicas"] == 3
+    assert wait["parent"].endswith("sandbox-infra:index:WarmPool::pool")
+    # An unchanged pool is not waited for again.
+    deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
+
+
+def test_destroy_keeps_the_crds(deployed: YamlProject, plane: ControlPlane, pods_run: None) -> None:
     deployed.pulumi("destroy", "--yes", "--skip-preview")
     kube = plane.client()
     for crd in ("sandboxtemplates.extensions.agents.x-k8s.io", "sandboxwarmpools.extensions.agents.x-k8s.io",
