@@ -92,6 +92,11 @@ def yaml_project(workdir: Path, plane: ControlPlane) -> YamlProject:
 @pytest.fixture(scope="module")
 def deployed(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[YamlProject]:
     project = yaml_project(tmp_path_factory.mktemp("yaml"), plane)
+    # The cluster as a platform team names it: in the stack's config of the Kubernetes provider
+    # (a secret), not an ambient kubeconfig, which leads nowhere here. The pool's wait must read
+    # the cluster the pool was created in (test_up_waiting_...).
+    project.env["KUBECONFIG"] = str(project.path / "no-such-kubeconfig")
+    project.pulumi("config", "set", "--secret", "kubernetes:kubeconfig", plane.kubeconfig.read_text())
     kinds = sorted({(m["apiVersion"], m["kind"]) for m in render("dev")})
     # destroy deletes in the foreground and waits for namespaces to go: both need
     # kube-controller-manager's garbage collector and namespace controller.
@@ -168,10 +173,15 @@ def pods_run(deployed: YamlProject, plane: ControlPlane) -> Iterator[None]:
 def test_up_waits_for_the_pool_and_succeeds_once_its_pods_run(deployed: YamlProject, pods_run: None) -> None:
     result = deployed.pulumi("up", "--yes", "--skip-preview")
     assert re.search(r"PoolReadiness \S+ created", result.stdout), result.stdout[-4000:]
-    export = json.loads(deployed.pulumi("stack", "export").stdout)
-    (wait,) = [r for r in export["deployment"]["resources"] if r["type"] == "sandbox-infra:index:PoolReadiness"]
+    export = deployed.pulumi("stack", "export").stdout
+    (wait,) = [r for r in json.loads(export)["deployment"]["resources"]
+               if r["type"] == "sandbox-infra:index:PoolReadiness"]
     assert wait["id"] == "team-a/python" and wait["outputs"]["replicas"] == 3
     assert wait["parent"].endswith("sandbox-infra:index:WarmPool::pool")
+    # It read the cluster with the Kubernetes provider's kubeconfig (the ambient one leads nowhere
+    # here), which stays a secret in the state: encrypted, its contents nowhere in plain text.
+    assert "ciphertext" in wait["inputs"]["kubeconfig"], wait["inputs"]
+    assert "certificate-authority" not in export and "client-key" not in export
     # An unchanged pool is not waited for again.
     deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
 
