@@ -65,6 +65,7 @@ from pydantic import BaseModel
 
 from components import pool_readiness
 from components.errors import ConfigError
+from components.specs.secrets import SecretValue
 
 PACKAGE = "sandbox-infra"
 # The schema's version. Bump it with a change of the package's interface.
@@ -77,7 +78,7 @@ SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 # Not (yet) served: VmEnvironment, RuntimeCatalogue and Monitoring, whose specs hold secrets
 # (cloud-init, SSH keys, the cluster's kubeconfig: `SecretValue`), which would arrive as
 # secret Outputs, while a spec must be a plain value known at preview.
-COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies")
+COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies", "VmEnvironment")
 # Args fields that only make sense in a Python program (an object, not data), and the warm
 # pool wait's credentials, which `deploy` hands over from the stack's provider settings (from
 # the package, the wait reads the ambient kubeconfig, as a default provider does), and a
@@ -139,6 +140,8 @@ class _Projection:
         self.references: dict[type, str] = {}  # stand-in -> type token, for resource references
         # The spec model of the component being projected -> its fields that component fills in.
         self.filled: dict[type, set[str]] = {}
+        # (schema type name, property) of the spec fields that hold a secret (`SecretText`).
+        self.secrets: set[tuple[str, str]] = set()
         for name, component in components.items():
             stand_in = type(name, (pulumi.ComponentResource,), {"__module__": __name__, "__doc__": _class_doc(component)})
             self.stand_ins[component] = stand_in
@@ -199,6 +202,8 @@ class _Projection:
             attribute = _snake(schema_name)
             where = f"{model.__name__}.{schema_name}"
             projected, note = self._type(info.annotation, where)
+            if _is_secret(info.annotation):
+                self.secrets.add((model.__name__, schema_name))
             required = info.is_required() and schema_name not in self.filled.get(model, ())
             annotations[attribute] = projected if required else projected | None
             default = None if info.is_required() or info.default_factory else info.default
@@ -241,6 +246,9 @@ class _Projection:
             return dict[str, projected], note
         if hint is Any:
             return Any, None
+        if hint is SecretValue:
+            return str, ("A secret: give it as one (YAML: a `secret: true` config value, or `fn::secret`); it "
+                         "is stored only encrypted, whatever is given, and may be another resource's output.")
         if isinstance(hint, type):
             if hint in self.stand_ins:
                 return self.stand_ins[hint], None
@@ -258,6 +266,16 @@ def _own_annotations(component: type) -> dict[str, Any]:
         if cls.__module__.split(".")[0] not in ("pulumi", "builtins"):
             found.update(inspect.get_annotations(cls, eval_str=True))
     return found
+
+
+def _is_secret(hint: Any) -> bool:
+    """`SecretText`, or an optional one."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _is_secret(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_secret(a) for a in args if a is not type(None))
+    return hint is SecretValue
 
 
 def _scalar(hint: Any) -> bool:
@@ -320,6 +338,10 @@ class SandboxInfraProvider(ComponentProvider):
         self._dependencies = sorted(result["dependencies"], key=lambda d: f"{d.name}{d.version}")
         self.schema_json = generate_schema(PACKAGE, version, None, self._component_defs, self._type_defs,
                                            self._dependencies).to_json()
+        for type_name, prop in sorted(self.projection.secrets):  # the SDK's schema has no word for it
+            definition = self.schema_json["types"][f"{PACKAGE}:index:{type_name}"]["properties"][prop]
+            definition["secret"] = True  # and, unlike the rest of a spec, it may be an output (an Input)
+            definition.pop("plain", None)
         self.schema_json["description"] = ("Pulumi components for AI-agent sandboxes on Kubernetes: the agent-sandbox "
                                            "install, tenant namespaces, hardened sandbox templates and warm pools.")
         super(ComponentProvider, self).__init__(version, json.dumps(self.schema_json))
@@ -363,10 +385,18 @@ class SandboxInfraProvider(ComponentProvider):
         self.constructed[(resource_type, name)] = instance
         return ConstructResult(instance.urn, self.get_state(instance, component_def))
 
-    def _value(self, value: Any, prop: PropertyDefinition, path: str, problems: list[dict[str, str]]) -> Any:
+    def _value(self, value: Any, prop: PropertyDefinition, path: str, problems: list[dict[str, str]],
+               secret: bool = False) -> Any:
         """`value` as the Python args class takes it: integral numbers as int, unknown keys reported,
-        components passed by reference as the live components. Object keys stay camelCase: the
-        component validates them with the spec's pydantic model, which uses the camelCase names."""
+        components passed by reference as the live components, a `secret` field's value as a
+        SecretValue. Object keys stay camelCase: the component validates them with the spec's
+        pydantic model, which uses the camelCase names."""
+        if secret:
+            return _secret_value(value, path, problems)
+        if rpc.is_rpc_secret(value) or (isinstance(value, pulumi.Output) and _known_secret(value)):
+            problems.append(_problem(path, "must not be a secret: it names or shapes the objects, which are stored "
+                                           "in plain text (only the spec's secret fields take secrets)"))
+            return None
         if isinstance(value, pulumi.Output):
             problems.append(_problem(path, "must be a plain value, known at preview (it decides which objects are "
                                            "created): not the output of another resource"))
@@ -384,8 +414,9 @@ class SandboxInfraProvider(ComponentProvider):
                     problems.append(_problem(f"{path}.{key}", f"unknown key; allowed keys here: "
                                                               f"{', '.join(type_def.properties)}"))
                     continue
-                out[key] = None if item is None else self._value(item, type_def.properties[key], f"{path}.{key}",
-                                                                 problems)
+                out[key] = None if item is None else self._value(
+                    item, type_def.properties[key], f"{path}.{key}", problems,
+                    secret=(type_def.name, key) in self.projection.secrets)
             return out
         if prop.type == PropertyType.ARRAY and isinstance(value, list) and prop.items:
             return [self._value(item, prop.items, f"{path}[{i}]", problems) for i, item in enumerate(value)]
@@ -492,6 +523,26 @@ class _Servicer(ProviderServicer):
     async def Read(self, request: Any, context: Any) -> Any:
         # A refresh keeps what was waited for: the wait is a gate, not a cluster object.
         return proto.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+
+
+def _known_secret(value: pulumi.Output) -> bool:
+    """Whether an Output is marked secret, when that is already settled (the engine hands the
+    provider its inputs resolved: an Output of construct's inputs is a ready future)."""
+    future = value._data  # the public is_secret() is a coroutine, which construct cannot await
+    return future.done() and not future.cancelled() and future.exception() is None and future.result().is_secret
+
+
+def _secret_value(value: Any, path: str, problems: list[dict[str, str]]) -> SecretValue | None:
+    """A secret field's value, as the spec holds secrets: a SecretValue, here of the text or of
+    the Output that will give it (unknown at preview, another resource's output). VmEnvironment
+    hands it to Pulumi only through `pulumi.Output.secret`, so whatever arrives (a secret, or
+    not) is stored encrypted."""
+    if rpc.is_rpc_secret(value):
+        value = rpc.unwrap_rpc_secret(value)
+    if isinstance(value, pulumi.Output) or (isinstance(value, str) and value):
+        return SecretValue(value)  # type: ignore[arg-type]
+    problems.append(_problem(path, f"must be a non-empty string (a secret), got {_kind(value)}"))
+    return None
 
 
 def _kind(value: Any) -> str:

@@ -283,3 +283,74 @@ def test_the_provider_keeps_secrets_and_waits_again_only_when_the_pool_changes(s
 def test_the_provider_serves_no_other_custom_resource(servicer: _Servicer) -> None:
     with pytest.raises(_Aborted, match="serves no custom resource"):
         asyncio.run(servicer.Create(proto.CreateRequest(urn=URN.replace("PoolReadiness", "Other")), _Context()))
+
+
+# --- VmEnvironment: a spec with secrets --------------------------------------------------
+
+CLOUD_INIT = "#cloud-config\npassword: hunter2\n"
+SSH_KEYS = "ssh-ed25519 AAAAC3Nza... dev@example.com"
+
+
+def _unknown() -> pulumi.Output:
+    """What another resource's output is at preview."""
+    def future(value: object) -> asyncio.Future:
+        done = asyncio.get_event_loop().create_future()
+        done.set_result(value)
+        return done
+    return pulumi.Output(set(), future(None), future(False), future(True))
+
+
+def _vm_through_the_package(cloud_init: Callable[[], object], ssh_keys: Callable[[], object]) -> list:
+    """A tenant and a VmEnvironment, built as the package builds them; returns the Secrets registered."""
+    def program() -> None:
+        provider = SandboxInfraProvider()
+        provider.construct("team", token("Tenant"), {"spec": {"name": "team-a"}})
+        team = provider.constructed[(token("Tenant"), "team")]
+        spec = {"id": "devbox", "executionKind": "kubevirt-vm",
+                "vmConfig": {"containerDiskImage": "quay.io/containerdisks/fedora:40", "cpu": 2.0, "memory": "2Gi",
+                             "cloudInitTemplate": cloud_init(), "sshAuthorizedKeys": ssh_keys()}}
+        provider.construct("devbox", token("VmEnvironment"), {"tenant": team, "spec": spec})
+
+    return [r for r in run_under_mocks(program) if r.type == "kubernetes:core/v1:Secret"]
+
+
+def _secret_texts(secret: object) -> list[str]:
+    """The values of a Secret's stringData, each of which must reach the engine as a secret."""
+    data = secret.inputs["stringData"]
+    if rpc.is_rpc_secret(data):  # the SDK marks the whole map secret when a value in it is
+        return list(rpc.unwrap_rpc_secret(data).values())
+    assert all(rpc.is_rpc_secret(v) for v in data.values()), f"{secret.name}: a value not sent as a secret"
+    return [rpc.unwrap_rpc_secret(v) for v in data.values()]
+
+
+def test_a_vm_spec_takes_its_secrets_as_secret_outputs_and_keeps_them_secret() -> None:
+    secrets = _vm_through_the_package(lambda: pulumi.Output.secret(CLOUD_INIT),
+                                      lambda: rpc.wrap_rpc_secret(SSH_KEYS))  # both ways a secret crosses the wire
+    assert sorted(r.name for r in secrets) == ["team-a/devbox-cloud-init", "team-a/devbox-ssh-keys"]
+    assert sorted(text for r in secrets for text in _secret_texts(r)) == sorted([CLOUD_INIT, SSH_KEYS])
+
+
+def test_a_vm_secret_given_in_plain_text_is_stored_as_a_secret_all_the_same() -> None:
+    secrets = _vm_through_the_package(lambda: CLOUD_INIT, lambda: SSH_KEYS)
+    assert sorted(text for r in secrets for text in _secret_texts(r)) == sorted([CLOUD_INIT, SSH_KEYS])
+
+
+def test_a_vm_secret_unknown_at_preview_does_not_fail_the_preview() -> None:
+    secrets = _vm_through_the_package(_unknown, _unknown)
+    assert sorted(r.name for r in secrets) == ["team-a/devbox-cloud-init", "team-a/devbox-ssh-keys"]
+
+
+def test_only_the_secret_fields_take_secrets(provider: SandboxInfraProvider) -> None:
+    spec = {"id": rpc.wrap_rpc_secret("devbox"), "executionKind": "kubevirt-vm",
+            "vmConfig": {"containerDiskImage": "quay.io/containerdisks/fedora:40", "cpu": 2.0, "memory": "2Gi",
+                         "cloudInitTemplate": ""}}
+    _, problems = construct_inputs(provider, "VmEnvironment", {"spec": spec})
+    assert [p["property_path"] for p in problems] == ["spec.id", "spec.vmConfig.cloudInitTemplate"]
+    assert "must not be a secret" in problems[0]["reason"] and "non-empty string" in problems[1]["reason"]
+
+
+def test_the_schema_marks_the_secret_fields(generated: dict) -> None:
+    vm = generated["types"][token("VmConfig")]["properties"]
+    assert vm["cloudInitTemplate"]["secret"] and vm["sshAuthorizedKeys"]["secret"]
+    assert "plain" not in vm["cloudInitTemplate"] and vm["cpu"]["plain"]  # a secret may be another resource's output
+    assert generated["types"][token("RuntimeSpec")]["properties"]["vmConfig"]["$ref"] == f"#/types/{token('VmConfig')}"
