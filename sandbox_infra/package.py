@@ -30,6 +30,10 @@ SDK's own host gets wrong for us:
   which the CLI prints as one message per bad property, without a stack;
 - a component passed to another arrives as a bare URN: here it is the live component this
   provider process constructed earlier in the same deployment.
+
+The SDK's provider server serves components only; `_Servicer` adds the lifecycle of one custom
+resource, the warm pool's readiness wait (components/pool_readiness.py: the Python program's
+dynamic resource cannot run for a program in another language).
 """
 
 from __future__ import annotations
@@ -69,20 +73,23 @@ from components.specs.secrets import SecretValue
 
 PACKAGE = "sandbox-infra"
 # The schema's version. Bump it with a change of the package's interface.
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "provider"
 SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 
 # The components served, by name in `components` (their type token: sandbox-infra:index:<name>).
-# Not (yet) served: VmEnvironment, RuntimeCatalogue and Monitoring, whose specs hold secrets
-# (cloud-init, SSH keys, the cluster's kubeconfig: `SecretValue`), which would arrive as
-# secret Outputs, while a spec must be a plain value known at preview.
+# VmEnvironment's spec holds secrets (cloud-init, SSH keys): those fields are schema secrets that
+# may be another resource's output (`_secret_value`); every other spec field must be plain.
+# Not served (yet): RuntimeCatalogue and Monitoring, whose args take the whole StackSpec (the
+# stack's config, not a component's) and, for Monitoring, a RequiredCrds lookup.
 COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies", "VmEnvironment")
-# Args fields that only make sense in a Python program (an object, not data), and the warm
-# pool wait's credentials, which `deploy` hands over from the stack's provider settings (from
-# the package, the wait reads the ambient kubeconfig, as a default provider does), and a
-# KEDA pool's CRD lookup (a RequiredCrds, which the package does not serve).
+# Args fields that only make sense in a Python program: an object, not data (`loader`; `keda`, a
+# KEDA pool's CRD lookup, a RequiredCrds the package does not serve), and the warm pool wait's
+# credentials, which `deploy` hands over from the stack's provider settings. From the package the
+# wait reads the cluster the pool's objects go to instead: the Kubernetes provider passed to the
+# WarmPool, else the stack's `kubernetes:` config, else the ambient kubeconfig
+# (`kubernetes_credentials`).
 PYTHON_ONLY = frozenset({"loader", "kubeconfig", "context", "keda"})
 
 
