@@ -8,6 +8,7 @@ and bad input written in YAML fails `preview` with one clear message, never a Py
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -23,7 +24,7 @@ import pytest
 from sandbox_infra.package import SCHEMA_FILE
 
 from .controller import agent_sandbox_controller
-from .controlplane import ControlPlane
+from .controlplane import ControlPlane, register_kubevirt_crds
 from .fake_node import FakeControllerManager, FakeKubelet
 from .helpers import render, require
 from .pulumi_project import PULUMI, engine_env
@@ -243,3 +244,79 @@ def test_bad_input_fails_preview_with_one_clear_message(offline: YamlProject, ca
     for stack_trace in ("Traceback", 'File "', "panic:", "goroutine"):
         assert stack_trace not in output, f"{case}: a stack trace in the preview's output:\n{output[-3000:]}"
     print(f"{case}: {' | '.join(line.strip() for line in output.splitlines() if 'error' in line.lower())[:600]}")
+
+
+# --- VmEnvironment from YAML: a spec with secrets ---------------------------------------------
+
+CLOUD_INIT = "#cloud-config\nchpasswd: {list: 'agent:e2e-not-a-real-password', expire: false}\n"
+SSH_KEYS = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2e e2e@example.com"
+VM_PROGRAM = f"""\
+name: yaml-vm
+runtime: yaml
+packages:
+  sandbox-infra: {ROOT / "provider"}
+config:
+  cloudInit:
+    type: string
+    secret: true
+  sshKeys:
+    type: string
+    secret: true
+resources:
+  team:
+    type: sandbox-infra:Tenant
+    properties:
+      spec:
+        name: team-vm
+  devbox:
+    type: sandbox-infra:VmEnvironment
+    properties:
+      tenant: ${{team}}
+      spec:
+        id: devbox
+        executionKind: kubevirt-vm
+        vmConfig:
+          containerDiskImage: quay.io/containerdisks/fedora:40
+          cpu: 2
+          memory: 2Gi
+          cloudInitTemplate: ${{cloudInit}}
+          sshAuthorizedKeys: ${{sshKeys}}
+        warm:
+          replicas: 1
+outputs:
+  service: ${{devbox.service}}
+  kind: ${{devbox.kind}}
+"""
+
+
+def test_a_vm_environment_from_yaml_keeps_its_cloud_init_and_keys_secret(plane: ControlPlane,
+                                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    register_kubevirt_crds(plane.client())  # as virt-operator would; idempotent
+    path = tmp_path_factory.mktemp("yaml-vm")
+    (path / "Pulumi.yaml").write_text(VM_PROGRAM)
+    env = engine_env(path, plane.env())
+    seed_plugin_cache(env)
+    (path / "state").mkdir()
+    project = YamlProject(path, env)
+    project.pulumi("login", f"file://{path / 'state'}")
+    project.pulumi("stack", "init", "e2e")
+    project.pulumi("config", "set", "--secret", "cloudInit", CLOUD_INIT)
+    project.pulumi("config", "set", "--secret", "sshKeys", SSH_KEYS)
+    with FakeControllerManager(plane.client(), ["team-vm"]):
+        project.pulumi("up", "--yes", "--skip-preview")
+    out = json.loads(project.pulumi("stack", "output", "--json").stdout)
+    assert out == {"service": "devbox", "kind": "VirtualMachinePool"}
+    kube = plane.client()
+    pool = kube.get("pool.kubevirt.io/v1beta1", "VirtualMachinePool", "devbox", "team-vm")
+    assert pool["spec"]["replicas"] == 1
+    # The secrets reached the cluster, through the VM's Secrets only...
+    data = {k: base64.b64decode(v).decode() for name in ("devbox-cloud-init", "devbox-ssh-keys")
+            for k, v in kube.get("v1", "Secret", name, "team-vm")["data"].items()}
+    assert sorted(data.values()) == sorted([CLOUD_INIT, SSH_KEYS])
+    assert CLOUD_INIT.split("\n")[1] not in json.dumps(pool)
+    # ... and the state holds them only encrypted.
+    export = project.pulumi("stack", "export").stdout
+    for text in ("e2e-not-a-real-password", "AAAAC3NzaC1lZDI1NTE5AAAAIE2e"):
+        assert text not in export, f"{text!r} in plain text in the state"
+    # A program that changes nothing plans nothing (the secrets are compared, not re-sent).
+    project.pulumi("preview", "--expect-no-changes")
