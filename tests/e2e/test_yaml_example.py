@@ -2,8 +2,11 @@
 (provider/), through the real engine and the YAML language host built by tools/build.sh,
 against the live API server: the components work from a language other than Python.
 
-Also: `pulumi package get-schema provider` prints exactly the checked-in provider/schema.json,
-and bad input written in YAML fails `preview` with one clear message, never a Python stack.
+Also: a waiting pool makes `up` wait (and fail at its readyTimeout with one message) through
+the package's own resource; a VmEnvironment takes its cloud-init and SSH keys as secrets, which
+stay secrets; `pulumi package get-schema provider` prints exactly the checked-in
+provider/schema.json, and bad input written in YAML fails `preview` with one clear message,
+never a Python stack.
 """
 
 from __future__ import annotations
@@ -128,10 +131,6 @@ def test_up_creates_the_install_tenant_template_and_pool(deployed: YamlProject, 
             "sandbox-infra:index:WarmPool"} <= types
 
 
-def test_a_second_up_changes_nothing(deployed: YamlProject) -> None:
-    deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
-
-
 # --- the pool's readiness wait, from YAML ------------------------------------------------
 # The package's own provider serves the wait (components/pool_readiness.py: PackagePoolReadiness),
 # with the same messages as the Python program's dynamic resource (tests/e2e/test_pool_readiness.py).
@@ -183,7 +182,10 @@ def test_up_waits_for_the_pool_and_succeeds_once_its_pods_run(deployed: YamlProj
     # here), which stays a secret in the state: encrypted, its contents nowhere in plain text.
     assert "ciphertext" in wait["inputs"]["kubeconfig"], wait["inputs"]
     assert "certificate-authority" not in export and "client-key" not in export
-    # An unchanged pool is not waited for again.
+
+
+def test_a_second_up_changes_nothing(deployed: YamlProject) -> None:
+    """After the tests above, also: an unchanged pool is not waited for again."""
     deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
 
 
