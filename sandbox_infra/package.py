@@ -547,7 +547,7 @@ def _secret_value(value: Any, path: str, problems: list[dict[str, str]]) -> Secr
     if rpc.is_rpc_secret(value):
         value = rpc.unwrap_rpc_secret(value)
     if isinstance(value, pulumi.Output) or (isinstance(value, str) and value):
-        return SecretValue(value)  # type: ignore[arg-type]
+        return SecretValue(value)
     problems.append(_problem(path, f"must be a non-empty string (a secret), got {_kind(value)}"))
     return None
 
