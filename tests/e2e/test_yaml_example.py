@@ -93,6 +93,57 @@ def yaml_project(workdir: Path, plane: ControlPlane) -> YamlProject:
     return project
 
 
+# --- the schema, and input a preview refuses ------------------------------------------------
+# First in the module: on the plane as the example finds a cluster (the deploying tests below
+# then run the agent-sandbox controller, which repoints the CRDs' conversion webhook).
+
+@pytest.fixture(scope="module")
+def offline(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> YamlProject:
+    """A second copy, never deployed: previews only."""
+    return yaml_project(tmp_path_factory.mktemp("yaml-preview"), plane)
+
+
+def test_get_schema_prints_the_checked_in_schema(offline: YamlProject) -> None:
+    printed = offline.pulumi("package", "get-schema", str(ROOT / "provider")).stdout
+    assert json.loads(printed) == json.loads(SCHEMA_FILE.read_text()), \
+        "provider/schema.json is not what the package serves: run `make schema`"
+
+
+BAD_INPUTS = {
+    # YAML's type checker, against the package schema: before any component runs.
+    "unknown field": (("        replicas: ${replicas}", "        replica: ${replicas}"),
+                      ["replica", "Existing properties are"]),
+    "wrong type": (("        replicas: ${replicas}", "        replicas: three"),
+                   ["replicas: Cannot assign type 'string' to type 'integer'"]),
+    # The component's own check: its spec names a template other than the one passed.
+    "pool naming a missing template": (("        name: python\n        replicas:", "        name: python\n"
+                                        "        template: pyhton\n        replicas:"),
+                                       ["spec.template = 'pyhton' does not match the template passed ('python')"]),
+    # ... and a pool passed a template the program does not declare.
+    "pool passed an undeclared template": (("      template: ${python}", "      template: ${pyhton}"),
+                                           ["pyhton"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_fails_preview_with_one_clear_message(offline: YamlProject, case: str) -> None:
+    (old, new), expected = BAD_INPUTS[case]
+    program = offline.path / "Pulumi.yaml"
+    original = program.read_text()
+    try:
+        offline.edit(old, new)
+        result = offline.pulumi("preview", check=False)
+    finally:
+        program.write_text(original)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"{case}: the preview succeeded:\n{output[-3000:]}"
+    for text in expected:
+        assert text in output, f"{case}: {text!r} not in the preview's output:\n{output[-3000:]}"
+    for stack_trace in ("Traceback", 'File "', "panic:", "goroutine"):
+        assert stack_trace not in output, f"{case}: a stack trace in the preview's output:\n{output[-3000:]}"
+    print(f"{case}: {' | '.join(line.strip() for line in output.splitlines() if 'error' in line.lower())[:600]}")
+
+
 @pytest.fixture(scope="module")
 def deployed(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[YamlProject]:
     project = yaml_project(tmp_path_factory.mktemp("yaml"), plane)
@@ -197,55 +248,6 @@ def test_destroy_keeps_the_crds(deployed: YamlProject, plane: ControlPlane, pods
         assert kube.exists("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd), f"destroy deleted {crd}"
     assert not kube.exists(API_VERSION, "SandboxWarmPool", "python", "team-a")
     assert not kube.exists("apps/v1", "Deployment", "agent-sandbox-controller", "agent-sandbox-system")
-
-
-# --- the schema, and input a preview refuses ------------------------------------------------
-
-@pytest.fixture(scope="module")
-def offline(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> YamlProject:
-    """A second copy, never deployed: previews only."""
-    return yaml_project(tmp_path_factory.mktemp("yaml-preview"), plane)
-
-
-def test_get_schema_prints_the_checked_in_schema(offline: YamlProject) -> None:
-    printed = offline.pulumi("package", "get-schema", str(ROOT / "provider")).stdout
-    assert json.loads(printed) == json.loads(SCHEMA_FILE.read_text()), \
-        "provider/schema.json is not what the package serves: run `make schema`"
-
-
-BAD_INPUTS = {
-    # YAML's type checker, against the package schema: before any component runs.
-    "unknown field": (("        replicas: ${replicas}", "        replica: ${replicas}"),
-                      ["replica", "Existing properties are"]),
-    "wrong type": (("        replicas: ${replicas}", "        replicas: three"),
-                   ["replicas: Cannot assign type 'string' to type 'integer'"]),
-    # The component's own check: its spec names a template other than the one passed.
-    "pool naming a missing template": (("        name: python\n        replicas:", "        name: python\n"
-                                        "        template: pyhton\n        replicas:"),
-                                       ["spec.template = 'pyhton' does not match the template passed ('python')"]),
-    # ... and a pool passed a template the program does not declare.
-    "pool passed an undeclared template": (("      template: ${python}", "      template: ${pyhton}"),
-                                           ["pyhton"]),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_fails_preview_with_one_clear_message(offline: YamlProject, case: str) -> None:
-    (old, new), expected = BAD_INPUTS[case]
-    program = offline.path / "Pulumi.yaml"
-    original = program.read_text()
-    try:
-        offline.edit(old, new)
-        result = offline.pulumi("preview", check=False)
-    finally:
-        program.write_text(original)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, f"{case}: the preview succeeded:\n{output[-3000:]}"
-    for text in expected:
-        assert text in output, f"{case}: {text!r} not in the preview's output:\n{output[-3000:]}"
-    for stack_trace in ("Traceback", 'File "', "panic:", "goroutine"):
-        assert stack_trace not in output, f"{case}: a stack trace in the preview's output:\n{output[-3000:]}"
-    print(f"{case}: {' | '.join(line.strip() for line in output.splitlines() if 'error' in line.lower())[:600]}")
 
 
 # --- VmEnvironment from YAML: a spec with secrets ---------------------------------------------
