@@ -9,7 +9,6 @@ identity across agent-sandbox upgrades.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar

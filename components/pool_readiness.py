@@ -15,10 +15,18 @@ failure next to it would not end `up` sooner: the engine lets a running create f
 The provider is stored in the stack's state by reference to this module (dill pickles the
 class by its import path), so `components.pool_readiness.PoolReadinessProvider` must stay
 importable under this name for existing stacks to update and delete their gates.
+
+From the component package (a WarmPool declared in a YAML, TypeScript, ... program) the same
+wait is `PackagePoolReadiness`, a resource of the package's own provider: the engine starts a
+Python dynamic provider with the *program's* runtime options (its virtualenv), and a program
+in another language has none, so the pickled provider could not even be loaded there. The
+package's provider (sandbox_infra/package.py) serves the type with `wait` and `changed` below,
+as the dynamic provider does: the same inputs, diff, polling and messages.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
@@ -105,14 +113,28 @@ def wait_for_pool(props: dict[str, Any], read: Callable[[], tuple[Meta | None, l
         sleep(poll)
 
 
+def wait(props: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the pool `props` names; raises PoolNotReady. Returns the outputs: what was
+    waited for, never the credentials."""
+    cluster = Cluster(props.get("kubeconfig") or None, props.get("context") or None)
+    verdict = wait_for_pool(props, lambda: look(cluster, props))
+    if verdict.state == "failed":
+        raise PoolNotReady(verdict.message)
+    return {key: props[key] for key in WATCHED}
+
+
+def changed(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """The inputs whose change means waiting again."""
+    return [key for key in WATCHED if olds.get(key) != news.get(key)]
+
+
 class PoolReadinessProvider(dynamic.ResourceProvider):
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
-        cluster = Cluster(props.get("kubeconfig") or None, props.get("context") or None)
-        verdict = wait_for_pool(props, lambda: look(cluster, props))
-        if verdict.state == "failed":
+        try:
+            return wait(props)
+        except PoolNotReady:
             sys.tracebacklimit = 0  # the host formats the error after we return; see PoolNotReady
-            raise PoolNotReady(verdict.message)
-        return {key: props[key] for key in WATCHED}
+            raise
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         return dynamic.CreateResult(id_=f"{props['namespace']}/{props['pool']}", outs=self._wait(props))
@@ -121,8 +143,7 @@ class PoolReadinessProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(outs=self._wait(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = [key for key in WATCHED if olds.get(key) != news.get(key)]
-        return dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+        return dynamic.DiffResult(changes=bool(changed(olds, news)), replaces=[], delete_before_replace=False)
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Nothing in the cluster belongs to the wait."""
@@ -141,11 +162,38 @@ class PoolReadinessArgs:
     context: str | None = None
 
 
+def _props(args: PoolReadinessArgs) -> dict[str, Any]:
+    return {"namespace": args.namespace, "pool": args.pool, "template": args.template, "replicas": args.replicas,
+            "apiVersion": args.api_version, "timeoutSeconds": args.timeout_seconds, "kubeconfig": args.kubeconfig,
+            "context": args.context}
+
+
 class PoolReadiness(dynamic.Resource, module="sandbox-infra", name="PoolReadiness"):
     """Succeeds once the warm pool reports its replicas ready (see the module's docstring)."""
 
     def __init__(self, name: str, args: PoolReadinessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"namespace": args.namespace, "pool": args.pool, "template": args.template,
-                 "replicas": args.replicas, "apiVersion": args.api_version, "timeoutSeconds": args.timeout_seconds,
-                 "kubeconfig": args.kubeconfig, "context": args.context}
-        super().__init__(PoolReadinessProvider(), name, props, opts)
+        super().__init__(PoolReadinessProvider(), name, _props(args), opts)
+
+
+# --- the same wait, served by the component package's provider ---------------------------
+
+PACKAGE_TYPE = "sandbox-infra:index:PoolReadiness"
+# Set by the package's provider around a component's construction (sandbox_infra/package.py):
+# a WarmPool built there registers PackagePoolReadiness instead of the dynamic resource.
+in_package: contextvars.ContextVar[bool] = contextvars.ContextVar("in_package", default=False)
+
+
+class PackagePoolReadiness(pulumi.CustomResource):
+    """The wait as a resource of the component package's provider (see the module's docstring)."""
+
+    def __init__(self, name: str, args: PoolReadinessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        props = _props(args)
+        if args.kubeconfig is not None:  # a kubeconfig's contents are a credential: never plain in state
+            props["kubeconfig"] = pulumi.Output.secret(args.kubeconfig)
+        super().__init__(PACKAGE_TYPE, name, props, opts)
+
+
+def pool_readiness(name: str, args: PoolReadinessArgs, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """The wait for a WarmPool: the dynamic resource in a Python program (its type and URN are in
+    users' state), the package's resource where the package's provider builds the WarmPool."""
+    return (PackagePoolReadiness if in_package.get() else PoolReadiness)(name, args, opts)

@@ -9,7 +9,7 @@ import pulumi
 from .k8s import as_spec, dependencies, metadata, one_of, place
 from .manifests.sizing import build_pool_autoscaler
 from .manifests.warm_pool import build_warm_pool
-from .pool_readiness import PoolReadiness, PoolReadinessArgs
+from .pool_readiness import PoolReadinessArgs, pool_readiness
 from .prerequisites import RequiredCrds
 from .sandbox_template import SandboxTemplate
 from .specs.warm_pool import WarmPoolSpec
@@ -64,7 +64,7 @@ class WarmPool(pulumi.ComponentResource):
         readiness = None
         if args.wait_for_workloads and spec.waits_for_ready:
             meta = manifests[0]["metadata"]
-            readiness = PoolReadiness(
+            readiness = pool_readiness(
                 f"{meta['namespace']}/{meta['name']}",
                 PoolReadinessArgs(meta["namespace"], meta["name"], template.name, spec.replicas, api_version,
                                   spec.ready_timeout_seconds, args.kubeconfig, args.context),

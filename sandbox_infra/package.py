@@ -30,10 +30,16 @@ SDK's own host gets wrong for us:
   which the CLI prints as one message per bad property, without a stack;
 - a component passed to another arrives as a bare URN: here it is the live component this
   provider process constructed earlier in the same deployment.
+
+The SDK's provider server serves components only; `_Servicer` adds the lifecycle of one custom
+resource, the warm pool's readiness wait (components/pool_readiness.py: the Python program's
+dynamic resource cannot run for a program in another language).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -46,33 +52,44 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
+import grpc.aio
 import pulumi
+from google.protobuf import empty_pb2
 from pulumi.errors import InputPropertiesError
-from pulumi.provider import main as provider_main
 from pulumi.provider.experimental.analyzer import Analyzer, PropertyDefinition, PropertyType
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
 from pulumi.provider.provider import ConstructResult
+from pulumi.provider.server import ProviderServicer
+from pulumi.runtime import proto, rpc
+from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+from pulumi.runtime.proto import provider_pb2_grpc
 from pydantic import BaseModel
 
+from components import pool_readiness
 from components.errors import ConfigError
+from components.specs.secrets import SecretValue
 
 PACKAGE = "sandbox-infra"
 # The schema's version. Bump it with a change of the package's interface.
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "provider"
 SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 
 # The components served, by name in `components` (their type token: sandbox-infra:index:<name>).
-# Not (yet) served: VmEnvironment, RuntimeCatalogue and Monitoring, whose specs hold secrets
-# (cloud-init, SSH keys, the cluster's kubeconfig: `SecretValue`), which would arrive as
-# secret Outputs, while a spec must be a plain value known at preview.
-COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies")
-# Args fields that only make sense in a Python program (an object, not data), and the warm
-# pool wait's credentials, which `deploy` hands over from the stack's provider settings (from
-# the package, the wait reads the ambient kubeconfig, as a default provider does), and a
-# KEDA pool's CRD lookup (a RequiredCrds, which the package does not serve).
+# VmEnvironment's spec holds secrets (cloud-init, SSH keys): those fields are schema secrets that
+# may be another resource's output (`_secret_value`); every other spec field must be plain.
+# Not served (yet): RuntimeCatalogue and Monitoring, whose args take the whole StackSpec (the
+# stack's config, not a component's) and, for Monitoring, a RequiredCrds lookup.
+COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies", "VmEnvironment")
+# Args fields that only make sense in a Python program: an object, not data (`loader`; `keda`, a
+# KEDA pool's CRD lookup, a RequiredCrds the package does not serve), and the warm pool wait's
+# credentials, which `deploy` hands over from the stack's provider settings. From the package the
+# wait reads the cluster the pool's objects go to instead: the Kubernetes provider passed to the
+# WarmPool, else the stack's `kubernetes:` config, else the ambient kubeconfig
+# (`kubernetes_credentials`).
 PYTHON_ONLY = frozenset({"loader", "kubeconfig", "context", "keda"})
 
 
@@ -131,6 +148,8 @@ class _Projection:
         # The spec model of the component being projected -> its fields that component fills in.
         self.filled: dict[type, set[str]] = {}
         self.overridden: dict[type, set[str]] = {}
+        # (schema type name, property) of the spec fields that hold a secret (`SecretText`).
+        self.secrets: set[tuple[str, str]] = set()
         for name, component in components.items():
             stand_in = type(name, (pulumi.ComponentResource,), {"__module__": __name__, "__doc__": _class_doc(component)})
             self.stand_ins[component] = stand_in
@@ -195,6 +214,8 @@ class _Projection:
             attribute = _snake(schema_name)
             where = f"{model.__name__}.{schema_name}"
             projected, note = self._type(info.annotation, where)
+            if _is_secret(info.annotation):
+                self.secrets.add((model.__name__, schema_name))
             overridden = name in self.overridden.get(model, ())
             required = info.is_required() and schema_name not in self.filled.get(model, ()) and not overridden
             annotations[attribute] = projected if required else projected | None
@@ -245,6 +266,9 @@ class _Projection:
             return dict[str, projected], note
         if hint is Any:
             return Any, None
+        if hint is SecretValue:
+            return str, ("A secret: give it as one (YAML: a `secret: true` config value, or `fn::secret`); it "
+                         "is stored only encrypted, whatever is given, and may be another resource's output.")
         if isinstance(hint, type):
             if hint in self.stand_ins:
                 return self.stand_ins[hint], None
@@ -262,6 +286,16 @@ def _own_annotations(component: type) -> dict[str, Any]:
         if cls.__module__.split(".")[0] not in ("pulumi", "builtins"):
             found.update(inspect.get_annotations(cls, eval_str=True))
     return found
+
+
+def _is_secret(hint: Any) -> bool:
+    """`SecretText`, or an optional one."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _is_secret(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_secret(a) for a in args if a is not type(None))
+    return hint is SecretValue
 
 
 def _scalar(hint: Any) -> bool:
@@ -324,6 +358,10 @@ class SandboxInfraProvider(ComponentProvider):
         self._dependencies = sorted(result["dependencies"], key=lambda d: f"{d.name}{d.version}")
         self.schema_json = generate_schema(PACKAGE, version, None, self._component_defs, self._type_defs,
                                            self._dependencies).to_json()
+        for type_name, prop in sorted(self.projection.secrets):  # the SDK's schema has no word for it
+            definition = self.schema_json["types"][f"{PACKAGE}:index:{type_name}"]["properties"][prop]
+            definition["secret"] = True  # and, unlike the rest of a spec, it may be an output (an Input)
+            definition.pop("plain", None)
         self.schema_json["description"] = ("Pulumi components for AI-agent sandboxes on Kubernetes: the agent-sandbox "
                                            "install, tenant namespaces, hardened sandbox templates and warm pools.")
         super(ComponentProvider, self).__init__(version, json.dumps(self.schema_json))
@@ -353,18 +391,32 @@ class SandboxInfraProvider(ComponentProvider):
             raise InputPropertiesError("; ".join([f"{resource_type} {name!r}: invalid inputs", *messages]),
                                        [p for p in problems if p["property_path"]])
         component = self.by_name[type_name]
+        if "kubeconfig" in {f.name for f in dataclasses.fields(_args_class(component))}:
+            kwargs["kubeconfig"], kwargs["context"] = kubernetes_credentials(options)
+        # A WarmPool built here waits through this provider's PoolReadiness (components/pool_readiness.py).
+        token = pool_readiness.in_package.set(True)
         try:
             instance = component(name, _args_class(component)(**kwargs), options)
         except ConfigError as error:
             # The component validated its spec: one message naming each bad key path and value.
             raise InputPropertiesError(str(error), []) from None
+        finally:
+            pool_readiness.in_package.reset(token)
         self.constructed[(resource_type, name)] = instance
         return ConstructResult(instance.urn, self.get_state(instance, component_def))
 
-    def _value(self, value: Any, prop: PropertyDefinition, path: str, problems: list[dict[str, str]]) -> Any:
+    def _value(self, value: Any, prop: PropertyDefinition, path: str, problems: list[dict[str, str]],
+               secret: bool = False) -> Any:
         """`value` as the Python args class takes it: integral numbers as int, unknown keys reported,
-        components passed by reference as the live components. Object keys stay camelCase: the
-        component validates them with the spec's pydantic model, which uses the camelCase names."""
+        components passed by reference as the live components, a `secret` field's value as a
+        SecretValue. Object keys stay camelCase: the component validates them with the spec's
+        pydantic model, which uses the camelCase names."""
+        if secret:
+            return _secret_value(value, path, problems)
+        if rpc.is_rpc_secret(value) or (isinstance(value, pulumi.Output) and _known_secret(value)):
+            problems.append(_problem(path, "must not be a secret: it names or shapes the objects, which are stored "
+                                           "in plain text (only the spec's secret fields take secrets)"))
+            return None
         if isinstance(value, pulumi.Output) and not prop.plain:
             return value  # a field that takes another resource's output (a template's image)
         if isinstance(value, pulumi.Output):
@@ -384,8 +436,9 @@ class SandboxInfraProvider(ComponentProvider):
                     problems.append(_problem(f"{path}.{key}", f"unknown key; allowed keys here: "
                                                               f"{', '.join(type_def.properties)}"))
                     continue
-                out[key] = None if item is None else self._value(item, type_def.properties[key], f"{path}.{key}",
-                                                                 problems)
+                out[key] = None if item is None else self._value(
+                    item, type_def.properties[key], f"{path}.{key}", problems,
+                    secret=(type_def.name, key) in self.projection.secrets)
             return out
         if prop.type == PropertyType.ARRAY and isinstance(value, list) and prop.items:
             return [self._value(item, prop.items, f"{path}[{i}]", problems) for i, item in enumerate(value)]
@@ -424,6 +477,96 @@ class _Components(pulumi.runtime.ResourceModule):
         return self.provider.constructed.get((typ, name), urn)
 
 
+def kubernetes_credentials(options: pulumi.ResourceOptions | None) -> tuple[Any, Any]:
+    """The kubeconfig and context of the Kubernetes provider that creates a component's objects,
+    for the warm pool's wait (which reads the cluster itself): the pool and the wait must talk to
+    the same cluster. That is the explicit provider passed to the component (YAML:
+    `options: {providers: [${k8s}]}`), whose settings are read back from the deployment; else the
+    default provider, configured by the stack's `kubernetes:kubeconfig` / `kubernetes:context`;
+    else (None, None): the ambient kubeconfig ($KUBECONFIG, ~/.kube/config) and its current
+    context, as a default provider without config reads it. The kubeconfig stays a secret."""
+    provider = ((options.providers if options else None) or {}).get("kubernetes")
+    if isinstance(provider, pulumi.ProviderResource):
+        state = pulumi.runtime.invoke_output("pulumi:pulumi:getResource", {"urn": provider.urn}).apply(
+            lambda found: (found or {}).get("state") or {})
+        return (pulumi.Output.secret(state.apply(lambda s: s.get("kubeconfig") or None)),
+                state.apply(lambda s: s.get("context") or None))
+    config = pulumi.Config("kubernetes")
+    return config.get_secret("kubeconfig"), config.get("context")
+
+
+class _Servicer(ProviderServicer):
+    """The SDK's provider servicer (Construct, GetSchema, ...; it serves components only) and the
+    lifecycle of the package's one custom resource, the warm pool's wait (PoolReadiness: see
+    components/pool_readiness.py for why the package cannot use the dynamic resource). Its
+    inputs and outputs, diff and messages are the dynamic provider's."""
+
+    @staticmethod
+    async def _only_readiness(urn: str, context: Any) -> None:
+        if pulumi.urn._parse_urn(urn).typ != pool_readiness.PACKAGE_TYPE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{PACKAGE} serves no custom resource {urn}")
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        # The component built the inputs; as given, secrets and preview's unknowns included.
+        return proto.CheckResponse(inputs=request.news)
+
+    async def Diff(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        keys = pool_readiness.changed(rpc.deserialize_properties(request.olds, keep_unknowns=True),
+                                      rpc.deserialize_properties(request.news, keep_unknowns=True))
+        return proto.DiffResponse(changes=proto.DiffResponse.DIFF_SOME if keys else proto.DiffResponse.DIFF_NONE,
+                                  diffs=keys)
+
+    async def _wait(self, properties: Any, context: Any) -> Any:
+        props, _ = rpc.deserialize_properties_unwrap_secrets(properties)
+        try:
+            # Off the event loop: the wait polls for up to readyTimeout, and this process also
+            # serves the other components' calls meanwhile.
+            outs = await asyncio.to_thread(pool_readiness.wait, props)
+        except pool_readiness.PoolNotReady as error:
+            # As the dynamic provider's host reports it: the exception's name and message, no stack.
+            await context.abort(grpc.StatusCode.UNKNOWN, f"PoolNotReady: {error}")
+        return f"{props['namespace']}/{props['pool']}", await rpc.serialize_properties(outs, {})
+
+    async def Create(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        id_, outs = await self._wait(request.properties, context)
+        return proto.CreateResponse(id=id_, properties=outs)
+
+    async def Update(self, request: Any, context: Any) -> Any:
+        await self._only_readiness(request.urn, context)
+        _, outs = await self._wait(request.news, context)
+        return proto.UpdateResponse(properties=outs)
+
+    async def Delete(self, request: Any, context: Any) -> Any:
+        return empty_pb2.Empty()  # nothing in the cluster belongs to the wait
+
+    async def Read(self, request: Any, context: Any) -> Any:
+        # A refresh keeps what was waited for: the wait is a gate, not a cluster object.
+        return proto.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+
+
+def _known_secret(value: pulumi.Output) -> bool:
+    """Whether an Output is marked secret, when that is already settled (the engine hands the
+    provider its inputs resolved: an Output of construct's inputs is a ready future)."""
+    future = value._data  # the public is_secret() is a coroutine, which construct cannot await
+    return future.done() and not future.cancelled() and future.exception() is None and future.result().is_secret
+
+
+def _secret_value(value: Any, path: str, problems: list[dict[str, str]]) -> SecretValue | None:
+    """A secret field's value, as the spec holds secrets: a SecretValue, here of the text or of
+    the Output that will give it (unknown at preview, another resource's output). VmEnvironment
+    hands it to Pulumi only through `pulumi.Output.secret`, so whatever arrives (a secret, or
+    not) is stored encrypted."""
+    if rpc.is_rpc_secret(value):
+        value = rpc.unwrap_rpc_secret(value)
+    if isinstance(value, pulumi.Output) or (isinstance(value, str) and value):
+        return SecretValue(value)
+    problems.append(_problem(path, f"must be a non-empty string (a secret), got {_kind(value)}"))
+    return None
+
+
 def _kind(value: Any) -> str:
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list"}.get(
         type(value), type(value).__name__)
@@ -456,7 +599,19 @@ def serve() -> None:
     """The plugin's entry point: what `component_provider_host` does, with SandboxInfraProvider."""
     provider = SandboxInfraProvider()
     pulumi.runtime.register_resource_module(PACKAGE, "index", _Components(provider))
-    provider_main(provider, sys.argv[1:])
+    engine = next(a for a in sys.argv[1:] if not a.startswith("-"))  # as pulumi.provider.main, with _Servicer
+
+    async def run() -> None:
+        server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(_Servicer(provider, sys.argv[1:], engine), server)
+        port = server.add_insecure_port(address="127.0.0.1:0")
+        await server.start()
+        sys.stdout.buffer.write(f"{port}\n".encode())
+        sys.stdout.buffer.flush()
+        await server.wait_for_termination()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 def write_schema() -> None:

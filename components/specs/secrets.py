@@ -29,18 +29,21 @@ REVEALED_CONTEXT = "secrets_revealed"
 
 
 class SecretValue:
-    """A secret from stack config. `sealed`: only the ciphertext exists (offline)."""
+    """A secret from stack config. `sealed`: only the ciphertext exists (offline). From the
+    component package (sandbox_infra/package.py) the "plaintext" may be the `pulumi.Output`
+    that gives it (another resource's output, unknown at preview): `reveal()` hands it on, and
+    the components pass either straight into `pulumi.Output.secret`."""
 
     __slots__ = ("_plaintext",)
 
-    def __init__(self, plaintext: str | None) -> None:
+    def __init__(self, plaintext: str | Any | None) -> None:
         self._plaintext = plaintext
 
     @property
     def sealed(self) -> bool:
         return self._plaintext is None
 
-    def reveal(self) -> str:
+    def reveal(self) -> str | Any:
         """The decrypted text; callers pass it straight into `pulumi.Output.secret`."""
         if self._plaintext is None:
             raise ConfigError("a 'secure:' value was not decrypted: its value is only available under the Pulumi engine, "

@@ -2,15 +2,21 @@
 (provider/), through the real engine and the YAML language host built by tools/build.sh,
 against the live API server: the components work from a language other than Python.
 
-Also: `pulumi package get-schema provider` prints exactly the checked-in provider/schema.json,
-and bad input written in YAML fails `preview` with one clear message, never a Python stack.
+Also: a waiting pool makes `up` wait (and fail at its readyTimeout with one message) through
+the package's own resource; a VmEnvironment takes its cloud-init and SSH keys as secrets, which
+stay secrets; `pulumi package get-schema provider` prints exactly the checked-in
+provider/schema.json, and bad input written in YAML fails `preview` with one clear message,
+never a Python stack.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,8 +26,9 @@ import pytest
 
 from sandbox_infra.package import SCHEMA_FILE
 
-from .controlplane import ControlPlane
-from .fake_node import FakeControllerManager
+from .controller import agent_sandbox_controller
+from .controlplane import ControlPlane, register_kubevirt_crds
+from .fake_node import FakeControllerManager, FakeKubelet
 from .helpers import render, require
 from .pulumi_project import PULUMI, engine_env
 from .toolchain import ROOT, binary
@@ -86,54 +93,9 @@ def yaml_project(workdir: Path, plane: ControlPlane) -> YamlProject:
     return project
 
 
-@pytest.fixture(scope="module")
-def deployed(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[YamlProject]:
-    project = yaml_project(tmp_path_factory.mktemp("yaml"), plane)
-    kinds = sorted({(m["apiVersion"], m["kind"]) for m in render("dev")})
-    # destroy deletes in the foreground and waits for namespaces to go: both need
-    # kube-controller-manager's garbage collector and namespace controller.
-    with FakeControllerManager(plane.client(), NAMESPACES, kinds):
-        project.pulumi("up", "--yes")
-        yield project
-
-
-def test_up_creates_the_install_tenant_template_and_pool(deployed: YamlProject, plane: ControlPlane) -> None:
-    out = json.loads(deployed.pulumi("stack", "output", "--json").stdout)
-    assert out == {"namespace": "team-a", "claimerRole": "sandbox-claimer", "template": "python", "warmPool": "python",
-                   "replicas": 3, "apiVersion": API_VERSION}
-    kube = plane.client()
-    assert kube.get("v1", "Namespace", "team-a")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == \
-        "restricted"
-    assert kube.get("v1", "ResourceQuota", "sandbox-quota", "team-a")
-    template = kube.get(API_VERSION, "SandboxTemplate", "python", "team-a")
-    container = template["spec"]["podTemplate"]["spec"]["containers"][0]
-    assert container["image"] == "registry.example.com/sandboxes/python:3.12"
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    pool = kube.get(API_VERSION, "SandboxWarmPool", "python", "team-a")
-    assert pool["spec"]["replicas"] == 3  # an integer again, though every number crosses the wire as a float
-    assert kube.get("apps/v1", "Deployment", "agent-sandbox-controller", "agent-sandbox-system")
-    # The components' children are the Kubernetes objects, under the component resources.
-    export = json.loads(deployed.pulumi("stack", "export").stdout)
-    types = {r["type"] for r in export["deployment"]["resources"]}
-    assert {"sandbox-infra:index:AgentSandbox", "sandbox-infra:index:Tenant", "sandbox-infra:index:SandboxTemplate",
-            "sandbox-infra:index:WarmPool"} <= types
-
-
-def test_a_second_up_changes_nothing(deployed: YamlProject) -> None:
-    deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
-
-
-def test_destroy_keeps_the_crds(deployed: YamlProject, plane: ControlPlane) -> None:
-    deployed.pulumi("destroy", "--yes", "--skip-preview")
-    kube = plane.client()
-    for crd in ("sandboxtemplates.extensions.agents.x-k8s.io", "sandboxwarmpools.extensions.agents.x-k8s.io",
-                "sandboxes.agents.x-k8s.io"):
-        assert kube.exists("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd), f"destroy deleted {crd}"
-    assert not kube.exists(API_VERSION, "SandboxWarmPool", "python", "team-a")
-    assert not kube.exists("apps/v1", "Deployment", "agent-sandbox-controller", "agent-sandbox-system")
-
-
 # --- the schema, and input a preview refuses ------------------------------------------------
+# First in the module: on the plane as the example finds a cluster (the deploying tests below
+# then run the agent-sandbox controller, which repoints the CRDs' conversion webhook).
 
 @pytest.fixture(scope="module")
 def offline(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> YamlProject:
@@ -180,3 +142,185 @@ def test_bad_input_fails_preview_with_one_clear_message(offline: YamlProject, ca
     for stack_trace in ("Traceback", 'File "', "panic:", "goroutine"):
         assert stack_trace not in output, f"{case}: a stack trace in the preview's output:\n{output[-3000:]}"
     print(f"{case}: {' | '.join(line.strip() for line in output.splitlines() if 'error' in line.lower())[:600]}")
+
+
+@pytest.fixture(scope="module")
+def deployed(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[YamlProject]:
+    project = yaml_project(tmp_path_factory.mktemp("yaml"), plane)
+    # The cluster as a platform team names it: in the stack's config of the Kubernetes provider
+    # (a secret), not an ambient kubeconfig, which leads nowhere here. The pool's wait must read
+    # the cluster the pool was created in (test_up_waiting_...).
+    project.env["KUBECONFIG"] = str(project.path / "no-such-kubeconfig")
+    project.pulumi("config", "set", "--secret", "kubernetes:kubeconfig", plane.kubeconfig.read_text())
+    kinds = sorted({(m["apiVersion"], m["kind"]) for m in render("dev")})
+    # destroy deletes in the foreground and waits for namespaces to go: both need
+    # kube-controller-manager's garbage collector and namespace controller.
+    with FakeControllerManager(plane.client(), NAMESPACES, kinds):
+        project.pulumi("up", "--yes")
+        yield project
+
+
+def test_up_creates_the_install_tenant_template_and_pool(deployed: YamlProject, plane: ControlPlane) -> None:
+    out = json.loads(deployed.pulumi("stack", "output", "--json").stdout)
+    assert out == {"namespace": "team-a", "claimerRole": "sandbox-claimer", "template": "python", "warmPool": "python",
+                   "replicas": 3, "apiVersion": API_VERSION}
+    kube = plane.client()
+    assert kube.get("v1", "Namespace", "team-a")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == \
+        "restricted"
+    assert kube.get("v1", "ResourceQuota", "sandbox-quota", "team-a")
+    template = kube.get(API_VERSION, "SandboxTemplate", "python", "team-a")
+    container = template["spec"]["podTemplate"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example.com/sandboxes/python:3.12"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    pool = kube.get(API_VERSION, "SandboxWarmPool", "python", "team-a")
+    assert pool["spec"]["replicas"] == 3  # an integer again, though every number crosses the wire as a float
+    assert kube.get("apps/v1", "Deployment", "agent-sandbox-controller", "agent-sandbox-system")
+    # The components' children are the Kubernetes objects, under the component resources.
+    export = json.loads(deployed.pulumi("stack", "export").stdout)
+    types = {r["type"] for r in export["deployment"]["resources"]}
+    assert {"sandbox-infra:index:AgentSandbox", "sandbox-infra:index:Tenant", "sandbox-infra:index:SandboxTemplate",
+            "sandbox-infra:index:WarmPool"} <= types
+
+
+# --- the pool's readiness wait, from YAML ------------------------------------------------
+# The package's own provider serves the wait (components/pool_readiness.py: PackagePoolReadiness),
+# with the same messages as the Python program's dynamic resource (tests/e2e/test_pool_readiness.py).
+
+BOUND = 10  # the shortest readyTimeout allowed
+POOL_WAITS = ("      template: ${python}\n      waitForWorkloads: ${waitForWorkloads}",
+              "      template: ${python}\n      waitForWorkloads: true")
+
+
+def test_up_waiting_for_a_pool_no_kubelet_runs_fails_at_its_ready_timeout(deployed: YamlProject) -> None:
+    # Only the pool waits: the install's controller Deployment has no kube-controller-manager here.
+    deployed.edit(*POOL_WAITS)
+    deployed.pulumi("config", "set", "readyTimeout", f"{BOUND}s")
+    started = time.monotonic()
+    result = deployed.pulumi("up", "--yes", "--skip-preview", check=False)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    waited = re.search(r"PoolReadiness \S+ creating \((\d+)s\) error: PoolNotReady", output)
+    print(f"\npulumi up: exit {result.returncode} after {elapsed:.1f} s; the wait failed after "
+          f"{waited[1] if waited else '?'} s (readyTimeout {BOUND} s)")
+    assert result.returncode != 0, output[-4000:]
+    assert waited is not None and BOUND <= int(waited[1]) < BOUND + 10, output[-4000:]
+    diagnostics = output.split("\nDiagnostics:", 1)[-1].split("\nOutputs:", 1)[0]
+    (message,) = [line.strip() for line in diagnostics.splitlines() if "PoolNotReady" in line]
+    assert message == (f"error: PoolNotReady: warm pool team-a/python (template python) is not ready after {BOUND} s: "
+                       "0 of 3 replicas ready; no pod of the pool yet. If it only needs longer, raise the pool's "
+                       "readyTimeout (at most 1h)"), message
+    for stack_trace in ("Traceback", 'File "', "panic:", "goroutine"):
+        assert stack_trace not in output, output[-4000:]
+
+
+@pytest.fixture(scope="module")
+def pods_run(deployed: YamlProject, plane: ControlPlane) -> Iterator[None]:
+    """From here on, the real agent-sandbox controller makes the pool's pods and the stand-in
+    kubelet runs them (until the module ends: destroy needs the controller's webhook too)."""
+    with agent_sandbox_controller(plane), FakeKubelet(plane.client()):
+        yield
+
+
+def test_up_waits_for_the_pool_and_succeeds_once_its_pods_run(deployed: YamlProject, pods_run: None) -> None:
+    result = deployed.pulumi("up", "--yes", "--skip-preview")
+    assert re.search(r"PoolReadiness \S+ created", result.stdout), result.stdout[-4000:]
+    export = deployed.pulumi("stack", "export").stdout
+    (wait,) = [r for r in json.loads(export)["deployment"]["resources"]
+               if r["type"] == "sandbox-infra:index:PoolReadiness"]
+    assert wait["id"] == "team-a/python" and wait["outputs"]["replicas"] == 3
+    assert wait["parent"].endswith("sandbox-infra:index:WarmPool::pool")
+    # It read the cluster with the Kubernetes provider's kubeconfig (the ambient one leads nowhere
+    # here), which stays a secret in the state: encrypted, its contents nowhere in plain text.
+    assert "ciphertext" in wait["inputs"]["kubeconfig"], wait["inputs"]
+    assert "certificate-authority" not in export and "client-key" not in export
+
+
+def test_a_second_up_changes_nothing(deployed: YamlProject) -> None:
+    """After the tests above, also: an unchanged pool is not waited for again."""
+    deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
+
+
+def test_destroy_keeps_the_crds(deployed: YamlProject, plane: ControlPlane, pods_run: None) -> None:
+    deployed.pulumi("destroy", "--yes", "--skip-preview")
+    kube = plane.client()
+    for crd in ("sandboxtemplates.extensions.agents.x-k8s.io", "sandboxwarmpools.extensions.agents.x-k8s.io",
+                "sandboxes.agents.x-k8s.io"):
+        assert kube.exists("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd), f"destroy deleted {crd}"
+    assert not kube.exists(API_VERSION, "SandboxWarmPool", "python", "team-a")
+    assert not kube.exists("apps/v1", "Deployment", "agent-sandbox-controller", "agent-sandbox-system")
+
+
+# --- VmEnvironment from YAML: a spec with secrets ---------------------------------------------
+
+CLOUD_INIT = "#cloud-config\nchpasswd: {list: 'agent:e2e-not-a-real-password', expire: false}\n"
+SSH_KEYS = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2e e2e@example.com"
+VM_PROGRAM = f"""\
+name: yaml-vm
+runtime: yaml
+packages:
+  sandbox-infra: {ROOT / "provider"}
+config:
+  cloudInit:
+    type: string
+    secret: true
+  sshKeys:
+    type: string
+    secret: true
+resources:
+  team:
+    type: sandbox-infra:Tenant
+    properties:
+      spec:
+        name: team-vm
+  devbox:
+    type: sandbox-infra:VmEnvironment
+    properties:
+      tenant: ${{team}}
+      spec:
+        id: devbox
+        executionKind: kubevirt-vm
+        vmConfig:
+          containerDiskImage: quay.io/containerdisks/fedora:40
+          cpu: 2
+          memory: 2Gi
+          cloudInitTemplate: ${{cloudInit}}
+          sshAuthorizedKeys: ${{sshKeys}}
+        warm:
+          replicas: 1
+outputs:
+  service: ${{devbox.service}}
+  kind: ${{devbox.kind}}
+"""
+
+
+def test_a_vm_environment_from_yaml_keeps_its_cloud_init_and_keys_secret(plane: ControlPlane,
+                                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    register_kubevirt_crds(plane.client())  # as virt-operator would; idempotent
+    path = tmp_path_factory.mktemp("yaml-vm")
+    (path / "Pulumi.yaml").write_text(VM_PROGRAM)
+    env = engine_env(path, plane.env())
+    seed_plugin_cache(env)
+    (path / "state").mkdir()
+    project = YamlProject(path, env)
+    project.pulumi("login", f"file://{path / 'state'}")
+    project.pulumi("stack", "init", "e2e")
+    project.pulumi("config", "set", "--secret", "cloudInit", CLOUD_INIT)
+    project.pulumi("config", "set", "--secret", "sshKeys", SSH_KEYS)
+    with FakeControllerManager(plane.client(), ["team-vm"]):
+        project.pulumi("up", "--yes", "--skip-preview")
+    out = json.loads(project.pulumi("stack", "output", "--json").stdout)
+    assert out == {"service": "devbox", "kind": "VirtualMachinePool"}
+    kube = plane.client()
+    pool = kube.get("pool.kubevirt.io/v1beta1", "VirtualMachinePool", "devbox", "team-vm")
+    assert pool["spec"]["replicas"] == 1
+    # The secrets reached the cluster, through the VM's Secrets only...
+    data = {k: base64.b64decode(v).decode() for name in ("devbox-cloud-init", "devbox-ssh-keys")
+            for k, v in kube.get("v1", "Secret", name, "team-vm")["data"].items()}
+    assert sorted(data.values()) == sorted([CLOUD_INIT, SSH_KEYS])
+    assert CLOUD_INIT.split("\n")[1] not in json.dumps(pool)
+    # ... and the state holds them only encrypted.
+    export = project.pulumi("stack", "export").stdout
+    for text in ("e2e-not-a-real-password", "AAAAC3NzaC1lZDI1NTE5AAAAIE2e"):
+        assert text not in export, f"{text!r} in plain text in the state"
+    # A program that changes nothing plans nothing (the secrets are compared, not re-sent).
+    project.pulumi("preview", "--expect-no-changes")
