@@ -73,24 +73,24 @@ from components.specs.secrets import SecretValue
 
 PACKAGE = "sandbox-infra"
 # The schema's version. Bump it with a change of the package's interface.
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "provider"
 SCHEMA_FILE = PLUGIN_DIR / "schema.json"
 
-# The components served, by name in `components` (their type token: sandbox-infra:index:<name>).
-# VmEnvironment's spec holds secrets (cloud-init, SSH keys): those fields are schema secrets that
-# may be another resource's output (`_secret_value`); every other spec field must be plain.
-# Not served (yet): RuntimeCatalogue and Monitoring, whose args take the whole StackSpec (the
-# stack's config, not a component's) and, for Monitoring, a RequiredCrds lookup.
-COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies", "VmEnvironment")
-# Args fields that only make sense in a Python program: an object, not data (`loader`; `keda`, a
-# KEDA pool's CRD lookup, a RequiredCrds the package does not serve), and the warm pool wait's
-# credentials, which `deploy` hands over from the stack's provider settings. From the package the
-# wait reads the cluster the pool's objects go to instead: the Kubernetes provider passed to the
-# WarmPool, else the stack's `kubernetes:` config, else the ambient kubeconfig
-# (`kubernetes_credentials`).
-PYTHON_ONLY = frozenset({"loader", "kubeconfig", "context", "keda"})
+# The components served, by name in `components` (their type token: sandbox-infra:index:<name>):
+# all nine. VmEnvironment's spec holds secrets (cloud-init, SSH keys): those fields are schema
+# secrets that may be another resource's output (`_secret_value`); every other spec field must be
+# plain, except the few args fields typed `str | Output[str]` (a template's image).
+COMPONENTS = ("AgentSandbox", "Tenant", "SandboxTemplate", "WarmPool", "KubeVirt", "AdmissionPolicies", "VmEnvironment",
+              "RuntimeCatalogue", "Monitoring")
+# Args fields that only make sense in a Python program: an object, not data (`loader`; `keda` and
+# Monitoring's `crds`, lookups of CRDs another install owns: a RequiredCrds, which the package does
+# not serve), and the warm pool wait's credentials, which `deploy` hands over from the stack's
+# provider settings. From the package the wait reads the cluster the pool's objects go to instead:
+# the Kubernetes provider passed to the WarmPool, else the stack's `kubernetes:` config, else the
+# ambient kubeconfig (`kubernetes_credentials`).
+PYTHON_ONLY = frozenset({"loader", "kubeconfig", "context", "keda", "crds"})
 
 
 class PackageError(Exception):

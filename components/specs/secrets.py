@@ -13,6 +13,7 @@ already leaked to every reader of the repository.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo
@@ -29,8 +30,8 @@ REVEALED_CONTEXT = "secrets_revealed"
 
 
 class SecretValue:
-    """A secret from stack config. `sealed`: only the ciphertext exists (offline). From the
-    component package (sandbox_infra/package.py) the "plaintext" may be the `pulumi.Output`
+    """A secret from stack config. `sealed`: only the ciphertext exists (offline). Given to a
+    component (from Python or the component package) the "plaintext" may be the `pulumi.Output`
     that gives it (another resource's output, unknown at preview): `reveal()` hands it on, and
     the components pass either straight into `pulumi.Output.secret`."""
 
@@ -62,9 +63,18 @@ class SecretValue:
         return hash(self._plaintext)
 
 
+def _is_output(value: Any) -> bool:
+    """A `pulumi.Output` (another resource's output, `config.require_secret`), recognised without
+    importing the SDK: the offline commands never load it, and no Output exists unless it is loaded."""
+    pulumi = sys.modules.get("pulumi")
+    return pulumi is not None and isinstance(value, pulumi.Output)
+
+
 def _secret_value(value: Any, info: ValidationInfo) -> SecretValue:
     if isinstance(value, SecretValue):
         return value
+    if _is_output(value):  # secret or not, known or not: the components store it only as a secret
+        return SecretValue(value)
     if isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str):
         return SecretValue(None)
     revealed = bool(info.context and info.context.get(REVEALED_CONTEXT))
