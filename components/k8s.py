@@ -208,6 +208,10 @@ def metadata(resource: pulumi.CustomResource, field: str = "name") -> pulumi.Out
         lambda meta: meta[field] if isinstance(meta, dict) else getattr(meta, field))
 
 
+COMPONENT_SECRET_HINT = ("must be a Pulumi secret, never plain text: pass a `SecretValue` from stack config or a "
+                         "`pulumi.Output` (`config.require_secret(...)`, another resource's output)")
+
+
 def as_spec(model: type[M], value: M | dict[str, Any], where: str, **defaults: Any) -> M:
     """An args class's `spec`: the model as given, or a plain dict with the camelCase keys of
     docs/config.md validated into it (one ConfigError naming each bad key path and value, as
@@ -217,7 +221,7 @@ def as_spec(model: type[M], value: M | dict[str, Any], where: str, **defaults: A
         return value
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: give a {model.__name__} or a mapping of its keys, not {type(value).__name__}")
-    return validated(model, {**defaults, **value}, where, prefix="spec.")
+    return validated(model, {**defaults, **value}, where, prefix="spec.", secret_hint=COMPONENT_SECRET_HINT)
 
 
 def one_of(value: str, expected: str, where: str, key: str) -> None:

@@ -321,8 +321,9 @@ def test_a_vm_secret_in_plain_text_is_refused_without_quoting_it(loader: Upstrea
         VmEnvironment("devbox", VmEnvironmentArgs(spec=_vm(CLOUD_INIT_SECRET), tenant=_team("vm-agents")))
 
     message = _fails(program)
-    assert message.startswith("VmEnvironment 'devbox': invalid config (1 problem)\n  - spec.vmConfig.cloudInitTemplate: "
-                              "must be a Pulumi secret (a 'secure:' value in the stack file), never plain text")
+    assert message == ("VmEnvironment 'devbox': invalid config (1 problem)\n  - spec.vmConfig.cloudInitTemplate: "
+                       "must be a Pulumi secret, never plain text: pass a `SecretValue` from stack config or a "
+                       "`pulumi.Output` (`config.require_secret(...)`, another resource's output)")
     assert CLOUD_INIT_SECRET not in message
 
 

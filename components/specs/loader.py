@@ -222,13 +222,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validated(
-    model: type[M], data: Any, source: str, prefix: str = f"{PROJECT}:", context: dict[str, Any] | None = None
+    model: type[M], data: Any, source: str, prefix: str = f"{PROJECT}:", context: dict[str, Any] | None = None,
+    secret_hint: str | None = None,
 ) -> M:
-    """`model` validated from `data`, or one ConfigError naming every bad key under `prefix`."""
+    """`model` validated from `data`, or one ConfigError naming every bad key under `prefix`.
+    `secret_hint`: what a secret given in plain text should be instead (default: a stack file's
+    `secure:` value)."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as err:
-        raise ConfigError(_report(source, [_describe(e, model, prefix) for e in err.errors()])) from None
+        raise ConfigError(_report(source, [_describe(e, model, prefix, secret_hint) for e in err.errors()])) from None
 
 
 _SECRET_HINT = (
@@ -281,7 +284,7 @@ def _describe_issue(issue: Issue) -> str:
     return f"{key_path(issue.path)}{shown_value(issue.path, issue.value)}: {issue.problem}"
 
 
-def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
+def _describe(error: Any, model: type[BaseModel], prefix: str, secret_hint: str | None = None) -> str:
     loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
     kind, value = error["type"], error.get("input")
     where = key_path(loc, prefix) if loc else prefix.rstrip(":.") or "(top level)"
@@ -293,7 +296,7 @@ def _describe(error: Any, model: type[BaseModel], prefix: str) -> str:
     if kind == SECRET_REQUIRED:  # never echo the value: it may be the secret itself
         path_instead = ("; or give the path of a kubeconfig file instead (one word: a value with spaces or line "
                         "breaks is taken for the file's contents)") if loc and loc[-1] == "kubeconfig" else ""
-        return f"{where}: {_SECRET_HINT.format(path=where)}{path_instead}"
+        return f"{where}: {secret_hint or _SECRET_HINT.format(path=where)}{path_instead}"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return f"{where}{shown_value(loc, value)}: {message[0].lower()}{message[1:]}"
 
