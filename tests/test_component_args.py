@@ -108,6 +108,18 @@ def _unknown() -> pulumi.Output[Any]:
 
 # --- RuntimeCatalogue and Monitoring from components ----------------------------------------
 
+def _stack_parts(spec: Any, loader: UpstreamLoader) -> tuple[AgentSandbox, dict[str, Tenant], dict[str, SandboxTemplate],
+                                                          list[WarmPool]]:
+    """The install, tenants, templates and pools of `spec`, as components (inside a program)."""
+    install = _install(loader)
+    tenants = {t.name: Tenant(t.name, TenantArgs(spec=t)) for t in spec.tenants}
+    templates = {t.name: SandboxTemplate(t.name, SandboxTemplateArgs(spec=t, install=install, tenant=tenants[t.tenant]))
+                 for t in spec.all_templates()}
+    pools = [WarmPool(p.name, WarmPoolArgs(spec=p, template=templates[p.template], wait_for_workloads=False))
+             for p in spec.all_warm_pools()]
+    return install, tenants, templates, pools
+
+
 def test_catalogue_from_components_is_the_stacks_catalogue(loader: UpstreamLoader) -> None:
     """The components a stack passes give the ConfigMap the offline render of that stack has."""
     spec = spec_from_config(sealed(vm_stack_config()))
@@ -115,12 +127,7 @@ def test_catalogue_from_components_is_the_stacks_catalogue(loader: UpstreamLoade
                     and m["metadata"]["name"] == "runtime-catalogue")
 
     def program() -> None:
-        install = _install(loader)
-        tenants = {t.name: Tenant(t.name, TenantArgs(spec=t)) for t in spec.tenants}
-        templates = {t.name: SandboxTemplate(t.name, SandboxTemplateArgs(spec=t, install=install, tenant=tenants[t.tenant]))
-                     for t in spec.all_templates()}
-        pools = [WarmPool(p.name, WarmPoolArgs(spec=p, template=templates[p.template], wait_for_workloads=False))
-                 for p in spec.all_warm_pools()]
+        _, tenants, templates, pools = _stack_parts(spec, loader)
         vms = [VmEnvironment(r.id, VmEnvironmentArgs(spec=r, tenant=tenants[r.tenant])) for r in spec.vm_runtimes()]
         RuntimeCatalogue("runtime-catalogue", RuntimeCatalogueArgs(
             spec=catalogue_spec(spec), templates=list(templates.values()), pools=pools, vm_environments=vms,
@@ -194,12 +201,7 @@ def test_monitoring_from_components_is_the_stacks_monitoring(loader: UpstreamLoa
     rendered = {m["kind"]: m for m in build_monitoring(monitoring_scope(spec))}
 
     def program() -> None:
-        install = _install(loader)
-        tenants = {t.name: Tenant(t.name, TenantArgs(spec=t)) for t in spec.tenants}
-        templates = {t.name: SandboxTemplate(t.name, SandboxTemplateArgs(spec=t, install=install, tenant=tenants[t.tenant]))
-                     for t in spec.all_templates()}
-        pools = [WarmPool(p.name, WarmPoolArgs(spec=p, template=templates[p.template], wait_for_workloads=False))
-                 for p in spec.all_warm_pools()]
+        install, _, _, pools = _stack_parts(spec, loader)
         Monitoring("monitoring", MonitoringArgs(spec={"labels": {"release": "kube-prometheus-stack"}}, install=install,
                                                 cluster="test", pools=pools))
 

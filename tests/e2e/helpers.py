@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,15 @@ def lost_fields(stored: Any, sent: Any, path: str = "") -> list[str]:
 
 def is_kubevirt(manifest: Manifest) -> bool:
     return manifest["apiVersion"].split("/")[0].endswith("kubevirt.io")
+
+
+_POOL_WAIT_FAILED = re.compile(r"PoolReadiness \S+ creating \((\d+)s\) error: PoolNotReady")
+
+
+def failed_pool_wait(output: str) -> tuple[int | None, list[str]]:
+    """From the output of a `pulumi up` whose pool wait failed: after how many seconds the
+    engine reported the PoolReadiness failing (None: no such line), and the stripped lines of
+    its Diagnostics section (where the one PoolNotReady message is)."""
+    waited = _POOL_WAIT_FAILED.search(output)
+    diagnostics = output.split("\nDiagnostics:", 1)[-1].split("\nOutputs:", 1)[0]
+    return (int(waited[1]) if waited else None), [line.strip() for line in diagnostics.splitlines()]
