@@ -19,6 +19,9 @@ repetitions), so a change in the machine's load hits both alike. Prints the medi
 repetitions, the ratios against issue 25's targets, the load average around the runs, and
 where pulumi's CPU went (the CLI/engine, the Python program, the provider, the API server).
 
+`--skip-checkpoints` is a diagnostic: pulumi without its per-step state checkpoints (which users
+keep), to show what they cost.
+
 `--stacks` adds the older per-stack table (preview and up of each stack on an empty plane),
 `--fleet` the `sandbox-infra fleet preview` figure. Prints figures; asserts nothing.
 """
@@ -214,12 +217,14 @@ class Results:
 
 
 @contextlib.contextmanager
-def pulumi_plane(workdir: Path, stack: str) -> Iterator[tuple[Project, list[subprocess.Popen]]]:
+def pulumi_plane(workdir: Path, stack: str, checkpoints: bool = True) -> Iterator[tuple[Project, list[subprocess.Popen]]]:
     """stack_on_fresh_plane's plane and project copy, with the plane's processes (for their CPU)."""
     with control_plane(workdir / "plane", shipped_contexts()) as plane:
         project = make_project(workdir / "project", plane, (stack,))
-        # The e2e harness skips per-step state checkpoints; users do not, so neither does this.
-        project.env.pop("PULUMI_SKIP_CHECKPOINTS")
+        # The e2e harness skips per-step state checkpoints; users do not, so neither does this
+        # unless --skip-checkpoints asks what they cost.
+        if checkpoints:
+            project.env.pop("PULUMI_SKIP_CHECKPOINTS")
         if uses_kubevirt(project, stack):
             register_virt_operator_crds(project.kube)
         namespaces = sorted(m["metadata"]["name"] for m in project.rendered(stack) if m["kind"] == "Namespace")
@@ -227,8 +232,8 @@ def pulumi_plane(workdir: Path, stack: str) -> Iterator[tuple[Project, list[subp
             yield project, plane.processes
 
 
-def side_by_side(stack: str, workdir: Path, kubectl_first: bool, results: Results) -> None:
-    with pulumi_plane(workdir / "pulumi", stack) as (project, pulumi_processes), \
+def side_by_side(stack: str, workdir: Path, kubectl_first: bool, results: Results, checkpoints: bool = True) -> None:
+    with pulumi_plane(workdir / "pulumi", stack, checkpoints) as (project, pulumi_processes), \
             kubectl_plane(workdir / "kubectl", project, stack) as (kubectl, kubectl_processes, objects):
         results.objects = objects
         pulumi_ops = {
@@ -259,10 +264,13 @@ def _cpu(timings: list[Timing]) -> str:
                      if statistics.median(t.cpu.get(role, 0.0) for t in timings) >= 0.05)
 
 
-def print_side_by_side(stack: str, results: Results, repeat: int) -> None:
+def print_side_by_side(stack: str, results: Results, repeat: int, checkpoints: bool = True) -> None:
     loads = [x for tool in (results.pulumi, results.kubectl) for ts in tool.values() for t in ts for x in t.load]
     print(f"{stack}: pulumi vs kubectl, {results.objects} objects ({results.resources} Pulumi resources), "
           f"median of {repeat}, {os.cpu_count()} cores, load average {min(loads):.1f}-{max(loads):.1f}")
+    if not checkpoints:
+        print("  --skip-checkpoints: pulumi WITHOUT its per-step state checkpoints (PULUMI_SKIP_CHECKPOINTS), "
+              "which users keep: what the checkpoints cost, not what users get")
     print(f"  {'operation':<38} {'pulumi':>8} {'kubectl':>8} {'ratio':>7}  target")
     kubectl_names = {"first up": "apply (CRDs, wait, rest)", "no-op up": "re-apply", "preview": "diff --server-side"}
     for op in OPERATIONS:
@@ -318,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks", default="", help="comma-separated: also preview and up each of these on an "
                         f"empty plane (the per-stack table; shipped: {','.join(SHIPPED_STACKS)})")
     parser.add_argument("--fleet", action="store_true", help="also time `fleet preview` of stacks/fleet.yaml")
+    parser.add_argument("--skip-checkpoints", action="store_true",
+                        help="diagnostic: run pulumi without its per-step state checkpoints, which users keep "
+                             "(shows what they cost)")
     args = parser.parse_args(argv)
     # A TERM (e.g. from `timeout`) unwinds like Ctrl-C, so that both planes are stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -329,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.stack:
             results = Results()
             for run in range(args.repeat):
-                side_by_side(args.stack, Path(tmp) / f"side-by-side-{run}", kubectl_first=run % 2 == 0, results=results)
-            print_side_by_side(args.stack, results, args.repeat)
+                side_by_side(args.stack, Path(tmp) / f"side-by-side-{run}", kubectl_first=run % 2 == 0, results=results,
+                             checkpoints=not args.skip_checkpoints)
+            print_side_by_side(args.stack, results, args.repeat, checkpoints=not args.skip_checkpoints)
         for stack in filter(None, args.stacks.split(",")):
             previews, ups, objects = [], [], 0
             for run in range(args.repeat):
