@@ -83,6 +83,7 @@ class FakeKubelet:
         self._starting: set[str] = set()
         self._loop = _Loop("fake-kubelet", self._watch_once)
         self._stopping = False
+        self._watch: Any = None  # the open Pod watch, ended on exit
 
     def __enter__(self) -> FakeKubelet:
         self._register_node()
@@ -91,7 +92,16 @@ class FakeKubelet:
 
     def __exit__(self, *exc: object) -> None:
         self._stopping = True
+        # The watch blocks in a read until its next event: end it now, or the loop outlives
+        # its join and the API server waits for the open watch before it stops.
+        if self._watch is not None:
+            _shut(self._watch)
         self._loop.stop()
+
+    def _opened(self, response: Any) -> None:
+        self._watch = response
+        if self._stopping:  # opened after __exit__ looked
+            _shut(response)
 
     def _register_node(self) -> None:
         with contextlib.suppress(ApiError):
@@ -109,7 +119,7 @@ class FakeKubelet:
         for pod in listing["items"]:
             self.handle(pod)
         for event, pod in self.kube.watch("v1", "Pod", resource_version=listing["metadata"]["resourceVersion"],
-                                          timeout=60):
+                                          timeout=60, opened=self._opened):
             if self._stopping:
                 return
             if event in ("ADDED", "MODIFIED"):
