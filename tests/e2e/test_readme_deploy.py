@@ -56,9 +56,10 @@ def test_readme_local_deploy_block_works(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     copy_project(checkout)
     manifests = render("dev")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KUBECONFIG", "GOGC"))}
-    # Pulumi's defaults, as a newcomer has them: unlike the other e2e tests (pulumi_project.engine_env,
-    # conftest's GOGC), this one keeps the state checkpoints after every step and Go's default collector.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KUBECONFIG"))}
+    # Pulumi's defaults, as a newcomer has them: unlike the other e2e tests (pulumi_project.engine_env),
+    # this one keeps the state checkpoints after every step. (conftest's GOGC stays: it changes how
+    # often Go collects garbage, not what any command does.)
     env.update(PULUMI_HOME=str(tmp_path / "pulumi-home"), TOOLCHAIN_DIR=str(TOOLCHAIN_DIR),
                PULUMI_SKIP_UPDATE_CHECK="true")
     # The block runs in a second terminal while `make local-cluster` runs in the first.
