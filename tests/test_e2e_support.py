@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from components.specs.loader import load_stack
 from components.upstream import UpstreamLoader
 from sandbox_infra.check import check_stack
 from tests.e2e import images, toolchain
-from tests.e2e.fake_node import _Loop, pod_usage, quantity
+from tests.e2e.fake_node import FakeKubelet, _Loop, pod_usage, quantity
+from tests.e2e.kube import Kube
 
 E2E_STACKS = Path(__file__).parent / "e2e" / "stacks"
 
@@ -175,3 +177,61 @@ def test_a_stand_in_loop_waits_its_interval_between_steps_and_stops_at_once() ->
     assert not loop.is_alive()
     assert time.monotonic() - started < 5, "stop waited out the interval"
     assert len(steps) == 1, "a second step came before the interval was over"
+
+
+class _HangingWatchServer(BaseHTTPRequestHandler):
+    """Just enough of an API server for FakeKubelet: discovery, the Node it registers, an empty
+    Pod list, and a Pod watch that sends its headers and then nothing (no pod changes)."""
+
+    watch_opened = threading.Event()
+
+    def _json(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path == "/api/v1":
+            self._json({"resources": [{"name": "nodes", "kind": "Node", "namespaced": False},
+                                      {"name": "pods", "kind": "Pod", "namespaced": True}]})
+        elif "watch=1" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            type(self).watch_opened.set()
+            time.sleep(30)  # an idle watch: no event until the server's timeout
+        else:
+            self._json({"items": [], "metadata": {"resourceVersion": "1"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._json({})
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._json({})
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_stand_in_kubelet_ends_its_open_watch_on_exit() -> None:
+    """Leaving a FakeKubelet while its Pod watch waits for an event returns at once and leaves no
+    thread reading: a watch left open made every teardown wait 10 s for the loop and 15 s for
+    kube-apiserver, which does not stop while a watch is open."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HangingWatchServer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kube = Kube(f"http://127.0.0.1:{server.server_port}", "", None, None)
+        kubelet = FakeKubelet(kube)
+        with kubelet:
+            assert _HangingWatchServer.watch_opened.wait(10), "the kubelet never opened its Pod watch"
+            started = time.monotonic()
+        assert time.monotonic() - started < 3, "leaving the kubelet waited for its watch"
+        assert not kubelet._loop.is_alive(), "the watch loop is still reading"
+    finally:
+        server.shutdown()
