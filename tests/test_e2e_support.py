@@ -10,8 +10,8 @@ import subprocess
 import tarfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -193,7 +193,7 @@ class _HangingWatchServer(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path == "/api/v1":
             self._json({"resources": [{"name": "nodes", "kind": "Node", "namespaced": False},
                                       {"name": "pods", "kind": "Pod", "namespaced": True}]})
@@ -208,10 +208,10 @@ class _HangingWatchServer(BaseHTTPRequestHandler):
         else:
             self._json({"items": [], "metadata": {"resourceVersion": "1"}})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._json({})
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._json({})
 
     def log_message(self, *args: object) -> None:
