@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,20 @@ def failed_pool_wait(output: str) -> tuple[int | None, list[str]]:
     waited = _POOL_WAIT_FAILED.search(output)
     diagnostics = output.split("\nDiagnostics:", 1)[-1].split("\nOutputs:", 1)[0]
     return (int(waited[1]) if waited else None), [line.strip() for line in diagnostics.splitlines()]
+
+
+def ready_timeout_message(up: Callable[[], subprocess.CompletedProcess], bound: int) -> tuple[str, str]:
+    """Run `up`, a `pulumi up` whose pool wait must fail at its readyTimeout (`bound` seconds):
+    it fails, the engine reports the wait failing at the bound (within 10 s), and the
+    Diagnostics hold one PoolNotReady line. Returns that line and the whole output."""
+    started = time.monotonic()
+    result = up()
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    waited, diagnostics = failed_pool_wait(output)
+    print(f"\npulumi up: exit {result.returncode} after {elapsed:.1f} s; the wait failed after "
+          f"{waited if waited is not None else '?'} s (readyTimeout {bound} s)")
+    assert result.returncode != 0, output[-4000:]
+    assert waited is not None and bound <= waited < bound + 10, output[-4000:]
+    (message,) = [line for line in diagnostics if "PoolNotReady" in line]
+    return message, output
