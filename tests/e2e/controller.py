@@ -9,15 +9,22 @@ serves the webhook on a loopback port with a certificate from the e2e CA
 at `https://127.0.0.1:<port>/convert` with that CA: a URL client config, which the
 CRD API allows exactly for webhooks running outside the cluster. The controller's
 own cert management is off because it would patch the CRDs back to the Service.
+
+Serving another control plane's conversion (an upgrade, where `pulumi up` writes the
+new CRDs with their Service client config while the controller runs) uses a
+MutatingAdmissionPolicy there: every write of those CRDs is pointed at the loopback URL
+in the same request, so no object is ever read through the unreachable Service. (A
+thread that re-pointed them after each write lost the race on a loaded machine: the
+template update that needed conversion came first.)
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +32,7 @@ from pathlib import Path
 import requests
 
 from .controlplane import ControlPlane, free_port, stop
-from .kube import ApiError, Kube
+from .kube import Kube, Manifest, apply_all, wait_for
 from .toolchain import binary
 
 CRDS = (
@@ -51,6 +58,54 @@ def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
         }}})
 
 
+
+POLICY = "e2e-agent-sandbox-conversion-at-loopback"
+
+
+def conversion_policy(url: str, ca_pem: bytes) -> list[Manifest]:
+    """A MutatingAdmissionPolicy and its binding: each create or update of an agent-sandbox CRD
+    whose conversion is a webhook gets the client config `url` with `ca_pem`, whatever it named."""
+    client_config = (f"Object.spec.conversion.webhook.clientConfig{{url: {json.dumps(url)}, "
+                     f"caBundle: bytes({json.dumps(ca_pem.decode())})}}")
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": POLICY},
+        "spec": {
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["apiextensions.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                "resources": ["customresourcedefinitions"], "resourceNames": list(CRDS),
+            }]},
+            "matchConditions": [{"name": "webhook-conversion", "expression":
+                                 "has(object.spec.conversion) && object.spec.conversion.strategy == 'Webhook'"}],
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": (
+                f'[JSONPatch{{op: "replace", path: "/spec/conversion/webhook/clientConfig", value: {client_config}}}]'
+            )}}],
+        },
+    }
+    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+               "metadata": {"name": POLICY}, "spec": {"policyName": POLICY}}
+    return [policy, binding]
+
+
+@contextlib.contextmanager
+def conversion_pointed_at(kube: Kube, url: str, ca_pem: bytes, probe: Manifest) -> Iterator[None]:
+    """While inside, `kube`'s agent-sandbox CRDs convert through `url` (conversion_policy), also
+    when written anew. `probe`: one of those CRDs as applied with a Service client config; a
+    dry run of it shows when the API server has loaded the policy (about a second after)."""
+    policy = conversion_policy(url, ca_pem)
+    apply_all(kube, policy)
+    try:
+        wait_for("the conversion policy to take effect", lambda: kube.apply(probe, dry_run=True)["spec"]["conversion"]
+                 ["webhook"]["clientConfig"].get("url") == url, timeout=30)
+        point_conversion_at(kube, url, ca_pem)
+        yield
+    finally:
+        for manifest in reversed(policy):
+            kube.delete(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"])
+
+
 @contextlib.contextmanager
 def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = (),
                              conversion_for: Kube | None = None,
@@ -62,9 +117,9 @@ def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = 
     policies that exempt the controllers see its requests as theirs.
 
     `conversion_for`: another API server whose CRDs this controller's webhook converts for.
-    While the controller runs, their conversion is kept pointed at its loopback webhook,
-    also after `pulumi up` applies new CRDs (an upgrade), as the controller's own
-    certificate management re-injects its CA in a cluster. Conversion is stateless, so a
+    While the controller runs, their conversion is pointed at its loopback webhook, also
+    when `pulumi up` applies new CRDs (an upgrade; see the module's docstring), as the
+    controller's own certificate management injects its CA in a cluster. Conversion is stateless, so a
     controller that runs against a second control plane can serve it for the first one,
     whose CRDs it could not start on before the upgrade.
     """
@@ -96,21 +151,15 @@ def agent_sandbox_controller(plane: ControlPlane, extra_args: tuple[str, ...] = 
         if conversion_for is None:
             yield process
             return
-        stopped = threading.Event()
         url, ca = f"https://127.0.0.1:{webhook_port}/convert", (plane.pki / "ca.crt").read_bytes()
-
-        def follow() -> None:
-            while not stopped.wait(0.05):
-                with contextlib.suppress(ApiError, requests.RequestException):
-                    point_conversion_at(conversion_for, url, ca)
-
-        follower = threading.Thread(target=follow, name="conversion-follower", daemon=True)
-        follower.start()
-        try:
+        probe = plane.client().get("apiextensions.k8s.io/v1", "CustomResourceDefinition", CRDS[0])
+        probe = {"apiVersion": probe["apiVersion"], "kind": probe["kind"], "metadata": {"name": CRDS[0]},
+                 "spec": {**probe["spec"], "conversion": {"strategy": "Webhook", "webhook": {
+                     "conversionReviewVersions": ["v1"],
+                     "clientConfig": {"service": {"name": "agent-sandbox-webhook-service",
+                                                  "namespace": "agent-sandbox-system", "path": "/convert"}}}}}}
+        with conversion_pointed_at(conversion_for, url, ca, probe):
             yield process
-        finally:
-            stopped.set()
-            follower.join()
     finally:
         stop(process)
 
