@@ -158,6 +158,15 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
         process.wait()
 
 
+# The API groups of those CRDs (register_cluster_crds).
+CLUSTER_CRD_GROUPS = ("cilium.io", "monitoring.coreos.com")
+
+
+def uses_cluster_crds(manifests: list[dict]) -> bool:
+    """Whether any of these objects needs the cluster CRDs (a plane for them registers them)."""
+    return any(m["apiVersion"].split("/")[0] in CLUSTER_CRD_GROUPS for m in manifests)
+
+
 def register_cluster_crds(kube: Kube) -> None:
     """The CRDs of what the stacks expect the cluster to run, not install: Cilium, whose
     CiliumNetworkPolicy the Cilium-enforced templates of prod get, and the Prometheus
@@ -189,7 +198,11 @@ def register_kubevirt_crds(kube: Kube) -> list[dict]:
 
 
 @contextlib.contextmanager
-def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[ControlPlane]:
+def control_plane(workdir: Path, contexts: list[str] | None = None, cluster_crds: bool = True) -> Iterator[ControlPlane]:
+    """etcd and kube-apiserver in `workdir`, with kubeconfig `contexts` mapped to it, and
+    `cluster_crds` (register_cluster_crds). A plane for stacks that use none of them goes
+    without: they make every start and every `/openapi/v2` the provider reads after a CRD
+    change cost the API server more CPU (docs/benchmarks.md)."""
     pki, logs = workdir / "pki", workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     copy_pki(pki)
@@ -233,7 +246,8 @@ def control_plane(workdir: Path, contexts: list[str] | None = None) -> Iterator[
         _write_kubeconfig(kubeconfig, server, pki, contexts or [])
         plane = ControlPlane(workdir, server, kubeconfig, pki, processes)
         _wait_ready(plane.client(), processes[-1], logs / "kube-apiserver.log", timeout=120)
-        register_cluster_crds(plane.client())
+        if cluster_crds:
+            register_cluster_crds(plane.client())
         yield plane
     finally:
         for process in reversed(processes):

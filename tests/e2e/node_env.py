@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .controller import agent_sandbox_controller
-from .controlplane import control_plane
+from .controlplane import control_plane, uses_cluster_crds
 from .fake_node import FakeControllerManager
 from .helpers import render
 from .kube import apply_all, wait_established
@@ -37,7 +37,7 @@ def node_env(workdir: Path, stack: str = STACK) -> Iterator[NodeEnv]:
     manifests = render(stack, FIXTURES)
     # The stack brings its own agent-sandbox (`install: external`): the CRDs of the pinned release.
     crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"]
-    with control_plane(workdir / "plane") as plane:
+    with control_plane(workdir / "plane", cluster_crds=uses_cluster_crds(manifests)) as plane:
         kube = plane.client()
         apply_all(kube, crds)
         wait_established(kube, crds)

@@ -27,7 +27,7 @@ from components.manifests.common import Manifest
 from components.specs.loader import load_stack
 from components.upstream import upstream_dir
 
-from .controlplane import ControlPlane, control_plane, register_kubevirt_crds
+from .controlplane import ControlPlane, control_plane, register_kubevirt_crds, uses_cluster_crds
 from .fake_node import FakeControllerManager
 from .helpers import is_kubevirt, lost_fields, render, require, shipped_contexts
 from .kube import Kube
@@ -210,7 +210,8 @@ def stack_on_fresh_plane(workdir: Path, *stacks: str) -> Iterator[Project]:
     """A fresh control plane (with what a stack needs of a cluster: KubeVirt's VM CRDs, controller-manager
     chores) and a project copy with `stacks` initialised against it."""
     require("etcd", "kube-apiserver", *PULUMI)
-    with control_plane(workdir / "plane", shipped_contexts()) as plane:
+    cluster_crds = any(uses_cluster_crds(render(stack)) for stack in stacks)
+    with control_plane(workdir / "plane", shipped_contexts(), cluster_crds) as plane:
         project = make_project(workdir / "project", plane, stacks)
         if any(uses_kubevirt(project, stack) for stack in stacks):
             register_virt_operator_crds(project.kube)

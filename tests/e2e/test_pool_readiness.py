@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .controller import agent_sandbox_controller
-from .controlplane import control_plane
+from .controlplane import control_plane, uses_cluster_crds
 from .fake_node import FakeControllerManager, FakeKubelet
 from .helpers import ready_timeout_message, render, require
 from .kube import apply_all, wait_established
@@ -29,7 +29,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     require("etcd", "kube-apiserver", "agent-sandbox-controller", *PULUMI)
     workdir: Path = tmp_path_factory.mktemp("pool-readiness")
     crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"]  # the stack's install is external
-    with control_plane(workdir / "plane") as plane:
+    with control_plane(workdir / "plane", cluster_crds=uses_cluster_crds(render(STACK, FIXTURES))) as plane:
         kube = plane.client()
         apply_all(kube, crds)
         wait_established(kube, crds)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from .controller import agent_sandbox_controller
-from .controlplane import control_plane
+from .controlplane import control_plane, uses_cluster_crds
 from .fake_node import FakeControllerManager
 from .helpers import render, require, shipped_contexts
 from .kube import apply_all, wait_established
@@ -49,7 +49,8 @@ def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
     # starts in the background while the stack goes up on v0.4.6.
     with (contextlib.ExitStack() as later, ThreadPoolExecutor(max_workers=1) as background,
           stack_on_fresh_plane(tmp_path, "dev") as project):
-        webhook_plane_started = background.submit(later.enter_context, control_plane(tmp_path / "webhook-plane"))
+        webhook_plane_started = background.submit(later.enter_context, control_plane(tmp_path / "webhook-plane",
+                                                                                    cluster_crds=False))
         project.config("dev", "agentSandbox.version", OLD)
         old = project.rendered("dev")
         project.pulumi("up", "--yes", "--skip-preview")
@@ -125,7 +126,8 @@ def test_upgrade_from_previous_main_replaces_and_deletes_nothing(tmp_path: Path,
     under the AgentSandbox component (an alias to its old top-level URN)."""
     require("etcd", "kube-apiserver", *PULUMI)
     previous = _previous_program(tmp_path)
-    with control_plane(tmp_path / "plane", shipped_contexts()) as plane:
+    stacks_dir = FIXTURES if (FIXTURES / f"Pulumi.{stack}.yaml").exists() else ROOT / "stacks"
+    with control_plane(tmp_path / "plane", shipped_contexts(), uses_cluster_crds(render(stack, stacks_dir))) as plane:
         project = make_project(tmp_path / "project", plane, (stack,), extra_stack_files=(FIXTURES / "Pulumi.external.yaml",))
         if stack == "external":  # someone else installed agent-sandbox: its CRDs are there
             crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"

@@ -15,7 +15,7 @@ from components.specs.loader import load_stack
 from components.upstream import UpstreamLoader
 
 from .controller import agent_sandbox_controller
-from .controlplane import ControlPlane, control_plane
+from .controlplane import ControlPlane, control_plane, uses_cluster_crds
 from .fake_node import FakeControllerManager, FakeKubelet
 from .kube import Kube, apply_all, is_true, wait_established
 
@@ -49,7 +49,7 @@ class WarmPoolEnv:
 @contextlib.contextmanager
 def warm_pool_env(workdir: Path, stack: str = "dev", pod_start_seconds: float = 0.0) -> Iterator[WarmPoolEnv]:
     manifests = render_stack(load_stack(stack), UpstreamLoader())
-    with control_plane(workdir) as plane:
+    with control_plane(workdir, cluster_crds=uses_cluster_crds(manifests)) as plane:
         kube = plane.client()
         crds = [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
         others = [m for m in manifests if m["kind"] != "CustomResourceDefinition"]
