@@ -58,7 +58,6 @@ def point_conversion_at(kube: Kube, url: str, ca_pem: bytes) -> None:
         }}})
 
 
-
 POLICY = "e2e-agent-sandbox-conversion-at-loopback"
 
 
