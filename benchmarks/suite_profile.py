@@ -3,7 +3,7 @@
     make test-profile                                  # the whole offline suite
     python -m benchmarks.suite_profile tests/test_cli.py  # or some files (any pytest arguments)
 
-Runs pytest once (`-m "not e2e"`, plus the arguments given) with a JUnit report, whose
+Runs pytest once, in one process (`-m "not e2e"`, plus the arguments given), with a JUnit report, whose
 per-test times include setup and teardown, then prints the 15 slowest tests, the time per
 file and the suite's wall time. Prints figures; asserts nothing (the suite's own exit
 status is passed through).
@@ -54,7 +54,8 @@ def main(argv: list[str]) -> int:
     for path, times in sorted(per_file.items(), key=lambda item: -sum(item[1])):
         files.add_row(f"{sum(times):.1f}", f"{sum(times) / total:.0%}", str(len(times)), path)
     console.print(files)
-    console.print(f"{len(cases)} tests; {total:.1f} s in tests, {wall:.1f} s wall (collection and start-up included)")
+    console.print(f"{len(cases)} tests; {total:.1f} s in tests, {wall:.1f} s wall in one process (collection and "
+                  "start-up included; `make test` spreads the same tests over the cores)")
     return result.returncode
 
 
