@@ -210,12 +210,12 @@ def stack_on_fresh_plane(workdir: Path, *stacks: str) -> Iterator[Project]:
     """A fresh control plane (with what a stack needs of a cluster: KubeVirt's VM CRDs, controller-manager
     chores) and a project copy with `stacks` initialised against it."""
     require("etcd", "kube-apiserver", *PULUMI)
-    cluster_crds = any(uses_cluster_crds(render(stack)) for stack in stacks)
-    with control_plane(workdir / "plane", shipped_contexts(), cluster_crds) as plane:
+    # Rendered once, from the shipped stack files: the copy differs only in waitForWorkloads.
+    manifests = [m for stack in stacks for m in render(stack)]
+    with control_plane(workdir / "plane", shipped_contexts(), uses_cluster_crds(manifests)) as plane:
         project = make_project(workdir / "project", plane, stacks)
         if any(uses_kubevirt(project, stack) for stack in stacks):
             register_virt_operator_crds(project.kube)
-        namespaces = sorted({m["metadata"]["name"] for stack in stacks for m in project.rendered(stack)
-                             if m["kind"] == "Namespace"})
+        namespaces = sorted({m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"})
         with FakeControllerManager(project.kube, namespaces):
             yield project

@@ -126,8 +126,9 @@ def test_upgrade_from_previous_main_replaces_and_deletes_nothing(tmp_path: Path,
     under the AgentSandbox component (an alias to its old top-level URN)."""
     require("etcd", "kube-apiserver", *PULUMI)
     previous = _previous_program(tmp_path)
-    stacks_dir = FIXTURES if (FIXTURES / f"Pulumi.{stack}.yaml").exists() else ROOT / "stacks"
-    with control_plane(tmp_path / "plane", shipped_contexts(), uses_cluster_crds(render(stack, stacks_dir))) as plane:
+    # Rendered once, from its stack file: the project copy differs only in waitForWorkloads.
+    manifests = render(stack, FIXTURES if (FIXTURES / f"Pulumi.{stack}.yaml").exists() else ROOT / "stacks")
+    with control_plane(tmp_path / "plane", shipped_contexts(), uses_cluster_crds(manifests)) as plane:
         project = make_project(tmp_path / "project", plane, (stack,), extra_stack_files=(FIXTURES / "Pulumi.external.yaml",))
         if stack == "external":  # someone else installed agent-sandbox: its CRDs are there
             crds = [m for m in render("dev") if m["kind"] == "CustomResourceDefinition"
@@ -136,7 +137,7 @@ def test_upgrade_from_previous_main_replaces_and_deletes_nothing(tmp_path: Path,
             wait_established(project.kube, crds)
         if uses_kubevirt(project, stack):
             register_virt_operator_crds(project.kube)
-        namespaces = sorted({m["metadata"]["name"] for m in project.rendered(stack) if m["kind"] == "Namespace"})
+        namespaces = sorted({m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"})
         with FakeControllerManager(project.kube, namespaces):
             _run_program_from(project, previous)
             project.pulumi("up", "--yes", "--skip-preview", stack=stack)
