@@ -39,6 +39,17 @@ def shipped_contexts() -> list[str]:
     return [context for stack in SHIPPED_STACKS if (context := load_stack(stack).cluster.provider.context)]
 
 
+def contains(stored: Any, sent: Any) -> bool:
+    """Everything we sent is stored unchanged (the server may add defaults, but not drop or alter;
+    zero values of `omitempty` fields, like `globalDefault: false`, are not stored at all)."""
+    if isinstance(sent, dict):
+        return isinstance(stored, dict) and all(
+            contains(stored[k], v) if k in stored else v in (False, "", [], {}, None) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(stored, list) and len(stored) == len(sent) and all(map(contains, stored, sent))
+    return stored == sent or str(stored) == str(sent)
+
+
 def lost_fields(stored: Any, sent: Any, path: str = "") -> list[str]:
     """Every field of `sent` that `stored` lacks or holds differently: what the API server
     pruned (a field its schema does not know) or changed. Strict: unlike built-in kinds,

@@ -29,7 +29,7 @@ from components.upstream import upstream_dir
 
 from .controlplane import ControlPlane, control_plane, register_kubevirt_crds, uses_cluster_crds
 from .fake_node import FakeControllerManager
-from .helpers import is_kubevirt, lost_fields, render, require, shipped_contexts
+from .helpers import contains, is_kubevirt, lost_fields, render, require, shipped_contexts
 from .kube import Kube
 from .toolchain import ROOT, TOOLCHAIN_DIR
 
@@ -74,9 +74,11 @@ class Project:
         path.write_text(json.dumps(pack_config(load_stack(stack, self.stacks_dir).policy_context())))
         return path
 
-    def preview_with_pack(self, stack: str, pack: Path, check: bool = True) -> subprocess.CompletedProcess:
-        return self.pulumi("preview", "--policy-pack", str(pack), "--policy-pack-config", str(self.policy_config(stack)),
-                           stack=stack, check=check)
+    def with_pack(self, operation: str, stack: str, pack: Path, *args: str,
+                  check: bool = True) -> subprocess.CompletedProcess:
+        """`pulumi preview` or `up` with the policy pack in `pack`, configured from the stack's own settings."""
+        return self.pulumi(operation, *args, "--policy-pack", str(pack), "--policy-pack-config",
+                           str(self.policy_config(stack)), stack=stack, check=check)
 
     def init(self, stack: str) -> None:
         self.pulumi("stack", "init", stack=stack)
@@ -199,6 +201,19 @@ def kubevirt_stored_as_sent(kube: Kube, export: dict) -> list[Manifest]:
         stored = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
         assert lost_fields(stored, manifest) == [], f"{manifest['kind']} {meta['name']}: sent, but not stored as sent"
     return sent
+
+
+def assert_every_object_stored(project: Project, stack: str) -> list[Manifest]:
+    """After `pulumi up` of `stack`: every object it renders is on the API server, holding each
+    field sent (a Secret's `data` aside: the render redacts its values). Returns the manifests."""
+    manifests = project.rendered(stack)
+    for manifest in manifests:
+        meta = manifest["metadata"]
+        stored = project.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+        for field in ("spec", "data", "rules", "roleRef", "subjects"):
+            if field in manifest and not (manifest["kind"] == "Secret" and field == "data"):
+                assert contains(stored[field], manifest[field]), f"{stack}: {manifest['kind']} {meta['name']} .{field}"
+    return manifests
 
 
 def uses_kubevirt(project: Project, stack: str) -> bool:

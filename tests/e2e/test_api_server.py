@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import copy
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from components.manifests.common import Manifest
 
 from .controlplane import ControlPlane, register_kubevirt_crds
 from .fake_node import FakeControllerManager
-from .helpers import SHIPPED_STACKS, is_kubevirt, lost_fields, render
+from .helpers import SHIPPED_STACKS, contains, is_kubevirt, lost_fields, render
 from .kube import ApiError, Kube, apply_all
 
 CRD_GROUPS = ("agents.x-k8s.io", "extensions.agents.x-k8s.io")
@@ -50,17 +49,6 @@ def apply_stack(kube: Kube, manifests: list[Manifest]) -> list[Manifest]:
 @pytest.fixture(scope="module")
 def dev(kube: Kube) -> list[Manifest]:
     return apply_stack(kube, render("dev"))
-
-
-def contains(stored: Any, sent: Any) -> bool:
-    """Everything we sent is stored unchanged (the server may add defaults, but not drop or alter;
-    zero values of `omitempty` fields, like `globalDefault: false`, are not stored at all)."""
-    if isinstance(sent, dict):
-        return isinstance(stored, dict) and all(
-            contains(stored[k], v) if k in stored else v in (False, "", [], {}, None) for k, v in sent.items())
-    if isinstance(sent, list):
-        return isinstance(stored, list) and len(stored) == len(sent) and all(map(contains, stored, sent))
-    return stored == sent or str(stored) == str(sent)
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)

@@ -2,11 +2,16 @@
 
 - `pulumi up` on a fresh live control plane of its own, every object admitted (only
   `cluster.waitForWorkloads` is changed: no kubelet runs pods here); KubeVirt objects are
-  validated by KubeVirt v1.9.0's real CRDs and read back exactly as the engine sent them;
+  validated by KubeVirt v1.9.0's real CRDs and read back exactly as the engine sent them.
+  dev's is the first `up` of test_pulumi_engine.py, where the rest of its life follows;
 - the engine's output equals the offline render: `pulumi up` with
   `cluster.provider.renderYamlToDirectory` (no cluster, no kubeconfig at all) writes the
   manifests the provider would apply, and a semantic comparison with `render` of the
-  same stack config finds nothing beyond the named normalisations below.
+  same stack config finds nothing beyond the named normalisations below;
+- the policy pack, installed on its own (its folder and requirements only, as another project
+  would use it), passes every shipped stack in that same `up` (a mandatory violation would fail
+  it), and fails a deliberately insecure stack's `preview`. What the pack judges is each
+  resource's inputs, which are the same whether the provider applies or renders them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import base64
 import contextlib
 import copy
 import json
+import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,13 +30,25 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sandbox_policy.crossguard import PACK_NAME
 
 from components.manifests.common import Manifest
 from components.specs.secrets import REDACTED
 
 from .helpers import SHIPPED_STACKS, is_kubevirt, require
-from .pulumi_project import PULUMI, Project, kubevirt_stored_as_sent, make_project, stack_on_fresh_plane
-from .test_api_server import contains
+from .pulumi_project import (
+    FIXTURES,
+    PULUMI,
+    Project,
+    assert_every_object_stored,
+    kubevirt_stored_as_sent,
+    make_project,
+    stack_on_fresh_plane,
+    standalone_pack,
+)
+
+# dev goes up in test_pulumi_engine.py, on its module's plane, as the first step of its whole life.
+LIVE_STACKS = tuple(stack for stack in SHIPPED_STACKS if stack != "dev")
 
 
 @dataclass
@@ -41,13 +60,21 @@ class WentUp:
 
 
 @pytest.fixture(scope="module")
-def went_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[WentUp]]]:
-    """Every shipped stack's `pulumi up`, each on its fresh plane, all started at once (they share
-    nothing; one engine run mostly waits on its provider and API server). Each test waits for its
-    own stack only, so one stack's failure fails its test alone, and stops its plane when done."""
+def pack_built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[Path]]:
+    """The standalone pack (a fresh virtualenv, pip install), built in the background."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(standalone_pack, tmp_path_factory.mktemp("policy-pack"))
+
+
+@pytest.fixture(scope="module")
+def went_up(tmp_path_factory: pytest.TempPathFactory, pack_built: Future[Path]) -> Iterator[dict[str, Future[WentUp]]]:
+    """Every shipped stack's `pulumi up` but dev's, each on its fresh plane, all started at once (they
+    share nothing; one engine run mostly waits on its provider and API server). Each test waits for its
+    own stack only, so one stack's failure fails its test alone, and stops its plane when done.
+    (`pack_built` starts first: the pack's virtualenv builds while the stacks go up.)"""
     require("etcd", "kube-apiserver", *PULUMI)
     planes, lock = contextlib.ExitStack(), threading.Lock()
-    workdirs = {stack: tmp_path_factory.mktemp(stack) for stack in SHIPPED_STACKS}
+    workdirs = {stack: tmp_path_factory.mktemp(stack) for stack in LIVE_STACKS}
 
     def up(stack: str) -> WentUp:
         plane = contextlib.ExitStack()
@@ -58,24 +85,17 @@ def went_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Futu
         export = json.loads(project.pulumi("stack", "export", stack=stack).stdout)
         return WentUp(project, result.stdout, export, plane)
 
-    with planes, ThreadPoolExecutor(max_workers=len(SHIPPED_STACKS)) as pool:
-        yield {stack: pool.submit(up, stack) for stack in SHIPPED_STACKS}
+    with planes, ThreadPoolExecutor(max_workers=len(LIVE_STACKS)) as pool:
+        yield {stack: pool.submit(up, stack) for stack in LIVE_STACKS}
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LIVE_STACKS)
 def test_every_shipped_stack_goes_up_and_every_object_is_admitted(stack: str, went_up: dict[str, Future[WentUp]]) -> None:
     done = went_up[stack].result()
     with done.plane:
-        project = done.project
         print(done.output[-1500:])
-        manifests = project.rendered(stack)
-        for manifest in manifests:
-            meta = manifest["metadata"]
-            stored = project.kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
-            for field in ("spec", "data", "rules", "roleRef", "subjects"):
-                if field in manifest and not (manifest["kind"] == "Secret" and field == "data"):
-                    assert contains(stored[field], manifest[field]), f"{stack}: {manifest['kind']} {meta['name']} .{field}"
-        kubevirt = kubevirt_stored_as_sent(project.kube, done.export)
+        manifests = assert_every_object_stored(done.project, stack)
+        kubevirt = kubevirt_stored_as_sent(done.project.kube, done.export)
         print(f"{stack}: {len(kubevirt)} KubeVirt objects stored as sent: {sorted(m['kind'] for m in kubevirt)}")
         assert len(kubevirt) == sum(map(is_kubevirt, manifests))
 
@@ -125,31 +145,39 @@ def engine_rendered(directory: Path) -> dict[Key, Manifest]:
     return found
 
 
+@dataclass
+class Rendered:
+    project: Project
+    directory: Path
+    output: str
+
+
 @pytest.fixture(scope="module")
-def engine_renders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[tuple[Project, Path]]]]:
-    """Every shipped stack rendered by the engine (`renderYamlToDirectory`), all at once."""
+def engine_renders(tmp_path_factory: pytest.TempPathFactory,
+                   pack_built: Future[Path]) -> Iterator[dict[str, Future[Rendered]]]:
+    """Every shipped stack rendered by the engine (`renderYamlToDirectory`) with the standalone
+    policy pack on, all at once."""
     require(*PULUMI)
     workdirs = {stack: tmp_path_factory.mktemp(f"render-{stack}") for stack in SHIPPED_STACKS}
 
-    def engine_render(stack: str) -> tuple[Project, Path]:
+    def engine_render(stack: str) -> Rendered:
         # No control plane and no kubeconfig: a render-only run must not need the cluster's
         # credentials (staging and prod name a kubeconfig context that does not exist here).
         project = make_project(workdirs[stack] / "project", None, (stack,))
         out = workdirs[stack] / "rendered"
         project.config(stack, "cluster.provider.renderYamlToDirectory", str(out))
-        project.pulumi("up", "--yes", "--skip-preview", stack=stack)
-        return project, out
+        result = project.with_pack("up", stack, pack_built.result(), "--yes", "--skip-preview")
+        return Rendered(project, out, result.stdout)
 
     with ThreadPoolExecutor(max_workers=len(SHIPPED_STACKS)) as pool:
         yield {stack: pool.submit(engine_render, stack) for stack in SHIPPED_STACKS}
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_engine_output_equals_the_offline_render(stack: str,
-                                                 engine_renders: dict[str, Future[tuple[Project, Path]]]) -> None:
-    project, out = engine_renders[stack].result()
-    engine = {k: normalise(m, engine=True) for k, m in engine_rendered(out).items()}
-    offline = {key(m): normalise(m, engine=False) for m in project.rendered(stack)}
+def test_engine_output_equals_the_offline_render(stack: str, engine_renders: dict[str, Future[Rendered]]) -> None:
+    rendered = engine_renders[stack].result()
+    engine = {k: normalise(m, engine=True) for k, m in engine_rendered(rendered.directory).items()}
+    offline = {key(m): normalise(m, engine=False) for m in rendered.project.rendered(stack)}
     assert sorted(engine) == sorted(offline), (
         f"objects only from the engine: {sorted(set(engine) - set(offline))}; "
         f"only offline: {sorted(set(offline) - set(engine))}")
@@ -157,3 +185,27 @@ def test_engine_output_equals_the_offline_render(stack: str,
     for k in different:
         print(f"--- {k}\noffline:\n{yaml.safe_dump(offline[k])}\nengine:\n{yaml.safe_dump(engine[k])}")
     assert not different, f"{stack}: {len(different)} of {len(offline)} objects differ: {different}"
+
+
+# --- the policy pack, installed on its own ---------------------------------------------------
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_standalone_policy_pack_passes_on_shipped_stacks(stack: str, engine_renders: dict[str, Future[Rendered]]) -> None:
+    output = engine_renders[stack].result().output  # the `up` failed the test if the pack refused it
+    assert re.search(rf"^\s*✅ {PACK_NAME}@v\S+ \(local: ", output, re.M), f"the pack did not run:\n{output[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def insecure_preview(tmp_path_factory: pytest.TempPathFactory, pack_built: Future[Path]) -> subprocess.CompletedProcess:
+    project = make_project(tmp_path_factory.mktemp("insecure") / "project", None, ("insecure",),
+                           extra_stack_files=(FIXTURES / "Pulumi.insecure.yaml",))
+    project.config("insecure", "cluster.provider.renderYamlToDirectory", str(project.path / "rendered"))
+    return project.with_pack("preview", "insecure", pack_built.result(), check=False)
+
+
+def test_standalone_policy_pack_fails_an_insecure_stack(insecure_preview: subprocess.CompletedProcess) -> None:
+    output = insecure_preview.stdout + insecure_preview.stderr
+    print(output[-3000:])
+    assert insecure_preview.returncode != 0
+    assert "[mandatory]" in output and "sandbox-image-source" in output, \
+        "the preview should fail on a mandatory policy violation, not on anything else"

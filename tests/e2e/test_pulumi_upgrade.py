@@ -60,11 +60,11 @@ def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
         uid = project.kube.get(pool["apiVersion"], "SandboxWarmPool", name, namespace)["metadata"]["uid"]
 
         project.config("dev", "agentSandbox.version", NEW)
-        print(project.pulumi("preview", "--diff").stdout[-6000:])
-        steps = json.loads(project.pulumi("preview", "--json").stdout)["steps"]
-        ops = {(step["urn"].split("::")[-2].split("$")[-1], step["urn"].split("::")[-1]): step["op"]
-               for step in steps}
-        print(json.dumps({f"{t} {n}": op for (t, n), op in sorted(ops.items())}, indent=1))
+        steps = json.loads(project.pulumi("preview", "--json", "--diff").stdout)["steps"]
+        ops = {_type_and_name(step["urn"]): step["op"] for step in steps}
+        for step in steps:  # the plan, for the log: each change and the fields it changes
+            if step["op"] != "same":
+                print(step["op"], *_type_and_name(step["urn"]), sorted(step.get("detailedDiff") or ()))
         destructive = {k: op for k, op in ops.items() if op in ("replace", "create-replacement", "delete-replaced",
                                                                  "delete", "discard")}
         assert not destructive, f"the upgrade would replace or delete: {destructive}"
@@ -86,6 +86,10 @@ def test_upgrade_updates_templates_and_pools_in_place(tmp_path: Path) -> None:
         live = project.kube.get(new_pool["apiVersion"], "SandboxWarmPool", name, namespace)
         assert live["metadata"]["uid"] == uid, "the pool was replaced, not updated"
         assert live["spec"]["replicas"] == new_pool["spec"]["replicas"]
+
+
+def _type_and_name(urn: str) -> tuple[str, str]:
+    return urn.split("::")[-2].split("$")[-1], urn.split("::")[-1]
 
 
 # --- upgrading the program itself --------------------------------------------------------
@@ -146,9 +150,11 @@ def test_upgrade_from_previous_main_replaces_and_deletes_nothing(tmp_path: Path,
             baseline = _changes(project, stack)
             _run_program_from(project, ROOT)
             changes = _changes(project, stack)
-            if changes != baseline:  # what the provider saw beyond the previous program's own rerun, for the log
-                print(project.pulumi("preview", "--diff", stack=stack).stdout[-8000:])
-        print(f"{stack}: the previous program plans {Counter(baseline.values())}, this one {Counter(changes.values())}")
+        print(f"{stack}: the previous program plans {Counter(op for op, _ in baseline.values())}, "
+              f"this one {Counter(op for op, _ in changes.values())}")
+        for urn in sorted(set(changes) | set(baseline)):  # what this program plans beyond the previous one's rerun
+            if changes.get(urn) != baseline.get(urn):
+                print(f"  {urn}: previous {baseline.get(urn)}, this {changes.get(urn)}")
         destructive = sorted((op, urn) for urn, (op, _) in changes.items() if op in DESTRUCTIVE)
         assert not destructive, f"the new program would replace or delete: {destructive}"
         # Nor does it touch a live object: what it plans beyond the previous program's own rerun
