@@ -203,6 +203,13 @@ def kubevirt_stored_as_sent(kube: Kube, export: dict) -> list[Manifest]:
     return sent
 
 
+def assert_every_kubevirt_object_stored_as_sent(project: Project, stack: str, export: dict) -> None:
+    """After `pulumi up` of `stack`: each KubeVirt object it renders was sent and comes back as sent."""
+    kubevirt = kubevirt_stored_as_sent(project.kube, export)
+    print(f"{stack}: {len(kubevirt)} KubeVirt objects stored as sent: {sorted(m['kind'] for m in kubevirt)}")
+    assert len(kubevirt) == sum(map(is_kubevirt, project.rendered(stack)))
+
+
 def assert_every_object_stored(project: Project, stack: str) -> list[Manifest]:
     """After `pulumi up` of `stack`: every object it renders is on the API server, holding each
     field sent (a Secret's `data` aside: the render redacts its values). Returns the manifests."""

@@ -17,11 +17,10 @@ import pytest
 
 from .controlplane import ControlPlane
 from .fake_node import FakeControllerManager
-from .helpers import is_kubevirt
 from .pulumi_project import (
     Project,
+    assert_every_kubevirt_object_stored_as_sent,
     assert_every_object_stored,
-    kubevirt_stored_as_sent,
     make_project,
     register_virt_operator_crds,
 )
@@ -47,9 +46,7 @@ def test_up_creates_every_object_and_the_api_server_admits_each(project: Project
 
 def test_every_kubevirt_object_is_stored_exactly_as_the_engine_sent_it(project: Project) -> None:
     """KubeVirt v1.9.0's real CRDs prune what their schemas do not know: nothing sent may be lost."""
-    kubevirt = kubevirt_stored_as_sent(project.kube, json.loads(project.pulumi("stack", "export").stdout))
-    print(f"dev: {len(kubevirt)} KubeVirt objects stored as sent: {sorted(m['kind'] for m in kubevirt)}")
-    assert len(kubevirt) == sum(map(is_kubevirt, project.rendered("dev")))
+    assert_every_kubevirt_object_stored_as_sent(project, "dev", json.loads(project.pulumi("stack", "export").stdout))
 
 
 def test_a_second_up_changes_nothing(project: Project) -> None:
